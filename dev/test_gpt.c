@@ -1,0 +1,534 @@
+/*
+Unit tests of the fp32 trainer (train_gpt.c included directly): kernels against double-precision
+references, determinism across thread counts, the AdamW step, LR schedules, checkpoint round trips and
+corrupt files, KV-cache decoding against the full forward, llm.c model import, the data loader and the
+sampler. Gradients are checked separately in double precision (test_gradcheck.c).
+
+    make test   (or: make dev/test_gpt && ./dev/test_gpt)
+*/
+#define TESTING
+#include "../train_gpt.c"
+
+static int failures = 0;
+static uint64_t test_rng = 0xC0FFEE;
+static char tmpdir[256];
+
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (cond) {                                        \
+            printf("ok   ");                               \
+        } else {                                           \
+            printf("FAIL ");                               \
+            failures++;                                    \
+        }                                                  \
+        printf(__VA_ARGS__);                               \
+        printf("\n");                                      \
+    } while (0)
+
+static float* random_floats(size_t n, double std) {
+    float* x = (float*)mallocCheck(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = (float)(std * random_normal(&test_rng));
+    return x;
+}
+
+// largest |a - b| relative to the largest |b|
+static double max_rel_diff(const float* a, const float* b, size_t n) {
+    double diff = 0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return diff / scale;
+}
+
+// ----------------------------------------------------------------------------
+// kernels: the tiled matmul against a plain double-precision loop
+
+static void test_matmul_reference(int N, int C, int OC) {
+    float *inp = random_floats((size_t)N * C, 1), *w = random_floats((size_t)OC * C, 1), *bias = random_floats(OC, 1);
+    float *dout = random_floats((size_t)N * OC, 1), *out = random_floats((size_t)N * OC, 1);
+    float *dinp = random_floats((size_t)N * C, 1), *dw = (float*)callocCheck((size_t)OC * C, 4), *db = (float*)callocCheck(OC, 4);
+    float *ref_out = (float*)mallocCheck((size_t)N * OC * 4), *ref_dinp = (float*)mallocCheck((size_t)N * C * 4);
+    float *ref_dw = (float*)mallocCheck((size_t)OC * C * 4), *ref_db = (float*)mallocCheck(OC * 4);
+    matmul_forward(out, inp, w, bias, N, C, OC);
+    matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+    for (int n = 0; n < N; n++) {
+        for (int o = 0; o < OC; o++) {
+            double s = bias[o];
+            for (int i = 0; i < C; i++) s += (double)inp[n * C + i] * w[o * C + i];
+            ref_out[n * OC + o] = (float)s;
+        }
+        for (int i = 0; i < C; i++) {
+            double s = 0;
+            for (int o = 0; o < OC; o++) s += (double)dout[n * OC + o] * w[o * C + i];
+            ref_dinp[n * C + i] = (float)s;
+        }
+    }
+    for (int o = 0; o < OC; o++) {
+        double sb = 0;
+        for (int i = 0; i < C; i++) {
+            double s = 0;
+            for (int n = 0; n < N; n++) s += (double)dout[n * OC + o] * inp[n * C + i];
+            ref_dw[o * C + i] = (float)s;
+        }
+        for (int n = 0; n < N; n++) sb += dout[n * OC + o];
+        ref_db[o] = (float)sb;
+    }
+    double e = fmax(fmax(max_rel_diff(out, ref_out, (size_t)N * OC), max_rel_diff(dinp, ref_dinp, (size_t)N * C)),
+                    fmax(max_rel_diff(dw, ref_dw, (size_t)OC * C), max_rel_diff(db, ref_db, OC)));
+    CHECK(e < 1e-5, "matmul forward/backward %dx%d->%d vs double reference: max rel diff %.2e (< 1e-5)", N, C, OC, e);
+    free(inp); free(w); free(bias); free(dout); free(out); free(dinp); free(dw); free(db);
+    free(ref_out); free(ref_dinp); free(ref_dw); free(ref_db);
+}
+
+// ----------------------------------------------------------------------------
+// a small model shared by several tests
+
+static GPTConfig small_config(AttnType attn, int kv_heads, PosType pos, int bias) {
+    GPTConfig c = {0};
+    c.attn = attn;
+    c.num_kv_heads = kv_heads;
+    c.pos = pos;
+    c.bias = bias;
+    c.num_layers = 2;
+    c.channels = 48;
+    c.num_heads = 6;
+    c.mlp_hidden = 0;
+    c.vocab_size = 257;
+    c.max_seq_len = 24;
+    c.rope_theta = 10000.0f;
+    gpt_config_finish(&c);
+    return c;
+}
+
+static void random_tokens(int* ids, int n, int V) {
+    for (int i = 0; i < n; i++) ids[i] = (int)(random_u32(&test_rng) % (uint32_t)V);
+}
+
+// forward + backward with a given number of threads; copies the loss and gradients out
+static void run_step_with_threads(GPT* model, const int* in, const int* tg, int B, int T, int threads, float* loss, float* grads) {
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    gpt_zero_grad(model);
+    gpt_forward(model, in, tg, B, T);
+    gpt_backward(model, 1.0f);
+    *loss = model->mean_loss;
+    memcpy(grads, model->grads_memory, model->num_parameters * sizeof(float));
+}
+
+static void test_thread_count_independence(void) {
+    GPTConfig c = small_config(ATTN_GQA, 2, POS_ROPE, 1);
+    GPT model;
+    gpt_build(&model, &c);
+    gpt_init_random(&model, 3);
+    int B = 3, T = 17;
+    gpt_allocate_activations(&model, B, T);
+    int in[51], tg[51];
+    random_tokens(in, B * T, c.vocab_size);
+    random_tokens(tg, B * T, c.vocab_size);
+    float *g1 = (float*)mallocCheck(model.num_parameters * 4), *g = (float*)mallocCheck(model.num_parameters * 4);
+    float l1, l;
+    run_step_with_threads(&model, in, tg, B, T, 1, &l1, g1);
+    for (int threads = 2; threads <= 3; threads++) {
+        run_step_with_threads(&model, in, tg, B, T, threads, &l, g);
+        CHECK(l == l1 && memcmp(g, g1, model.num_parameters * 4) == 0,
+              "loss and all %zu gradients bit-identical with 1 and %d threads", model.num_parameters, threads);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(omp_get_num_procs());
+#endif
+    free(g1); free(g);
+    gpt_free(&model);
+}
+
+// ----------------------------------------------------------------------------
+// AdamW against a double-precision recomputation, and the schedules
+
+static void test_adamw(void) {
+    size_t n = 1000;
+    float *p = random_floats(n, 1), *g = random_floats(n, 1), *m = random_floats(n, 0.1), *v = random_floats(n, 0.1);
+    for (size_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
+    double *pd = (double*)mallocCheck(n * 8), *md = (double*)mallocCheck(n * 8), *vd = (double*)mallocCheck(n * 8);
+    for (size_t i = 0; i < n; i++) { pd[i] = p[i]; md[i] = m[i]; vd[i] = v[i]; }
+    AdamWConfig cfg = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    int t = 7;
+    float wd = 0.1f, clip_scale = 0.5f;
+    adamw_update(p, g, m, v, n, &cfg, wd, clip_scale, t);
+    double err = 0;
+    for (size_t i = 0; i < n; i++) {
+        double gi = (double)g[i] * clip_scale;
+        md[i] = 0.9 * md[i] + 0.1 * gi;
+        vd[i] = 0.95 * vd[i] + 0.05 * gi * gi;
+        double mh = md[i] / (1 - pow(0.9, t)), vh = vd[i] / (1 - pow(0.95, t));
+        pd[i] -= (double)cfg.lr * (mh / (sqrt(vh) + 1e-8) + 0.1 * pd[i]);
+        err = fmax(err, fmax(fabs(pd[i] - p[i]), fmax(fabs(md[i] - m[i]), fabs(vd[i] - v[i]))));
+    }
+    CHECK(err < 1e-6, "AdamW step (clip scale, bias correction, decoupled decay) vs double: max abs diff %.2e (< 1e-6)", err);
+    free(p); free(g); free(m); free(v); free(pd); free(md); free(vd);
+}
+
+static void test_schedules(void) {
+    LRSchedule s = {SCHEDULE_COSINE, 1.0f, 10, 110, 0.1f, 0.2f};
+    CHECK(fabsf(lr_at_step(&s, 0) - 0.1f) < 1e-7f && fabsf(lr_at_step(&s, 9) - 1.0f) < 1e-7f,
+          "warmup: step 0 -> lr/10, step 9 -> lr (10 warmup steps)");
+    // progress runs over steps 10..109 (99 intervals): the midpoint of the cosine is between 59 and 60
+    CHECK(fabsf(lr_at_step(&s, 10) - 1.0f) < 1e-6f && fabsf(lr_at_step(&s, 109) - 0.1f) < 1e-6f,
+          "cosine: lr at the end of warmup, lr*final_frac at the last step");
+    float mid = 0.1f + 0.9f * 0.5f * (1 + cosf((float)M_PI * 49.5f / 99.0f));
+    CHECK(fabsf(lr_at_step(&s, 59) + lr_at_step(&s, 60) - 2 * 0.55f) < 1e-5f && fabsf(lr_at_step(&s, 59) - mid + 0.0f) < 0.02f,
+          "cosine: steps 59 and 60 straddle the midpoint 0.55");
+    s.type = SCHEDULE_LINEAR;
+    CHECK(fabsf(lr_at_step(&s, 10 + 33) - (1.0f - 0.9f * 33.0f / 99.0f)) < 1e-6f, "linear: a third of the way down at step 43");
+    s.type = SCHEDULE_CONSTANT;
+    CHECK(lr_at_step(&s, 109) == 1.0f, "constant: lr at the last step");
+    s.type = SCHEDULE_WSD; // decays over the last 22 steps: 88..109
+    CHECK(lr_at_step(&s, 87) == 1.0f && fabsf(lr_at_step(&s, 88) - 1.0f) < 1e-6f && fabsf(lr_at_step(&s, 109) - 0.1f) < 1e-6f &&
+              fabsf(lr_at_step(&s, 98) - (1.0f - 0.9f * 10.0f / 21.0f)) < 1e-6f,
+          "wsd: stable until step 88, then linear to lr*final_frac at step 109");
+}
+
+// ----------------------------------------------------------------------------
+// checkpoints
+
+static void test_checkpoint_round_trip(void) {
+    GPTConfig c = small_config(ATTN_GQA, 3, POS_LEARNED, 0);
+    GPT a, b;
+    gpt_build(&a, &c);
+    gpt_init_random(&a, 5);
+    for (size_t i = 0; i < a.num_parameters; i++) {
+        a.m_memory[i] = (float)random_normal(&test_rng);
+        a.v_memory[i] = (float)fabs(random_normal(&test_rng));
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/roundtrip.safetensors", tmpdir);
+    Metadata meta = {0};
+    meta_set(&meta, "tokenizer", "bytes");
+    meta_set(&meta, "note", "quote \" backslash \\ newline \n tab \t");
+    StateBlock blocks[3] = {{"", a.params_memory}, {"opt.adamw.m.", a.m_memory}, {"opt.adamw.v.", a.v_memory}};
+    checkpoint_write(path, &c, "F32", 3, blocks, &meta);
+    SafeTensors st;
+    gpt_load(&b, path, &st);
+    checkpoint_read_block(&st, &b.config, "opt.adamw.m.", b.m_memory, "F32");
+    checkpoint_read_block(&st, &b.config, "opt.adamw.v.", b.v_memory, "F32");
+    size_t bytes = a.num_parameters * sizeof(float);
+    CHECK(memcmp(&a.config, &b.config, sizeof(GPTConfig)) == 0, "checkpoint: config round trip");
+    CHECK(memcmp(a.params_memory, b.params_memory, bytes) == 0 && memcmp(a.m_memory, b.m_memory, bytes) == 0 &&
+              memcmp(a.v_memory, b.v_memory, bytes) == 0,
+          "checkpoint: parameters and AdamW moments bit-exact (%zu x 3 floats)", a.num_parameters);
+    CHECK(strcmp(checkpoint_meta(&st, "note"), meta.values[1]) == 0, "checkpoint: metadata string with escapes round trips");
+    safetensors_close(&st);
+    meta_free(&meta);
+    gpt_free(&a);
+    gpt_free(&b);
+}
+
+// rewrites path with its bytes [0, keep) and then `extra`
+static void write_bytes(const char* path, const unsigned char* data, size_t n) {
+    FILE* fp = fopenCheck(path, "wb");
+    fwriteCheck(data, 1, n, fp, path);
+    fclose(fp);
+}
+
+static unsigned char* read_file(const char* path, size_t* n) {
+    *n = (size_t)file_size_or_die(path);
+    unsigned char* data = (unsigned char*)mallocCheck(*n);
+    FILE* fp = fopenCheck(path, "rb");
+    freadCheck(data, 1, *n, fp, path);
+    fclose(fp);
+    return data;
+}
+
+// a corrupt file must fail to open, with a message containing `expect`
+static void expect_rejected(const char* label, const char* path, const char* expect) {
+    SafeTensors st;
+    char err[512];
+    int rc = safetensors_open(&st, path, err, sizeof(err));
+    CHECK(rc != 0 && strstr(err, expect) != NULL, "corrupt safetensors (%s) rejected: \"%s\"", label, rc ? err : "(accepted!)");
+    if (rc == 0) safetensors_close(&st);
+}
+
+static void test_corrupt_checkpoints(void) {
+    char good[512], bad[512];
+    snprintf(good, sizeof(good), "%s/roundtrip.safetensors", tmpdir);
+    snprintf(bad, sizeof(bad), "%s/bad.safetensors", tmpdir);
+    size_t n;
+    unsigned char* data = read_file(good, &n);
+    uint64_t header_len;
+    memcpy(&header_len, data, 8);
+    write_bytes(bad, data, n - 1);
+    expect_rejected("last byte missing", bad, "truncated");
+    write_bytes(bad, data, 8 + header_len + 100);
+    expect_rejected("cut inside the tensor data", bad, "truncated");
+    write_bytes(bad, data, 8 + header_len / 2);
+    expect_rejected("cut inside the header", bad, "header length");
+    write_bytes(bad, data, 5);
+    expect_rejected("5 bytes", bad, "too short");
+    unsigned char* copy = (unsigned char*)mallocCheck(n);
+    memcpy(copy, data, n);
+    copy[8 + header_len / 2] = '\x01';
+    write_bytes(bad, copy, n);
+    expect_rejected("control byte in the JSON", bad, "bad JSON");
+    memcpy(copy, data, n);
+    uint64_t huge = 1ull << 40;
+    memcpy(copy, &huge, 8);
+    write_bytes(bad, copy, n);
+    expect_rejected("absurd header length", bad, "header length");
+    memcpy(copy, data, n);
+    char* offsets = strstr((char*)copy + 8, "\"data_offsets\":[0,");
+    offsets[16] = '4'; // the first tensor now starts at byte 4
+    write_bytes(bad, copy, n);
+    expect_rejected("wrong data_offsets", bad, "does not match its shape");
+    free(copy);
+    free(data);
+
+    // the newest checkpoint of a run directory is skipped when it does not validate
+    char dir[512], p1[600], p2[600], found[600];
+    snprintf(dir, sizeof(dir), "%s/run", tmpdir);
+    make_dir_or_die(dir);
+    checkpoint_path(p1, sizeof(p1), dir, 10);
+    checkpoint_path(p2, sizeof(p2), dir, 20);
+    data = read_file(good, &n);
+    write_bytes(p1, data, n);
+    write_bytes(p2, data, n / 2);
+    int step = checkpoint_find_latest(dir, found, sizeof(found));
+    CHECK(step == 10, "newest checkpoint truncated: resume picks the previous one (step %d)", step);
+    checkpoint_keep_last(dir, 1);
+    CHECK(!file_exists(p1) && file_exists(p2), "keep-last 1 deletes all but the newest file");
+    free(data);
+}
+
+// ----------------------------------------------------------------------------
+// KV-cache decoding equals the full forward at every position
+
+static void test_decode_matches_forward(const char* label, GPTConfig c) {
+    GPT model;
+    gpt_build(&model, &c);
+    gpt_init_random(&model, 9);
+    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] *= 5; // larger weights: sharper attention
+    int T = c.max_seq_len, Vp = c.padded_vocab_size;
+    gpt_allocate_activations(&model, 1, T);
+    int ids[64];
+    random_tokens(ids, T, c.vocab_size);
+    gpt_forward(&model, ids, NULL, 1, T);
+    DecodeState d;
+    decode_state_init(&d, &c);
+    double worst = 0;
+    for (int t = 0; t < T; t++) {
+        gpt_decode_step(&model, &d, ids[t], t);
+        worst = fmax(worst, max_rel_diff(d.logits, model.acts.logits + (size_t)t * Vp, c.vocab_size));
+    }
+    CHECK(worst < 1e-5, "KV-cache decode == full forward, %s, %d positions: max rel diff %.2e (< 1e-5)", label, T, worst);
+    decode_state_free(&d);
+    gpt_free(&model);
+}
+
+// ----------------------------------------------------------------------------
+// llm.c model files: written here in llm.c's layout, loaded, and run
+
+static void write_llmc_model(const char* path, const GPT* m, int version) {
+    const GPTConfig* c = &m->config;
+    int32_t header[256] = {0};
+    header[0] = 20240326;
+    header[1] = version;
+    header[2] = c->max_seq_len;
+    header[3] = c->vocab_size;
+    header[4] = c->num_layers;
+    header[5] = c->num_heads;
+    header[6] = c->channels;
+    header[7] = c->padded_vocab_size;
+    FILE* fp = fopenCheck(path, "wb");
+    fwriteCheck(header, 4, 256, fp, path);
+    // llm.c's tensor order and sizes (train_gpt2.c, fill_in_parameter_sizes)
+    size_t Vp = c->padded_vocab_size, C = c->channels, L = c->num_layers, maxT = c->max_seq_len;
+    const ParameterTensors* p = &m->params;
+    struct { const float* data; size_t n; } tensors[16] = {
+        {p->wte, Vp * C}, {p->wpe, maxT * C}, {p->ln1w, L * C}, {p->ln1b, L * C}, {p->qkvw, L * 3 * C * C},
+        {p->qkvb, L * 3 * C}, {p->attprojw, L * C * C}, {p->attprojb, L * C}, {p->ln2w, L * C}, {p->ln2b, L * C},
+        {p->fcw, L * 4 * C * C}, {p->fcb, L * 4 * C}, {p->fcprojw, L * C * 4 * C}, {p->fcprojb, L * C}, {p->lnfw, C}, {p->lnfb, C}};
+    for (int i = 0; i < 16; i++) {
+        if (version == 3) {
+            fwriteCheck(tensors[i].data, 4, tensors[i].n, fp, path);
+        } else { // bf16: the top 16 bits, truncated
+            for (size_t j = 0; j < tensors[i].n; j++) {
+                uint32_t bits;
+                memcpy(&bits, &tensors[i].data[j], 4);
+                uint16_t half = (uint16_t)(bits >> 16);
+                fwriteCheck(&half, 2, 1, fp, path);
+            }
+        }
+    }
+    fclose(fp);
+}
+
+static void test_llmc_import(int version) {
+    GPTConfig c = small_config(ATTN_MHA, 0, POS_LEARNED, 1);
+    c.vocab_size = 200;
+    c.padded_vocab_size = 256;
+    GPT native, imported;
+    gpt_build(&native, &c);
+    gpt_init_random(&native, 13);
+    for (size_t i = 0; i < native.num_parameters; i++) native.params_memory[i] += 0.1f * (float)random_normal(&test_rng);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/llmc_v%d.bin", tmpdir, version);
+    write_llmc_model(path, &native, version);
+    if (version == 5) { // the native model holds the same bf16-rounded weights
+        for (size_t i = 0; i < native.num_parameters; i++) {
+            uint32_t bits;
+            memcpy(&bits, &native.params_memory[i], 4);
+            bits &= 0xFFFF0000u;
+            memcpy(&native.params_memory[i], &bits, 4);
+        }
+    }
+    SafeTensors unused;
+    int ours = gpt_load(&imported, path, &unused);
+    int T = 16;
+    gpt_allocate_activations(&native, 2, T);
+    gpt_allocate_activations(&imported, 2, T);
+    int ids[32];
+    random_tokens(ids, 2 * T, c.vocab_size);
+    gpt_forward(&native, ids, NULL, 2, T);
+    gpt_forward(&imported, ids, NULL, 2, T);
+    size_t n = (size_t)2 * T * c.padded_vocab_size;
+    CHECK(!ours && imported.config.attn == ATTN_MHA && imported.config.pos == POS_LEARNED && imported.config.bias == 1 &&
+              imported.config.mlp_hidden == 4 * c.channels && imported.config.padded_vocab_size == 256,
+          "llm.c v%d import: config is MHA, learned positions, biases, F=4C, Vp from the file", version);
+    CHECK(memcmp(native.acts.logits, imported.acts.logits, n * sizeof(float)) == 0,
+          "llm.c v%d import: logits bit-identical to the same weights built natively", version);
+    gpt_free(&native);
+    gpt_free(&imported);
+}
+
+// ----------------------------------------------------------------------------
+// data loader
+
+static void test_dataloader(void) {
+    // three shards of different sizes; token i of shard s is s*60 + i, so a batch's first token names it
+    int B = 2, T = 5, BT = B * T;
+    size_t sizes[3] = {BT * 4 + 1, BT * 2 + 7, BT * 3 + 1};
+    char pattern[512];
+    snprintf(pattern, sizeof(pattern), "%s/shard_*.bin", tmpdir);
+    for (int s = 0; s < 3; s++) {
+        uint16_t* tok = (uint16_t*)mallocCheck(sizes[s] * 2);
+        for (size_t i = 0; i < sizes[s]; i++) tok[i] = (uint16_t)(s * 60 + i);
+        char path[512];
+        snprintf(path, sizeof(path), "%s/shard_%d.bin", tmpdir, s);
+        shard_write(path, tok, sizes[s]);
+        CHECK(shard_check(path) == sizes[s], "shard %d written and validated (%zu tokens)", s, sizes[s]);
+        free(tok);
+    }
+    DataLoader dl;
+    dataloader_init(&dl, pattern, B, T, 257, 42, 1);
+    CHECK(dl.num_shards == 3 && dl.batches_per_epoch == 9, "loader: 3 shards, 9 batches per epoch (%zu)", dl.batches_per_epoch);
+    // one epoch visits every batch once; targets are inputs shifted by one
+    int seen[3][4] = {{0}}, shifted = 1, first_inputs[9];
+    for (int i = 0; i < 9; i++) {
+        dataloader_next_batch(&dl);
+        int v = dl.inputs[0];
+        seen[v / 60][(v % 60) / BT]++;
+        for (int j = 0; j < BT; j++) shifted &= dl.targets[j] == dl.inputs[j] + 1;
+        first_inputs[i] = v;
+    }
+    int once = 1;
+    for (int s = 0; s < 3; s++) {
+        for (size_t b = 0; b < sizes[s] / BT; b++) once &= seen[s][b] == 1;
+    }
+    CHECK(once && shifted, "loader: an epoch reads each of the 9 batches exactly once; targets = inputs shifted by one");
+    // the order is a function of the seed and the position: resuming mid-epoch continues identically
+    int epoch = dl.epoch, shard_pos = dl.shard_pos;
+    size_t batch_pos = dl.batch_pos;
+    int next[5];
+    for (int i = 0; i < 5; i++) { dataloader_next_batch(&dl); next[i] = dl.inputs[0]; }
+    DataLoader resumed;
+    dataloader_init(&resumed, pattern, B, T, 257, 42, 1);
+    dataloader_set_position(&resumed, epoch, shard_pos, batch_pos);
+    int same = 1;
+    for (int i = 0; i < 5; i++) { dataloader_next_batch(&resumed); same &= resumed.inputs[0] == next[i]; }
+    CHECK(same, "loader: a second loader set to the saved position reads the same next 5 batches");
+    DataLoader other;
+    dataloader_init(&other, pattern, B, T, 257, 43, 1);
+    int differs = 0;
+    for (int i = 0; i < 9; i++) { dataloader_next_batch(&other); differs |= other.inputs[0] != first_inputs[i]; }
+    CHECK(differs, "loader: another seed gives another order");
+    DataLoader val;
+    dataloader_init(&val, pattern, B, T, 257, 1, 0);
+    dataloader_next_batch(&val);
+    int v0 = val.inputs[0];
+    dataloader_next_batch(&val);
+    dataloader_reset(&val);
+    dataloader_next_batch(&val);
+    CHECK(val.inputs[0] == v0 && v0 == 0, "validation loader: unshuffled, the same first batch after reset");
+    dataloader_free(&dl);
+    dataloader_free(&resumed);
+    dataloader_free(&other);
+    dataloader_free(&val);
+}
+
+// ----------------------------------------------------------------------------
+// sampling and the byte tokenizer
+
+static void test_sampler(void) {
+    float logits[6] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f, 1.5f};
+    ProbIndex scratch[6];
+    uint64_t rng = rng_seed(1);
+    SamplerConfig greedy = {0.0f, 0, 1.0f}, top2 = {1.0f, 2, 1.0f}, nucleus = {1.0f, 0, 0.3f}, all = {1.0f, 0, 1.0f};
+    CHECK(sample_token(logits, 6, &greedy, scratch, &rng) == 1, "sampler: temperature 0 is argmax");
+    int only_top2 = 1, only_top1 = 1, counts[6] = {0};
+    for (int i = 0; i < 2000; i++) {
+        int t = sample_token(logits, 6, &top2, scratch, &rng);
+        only_top2 &= t == 1 || t == 3;
+        only_top1 &= sample_token(logits, 6, &nucleus, scratch, &rng) == 1;
+        counts[sample_token(logits, 6, &all, scratch, &rng)]++;
+    }
+    double sum = 0;
+    for (int i = 0; i < 6; i++) sum += exp(logits[i]);
+    double p1 = exp(logits[1]) / sum, expect = 2000 * p1, sigma = sqrt(2000 * p1 * (1 - p1));
+    CHECK(only_top2, "sampler: top-k 2 only ever returns the two likeliest tokens");
+    CHECK(only_top1, "sampler: top-p 0.3 keeps only the likeliest token (p = %.3f)", p1);
+    CHECK(fabs(counts[1] - expect) < 4 * sigma && counts[2] > 0,
+          "sampler: full distribution: token 1 drawn %d of 2000 times, expected %.0f +- %.0f", counts[1], expect, 4 * sigma);
+}
+
+static void test_byte_tokenizer(void) {
+    Tokenizer tok;
+    tokenizer_init(&tok, "bytes");
+    const unsigned char text[] = "Hi\xff\x00\n\xe2\x82\xac";
+    int ids[9];
+    size_t n = tokenizer_encode(&tok, text, 8, ids), len;
+    int ok = n == 8 && tok.vocab_size == 257 && tok.eot_token == 256;
+    for (size_t i = 0; i < n; i++) {
+        const char* s = tokenizer_decode(&tok, ids[i], &len);
+        ok &= len == 1 && (unsigned char)s[0] == text[i];
+    }
+    const char* eot = tokenizer_decode(&tok, 256, &len);
+    CHECK(ok && len == 13 && memcmp(eot, "<|endoftext|>", 13) == 0, "byte tokenizer: round trip of any bytes; 256 decodes to <|endoftext|>");
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/gptc_test_XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) die("mkdtemp failed");
+    test_matmul_reference(1, 48, 257);
+    test_matmul_reference(7, 33, 70);
+    test_matmul_reference(64, 128, 384);
+    test_thread_count_independence();
+    test_adamw();
+    test_schedules();
+    test_checkpoint_round_trip();
+    test_corrupt_checkpoints();
+    test_decode_matches_forward("MHA rope", small_config(ATTN_MHA, 0, POS_ROPE, 1));
+    test_decode_matches_forward("GQA-2 rope nobias", small_config(ATTN_GQA, 2, POS_ROPE, 0));
+    test_decode_matches_forward("MQA rope", small_config(ATTN_MQA, 0, POS_ROPE, 1));
+    test_decode_matches_forward("MHA learned", small_config(ATTN_MHA, 0, POS_LEARNED, 1));
+    test_llmc_import(3);
+    test_llmc_import(5);
+    test_dataloader();
+    test_sampler();
+    test_byte_tokenizer();
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    printf(failures == 0 ? "all tests passed\n" : "%d tests FAILED\n", failures);
+    return failures == 0 ? 0 : 1;
+}

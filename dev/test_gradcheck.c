@@ -1,0 +1,371 @@
+/*
+Finite-difference gradient checks in double precision: every layer's backward and the whole model's,
+against central differences of its own forward. Built from train_gpt.c itself with -DREAL_DOUBLE.
+
+Each check takes a scalar loss = sum(out * R) for a fixed random R (or the model's mean loss), perturbs
+inputs by +-h, and compares (loss(x+h) - loss(x-h)) / 2h with the analytic gradient:
+    |analytic - numeric| <= 1e-9 + 1e-6 * max(|analytic|, |numeric|)
+Shapes are tiny and deliberately not multiples of the kernels' tile sizes.
+
+    make test   (or: make dev/test_gradcheck && ./dev/test_gradcheck)
+*/
+#define TESTING
+#define REAL_DOUBLE
+#include "../train_gpt.c"
+
+static uint64_t test_rng = 0x1234567;
+static int failures = 0, checks = 0;
+
+static real* random_array(size_t n, double std) {
+    real* x = (real*)mallocCheck(n * sizeof(real));
+    for (size_t i = 0; i < n; i++) x[i] = (real)(std * random_normal(&test_rng));
+    return x;
+}
+
+static real* zeros(size_t n) { return (real*)callocCheck(n, sizeof(real)); }
+
+static double dot(const real* a, const real* b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+typedef double (*LossFn)(void* ctx);
+
+// Compares analytic[i] with a central difference of loss() in x[i], for up to 48 spread-out i.
+static void check_gradient(const char* what, real* x, size_t n, const real* analytic, LossFn loss, void* ctx) {
+    const double h = 1e-5;
+    size_t stride = n > 48 ? n / 48 : 1;
+    double worst = 0;
+    size_t worst_i = 0;
+    int bad = 0;
+    for (size_t i = (n > 48 ? test_rng % stride : 0); i < n; i += stride) {
+        real saved = x[i];
+        x[i] = saved + h;
+        double lp = loss(ctx);
+        x[i] = saved - h;
+        double lm = loss(ctx);
+        x[i] = saved;
+        double numeric = (lp - lm) / (2 * h), a = analytic[i];
+        double err = fabs(a - numeric), tol = 1e-9 + 1e-6 * fmax(fabs(a), fabs(numeric));
+        if (err > tol) bad = 1;
+        if (err / (tol / 1e-6) > worst) { worst = err / (tol / 1e-6); worst_i = i; }
+        checks++;
+    }
+    if (bad) {
+        failures++;
+        printf("FAIL %-40s worst relative error %.3e at element %zu (analytic %.9e)\n", what, worst, worst_i, analytic[worst_i]);
+    } else {
+        printf("ok   %-40s max relative error %.2e over %zu elements\n", what, worst, n < 48 ? n : n / stride);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// layers
+
+typedef struct {
+    real *inp, *weight, *bias, *out, *R;
+    int N, C, OC;
+} MatmulCtx;
+
+static double matmul_loss(void* p) {
+    MatmulCtx* c = (MatmulCtx*)p;
+    matmul_forward(c->out, c->inp, c->weight, c->bias, c->N, c->C, c->OC);
+    return dot(c->out, c->R, (size_t)c->N * c->OC);
+}
+
+static void test_matmul(int N, int C, int OC) {
+    MatmulCtx c = {random_array(N * C, 1), random_array(OC * C, 1), random_array(OC, 1), zeros(N * OC),
+                   random_array(N * OC, 1), N, C, OC};
+    real *dinp = zeros(N * C), *dweight = zeros(OC * C), *dbias = zeros(OC);
+    matmul_backward(dinp, dweight, dbias, c.R, c.inp, c.weight, N, C, OC);
+    char name[64];
+    snprintf(name, sizeof(name), "matmul %dx%d->%d dinp", N, C, OC);
+    check_gradient(name, c.inp, N * C, dinp, matmul_loss, &c);
+    snprintf(name, sizeof(name), "matmul %dx%d->%d dweight", N, C, OC);
+    check_gradient(name, c.weight, OC * C, dweight, matmul_loss, &c);
+    snprintf(name, sizeof(name), "matmul %dx%d->%d dbias", N, C, OC);
+    check_gradient(name, c.bias, OC, dbias, matmul_loss, &c);
+}
+
+typedef struct {
+    real *inp, *weight, *bias, *out, *mean, *rstd, *R;
+    int N, C;
+} LayerNormCtx;
+
+static double layernorm_loss(void* p) {
+    LayerNormCtx* c = (LayerNormCtx*)p;
+    layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->weight, c->bias, c->N, c->C);
+    return dot(c->out, c->R, (size_t)c->N * c->C);
+}
+
+static void test_layernorm(int N, int C) {
+    LayerNormCtx c = {random_array(N * C, 1), random_array(C, 1), random_array(C, 1), zeros(N * C), zeros(N), zeros(N),
+                      random_array(N * C, 1), N, C};
+    layernorm_loss(&c);
+    real *dinp = zeros(N * C), *dweight = zeros(C), *dbias = zeros(C);
+    layernorm_backward(dinp, dweight, dbias, c.R, c.inp, c.weight, c.mean, c.rstd, N, C);
+    check_gradient("layernorm dinp", c.inp, N * C, dinp, layernorm_loss, &c);
+    check_gradient("layernorm dweight", c.weight, C, dweight, layernorm_loss, &c);
+    check_gradient("layernorm dbias", c.bias, C, dbias, layernorm_loss, &c);
+}
+
+typedef struct {
+    real *inp, *out, *R;
+    int N;
+} GeluCtx;
+
+static double gelu_loss(void* p) {
+    GeluCtx* c = (GeluCtx*)p;
+    gelu_forward(c->out, c->inp, c->N);
+    return dot(c->out, c->R, c->N);
+}
+
+static void test_gelu(void) {
+    int N = 29;
+    GeluCtx c = {random_array(N, 2), zeros(N), random_array(N, 1), N};
+    real* dinp = zeros(N);
+    gelu_backward(dinp, c.inp, c.R, N);
+    check_gradient("gelu dinp", c.inp, N, dinp, gelu_loss, &c);
+}
+
+typedef struct {
+    real *x, *y, *cos, *sin, *R;
+    int B, T, pos0, heads, row_stride, head_stride, rot_dim;
+    size_t n;
+} RopeCtx;
+
+static double rope_loss(void* p) {
+    RopeCtx* c = (RopeCtx*)p;
+    memcpy(c->y, c->x, c->n * sizeof(real));
+    rope_forward(c->y, c->cos, c->sin, c->B, c->T, c->pos0, c->heads, c->row_stride, c->head_stride, c->rot_dim);
+    return dot(c->y, c->R, c->n);
+}
+
+// rotates the first rot_dim of each head, inside rows that carry unrotated padding too
+static void test_rope(int rot_dim, int head_stride) {
+    int B = 2, T = 5, heads = 3, pos0 = 3, maxT = 16, half = rot_dim / 2, row_stride = heads * head_stride + 2;
+    size_t n = (size_t)B * T * row_stride;
+    RopeCtx c = {random_array(n, 1), zeros(n), zeros(maxT * half), zeros(maxT * half), random_array(n, 1),
+                 B, T, pos0, heads, row_stride, head_stride, rot_dim, n};
+    for (int p = 0; p < maxT; p++) {
+        for (int i = 0; i < half; i++) {
+            double angle = p * pow(10000.0, -2.0 * i / rot_dim);
+            c.cos[p * half + i] = cos(angle);
+            c.sin[p * half + i] = sin(angle);
+        }
+    }
+    real* dx = zeros(n);
+    memcpy(dx, c.R, n * sizeof(real));
+    rope_backward(dx, c.cos, c.sin, B, T, pos0, heads, row_stride, head_stride, rot_dim);
+    char name[64];
+    snprintf(name, sizeof(name), "rope d=%d of %d dx", rot_dim, head_stride);
+    check_gradient(name, c.x, n, dx, rope_loss, &c);
+}
+
+typedef struct {
+    real *qkv, *out, *att, *R;
+    int B, T, H, Hkv, qk_dim, v_dim, stride;
+} AttnCtx;
+
+static double attention_loss(void* p) {
+    AttnCtx* c = (AttnCtx*)p;
+    const real* k = c->qkv + c->H * c->qk_dim;
+    const real* v = k + c->Hkv * c->qk_dim;
+    attention_forward(c->out, c->att, c->qkv, k, v, c->B, c->T, c->T, c->H, c->Hkv, c->qk_dim, c->v_dim, c->stride,
+                      c->stride, c->stride, c->H * c->v_dim);
+    return dot(c->out, c->R, (size_t)c->B * c->T * c->H * c->v_dim);
+}
+
+// q | k | v packed per row as in the fused layout; widths of q.k and v may differ (MLA, GLA)
+static void test_attention(const char* label, int H, int Hkv, int qk_dim, int v_dim) {
+    int B = 2, T = 6, stride = (H + Hkv) * qk_dim + Hkv * v_dim;
+    size_t n = (size_t)B * T * stride, nout = (size_t)B * T * H * v_dim;
+    AttnCtx c = {random_array(n, 1), zeros(nout), zeros((size_t)B * H * T * T), random_array(nout, 1),
+                 B, T, H, Hkv, qk_dim, v_dim, stride};
+    attention_loss(&c);
+    real *dqkv = zeros(n), *scratch = zeros((size_t)B * Hkv * T);
+    real* dk = dqkv + H * qk_dim;
+    attention_backward(dqkv, dk, dk + Hkv * qk_dim, scratch, c.R, c.att, c.qkv, c.qkv + H * qk_dim,
+                       c.qkv + H * qk_dim + Hkv * qk_dim, B, T, H, Hkv, qk_dim, v_dim, stride, stride, stride, H * v_dim);
+    char name[64];
+    snprintf(name, sizeof(name), "attention %s dq|dk|dv", label);
+    check_gradient(name, c.qkv, n, dqkv, attention_loss, &c);
+}
+
+typedef struct {
+    real *logits, *losses;
+    int* targets;
+    int N, V, Vp;
+    real dloss;
+} CrossEntropyCtx;
+
+static double crossentropy_loss(void* p) {
+    CrossEntropyCtx* c = (CrossEntropyCtx*)p;
+    crossentropy_forward(c->losses, c->logits, c->targets, c->N, c->V, c->Vp);
+    double s = 0;
+    for (int i = 0; i < c->N; i++) s += c->losses[i];
+    return s * c->dloss;
+}
+
+static void test_crossentropy(void) {
+    int N = 5, V = 7, Vp = 9;
+    int targets[5] = {0, 6, 3, 3, 1};
+    CrossEntropyCtx c = {random_array(N * Vp, 2), zeros(N), targets, N, V, Vp, 0.37};
+    real* dlogits = zeros(N * Vp);
+    crossentropy_backward(dlogits, c.logits, targets, c.dloss, N, V, Vp);
+    check_gradient("crossentropy dlogits (padded vocab)", c.logits, N * Vp, dlogits, crossentropy_loss, &c);
+}
+
+typedef struct {
+    real *wte, *wpe, *out, *R;
+    int* inp;
+    int B, T, C;
+} EncoderCtx;
+
+static double encoder_loss(void* p) {
+    EncoderCtx* c = (EncoderCtx*)p;
+    encoder_forward(c->out, c->inp, c->wte, c->wpe, c->B, c->T, c->C);
+    return dot(c->out, c->R, (size_t)c->B * c->T * c->C);
+}
+
+static void test_encoder(void) {
+    int B = 2, T = 4, C = 3, V = 5;
+    int inp[8] = {0, 4, 4, 2, 1, 0, 3, 4}; // repeated ids accumulate
+    EncoderCtx c = {random_array(V * C, 1), random_array(T * C, 1), zeros(B * T * C), random_array(B * T * C, 1), inp, B, T, C};
+    real *dwte = zeros(V * C), *dwpe = zeros(T * C);
+    encoder_backward(dwte, dwpe, c.R, inp, B, T, C);
+    check_gradient("embedding dwte", c.wte, V * C, dwte, encoder_loss, &c);
+    check_gradient("embedding dwpe", c.wpe, T * C, dwpe, encoder_loss, &c);
+}
+
+// ----------------------------------------------------------------------------
+// a whole block (attention + MLP + both residuals), and the whole model
+
+static GPTConfig tiny_config(AttnType attn, int kv_heads, PosType pos, int bias, int layers) {
+    GPTConfig c = {0};
+    c.attn = attn;
+    c.num_kv_heads = kv_heads;
+    c.pos = pos;
+    c.bias = bias;
+    c.num_layers = layers;
+    c.channels = 16;
+    c.num_heads = 4;
+    c.mlp_hidden = 24;
+    c.vocab_size = 11;
+    c.max_seq_len = 8;
+    c.rope_theta = 10000.0f;
+    gpt_config_finish(&c);
+    return c;
+}
+
+typedef struct {
+    GPT* model;
+    real *x, *R;
+    int B, T;
+} BlockCtx;
+
+static double block_loss(void* p) {
+    BlockCtx* c = (BlockCtx*)p;
+    BlockActivations* acts = &c->model->acts.blocks[0];
+    block_forward(c->model, 0, acts, c->model->acts.proj, c->x, c->B, c->T, 0, NULL, NULL);
+    return dot(acts->residual3, c->R, (size_t)c->B * c->T * c->model->config.channels);
+}
+
+static void test_block(const char* label, GPTConfig config) {
+    GPT model;
+    gpt_build(&model, &config);
+    gpt_init_random(&model, 7);
+    // random norms and biases too, so that their gradients are not special
+    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] += (real)(0.1 * random_normal(&test_rng));
+    int B = 2, T = 5, C = config.channels;
+    gpt_allocate_activations(&model, B, T);
+    BlockCtx c = {&model, random_array(B * T * C, 1), random_array(B * T * C, 1), B, T};
+    block_loss(&c);
+    memcpy(model.acts.dresidual, c.R, (size_t)B * T * C * sizeof(real));
+    block_backward(&model, 0, &model.acts.blocks[0], c.x, B, T);
+    char name[96];
+    snprintf(name, sizeof(name), "block %s dx", label);
+    check_gradient(name, c.x, B * T * C, model.acts.dresidual, block_loss, &c);
+    size_t offset = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model.specs[i];
+        if (s->numel > 0 && s->per_layer) {
+            snprintf(name, sizeof(name), "block %s d%s", label, s->name);
+            check_gradient(name, model.params_memory + offset, s->numel, model.grads_memory + offset, block_loss, &c);
+        }
+        offset += s->numel;
+    }
+    gpt_free(&model);
+}
+
+typedef struct {
+    GPT* model;
+    int *inputs, *targets;
+    int B, T;
+} ModelCtx;
+
+static double model_loss(void* p) {
+    ModelCtx* c = (ModelCtx*)p;
+    gpt_forward(c->model, c->inputs, c->targets, c->B, c->T);
+    double s = 0;
+    for (int i = 0; i < c->B * c->T; i++) s += c->model->acts.losses[i];
+    return s / (c->B * c->T);
+}
+
+static void test_model(const char* label, GPTConfig config) {
+    GPT model;
+    gpt_build(&model, &config);
+    gpt_init_random(&model, 11);
+    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] += (real)(0.05 * random_normal(&test_rng));
+    memset(model.params.wte + (size_t)config.vocab_size * config.channels, 0,
+           (size_t)(config.padded_vocab_size - config.vocab_size) * config.channels * sizeof(real));
+    int B = 2, T = 6;
+    gpt_allocate_activations(&model, B, T);
+    int inputs[12], targets[12];
+    for (int i = 0; i < B * T; i++) {
+        inputs[i] = (int)(random_u32(&test_rng) % config.vocab_size);
+        targets[i] = (int)(random_u32(&test_rng) % config.vocab_size);
+    }
+    ModelCtx c = {&model, inputs, targets, B, T};
+    model_loss(&c);
+    gpt_zero_grad(&model);
+    gpt_backward(&model, 1.0f);
+    size_t offset = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model.specs[i];
+        if (s->numel > 0) {
+            char name[96];
+            snprintf(name, sizeof(name), "model %s d%s", label, s->name);
+            // wte: check only the real vocabulary rows (padded rows have zero gradient by construction)
+            size_t n = i == P_WTE ? (size_t)config.vocab_size * config.channels : s->numel;
+            check_gradient(name, model.params_memory + offset, n, model.grads_memory + offset, model_loss, &c);
+        }
+        offset += s->numel;
+    }
+    gpt_free(&model);
+}
+
+int main(void) {
+    printf("finite-difference gradient checks (double precision)\n");
+    test_encoder();
+    test_layernorm(5, 7);
+    test_matmul(7, 5, 37);  // remainders of the 4-row and 32-column tiles
+    test_matmul(8, 33, 64); // whole tiles
+    test_gelu();
+    test_rope(6, 6);
+    test_rope(4, 10); // a slice of a wider head, as the latent variants rotate
+    test_attention("MHA H=4", 4, 4, 5, 5);
+    test_attention("GQA H=4 Hkv=2", 4, 2, 5, 5);
+    test_attention("MQA H=4", 4, 1, 5, 5);
+    test_attention("qk=6 v=4 H=4 Hkv=2", 4, 2, 6, 4);
+    test_crossentropy();
+    test_block("MHA rope bias", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 1));
+    test_block("GQA-2 rope nobias", tiny_config(ATTN_GQA, 2, POS_ROPE, 0, 1));
+    test_block("MQA learned bias", tiny_config(ATTN_MQA, 0, POS_LEARNED, 1, 1));
+    test_model("MHA rope bias", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 2));
+    test_model("GQA-2 learned nobias", tiny_config(ATTN_GQA, 2, POS_LEARNED, 0, 2));
+    test_model("MQA rope bias", tiny_config(ATTN_MQA, 0, POS_ROPE, 1, 2));
+    printf("%d gradient elements checked, %d failing checks\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,303 @@
+/*
+The command line, shared by both trainers (DESIGN.md section 5). llm.c's short flags keep their
+meaning; newer features have long options. One table drives parsing, --help and the check that flags
+given on the command line agree with a checkpoint being resumed.
+
+    ./train_gpt [flags]            train
+    ./train_gpt sample -e CKPT ... generate text from a checkpoint
+*/
+#ifndef LLMC_ARGS_H
+#define LLMC_ARGS_H
+
+#include "gpt.h"
+#include "schedule.h"
+
+typedef struct {
+    int sample_mode; // "sample" subcommand
+    // data
+    const char* train_pattern; // -i
+    const char* val_pattern;   // -j
+    const char* tokenizer;
+    int shuffle;
+    // model (a fresh run; a checkpoint brings its own)
+    int num_layers, channels, num_heads, num_kv_heads, mlp_hidden, max_seq_len, bias;
+    const char* attn;
+    const char* pos;
+    float rope_theta;
+    // optimisation
+    const char* optimizer;
+    int B, T, total_batch_tokens; // -b -t -d
+    float lr, final_lr_frac, weight_decay, grad_clip, beta1, beta2, eps, wsd_decay_frac;
+    int warmup, max_steps;
+    const char* schedule;
+    uint64_t seed;
+    // evaluation, sampling, checkpoints
+    int val_every, val_batches, sample_every, gen_tokens;
+    const char* prompt;
+    float temperature, top_p;
+    int top_k;
+    const char* output_dir; // -o
+    const char* init_from;  // -e
+    int checkpoint_every, keep_last, resume;
+    double peak_gflops;
+} TrainArgs;
+
+typedef enum { ARG_INT, ARG_FLOAT, ARG_U64, ARG_DOUBLE, ARG_STRING } ArgKind;
+
+typedef struct {
+    const char* short_name; // "-b", or NULL
+    const char* long_name;  // "--batch"
+    ArgKind kind;
+    void* target;
+    const char* help;
+    int model_flag; // shapes the model: must agree with a checkpoint it is resumed or initialised from
+    int given;      // set by args_parse when the flag is on the command line
+} ArgSpec;
+
+#define MAX_ARGS 64
+
+typedef struct {
+    TrainArgs a;
+    ArgSpec specs[MAX_ARGS];
+    int num_specs;
+} ArgParser;
+
+static void arg_add(ArgParser* p, const char* short_name, const char* long_name, ArgKind kind, void* target,
+                    int model_flag, const char* help) {
+    if (p->num_specs == MAX_ARGS) die("too many flags (raise MAX_ARGS)");
+    ArgSpec s = {short_name, long_name, kind, target, help, model_flag, 0};
+    p->specs[p->num_specs++] = s;
+}
+
+static void args_defaults(ArgParser* p) {
+    TrainArgs* a = &p->a;
+    memset(p, 0, sizeof(*p));
+    a->train_pattern = "data/tinyshakespeare/tinyshakespeare_bytes_train*.bin";
+    a->val_pattern = "data/tinyshakespeare/tinyshakespeare_bytes_val*.bin";
+    a->tokenizer = "bytes";
+    a->shuffle = 1;
+    a->num_layers = 4; a->channels = 128; a->num_heads = 4; a->num_kv_heads = 0; a->mlp_hidden = 0;
+    a->max_seq_len = 1024; a->bias = 1; a->attn = "mha"; a->pos = "rope"; a->rope_theta = 10000.0f;
+    a->optimizer = "adamw";
+    a->B = 12; a->T = 64; a->total_batch_tokens = -1;
+    a->lr = 1e-3f; a->final_lr_frac = 0.1f; a->weight_decay = 0.1f; a->grad_clip = 1.0f;
+    a->beta1 = 0.9f; a->beta2 = 0.95f; a->eps = 1e-8f; a->wsd_decay_frac = 0.2f;
+    a->warmup = 100; a->max_steps = -1; a->schedule = "cosine"; a->seed = 1337;
+    a->val_every = 250; a->val_batches = 20; a->sample_every = 0; a->gen_tokens = 256;
+    a->prompt = ""; a->temperature = 1.0f; a->top_p = 1.0f; a->top_k = 0;
+    a->output_dir = NULL; a->init_from = NULL; a->checkpoint_every = 0; a->keep_last = 3; a->resume = 0;
+    a->peak_gflops = 0.0;
+
+    // data
+    arg_add(p, "-i", "--train-data", ARG_STRING, &a->train_pattern, 0, "glob of training token shards");
+    arg_add(p, "-j", "--val-data", ARG_STRING, &a->val_pattern, 0, "glob of validation token shards");
+    arg_add(p, NULL, "--tokenizer", ARG_STRING, &a->tokenizer, 1, "tokenizer: bytes (ids 0-255 bytes, 256 end-of-text)");
+    arg_add(p, NULL, "--shuffle", ARG_INT, &a->shuffle, 0, "shuffle shards and batches each epoch (0/1)");
+    // model
+    arg_add(p, NULL, "--layers", ARG_INT, &a->num_layers, 1, "transformer blocks L");
+    arg_add(p, NULL, "--channels", ARG_INT, &a->channels, 1, "model width C");
+    arg_add(p, NULL, "--heads", ARG_INT, &a->num_heads, 1, "query heads H (head width C/H)");
+    arg_add(p, NULL, "--attn", ARG_STRING, &a->attn, 1, "attention: mha | gqa | mqa");
+    arg_add(p, NULL, "--kv-heads", ARG_INT, &a->num_kv_heads, 1, "key/value heads for gqa (default 4; must divide H)");
+    arg_add(p, NULL, "--mlp-hidden", ARG_INT, &a->mlp_hidden, 1, "MLP hidden width F (0 = 4C)");
+    arg_add(p, NULL, "--max-seq-len", ARG_INT, &a->max_seq_len, 1, "longest sequence the model supports (maxT)");
+    arg_add(p, NULL, "--pos", ARG_STRING, &a->pos, 1, "positions: rope | learned");
+    arg_add(p, NULL, "--rope-theta", ARG_FLOAT, &a->rope_theta, 1, "RoPE base");
+    arg_add(p, NULL, "--bias", ARG_INT, &a->bias, 1, "biases in linear layers and LayerNorms (0/1)");
+    // optimisation
+    arg_add(p, NULL, "--optimizer", ARG_STRING, &a->optimizer, 0, "optimizer: adamw");
+    arg_add(p, "-b", "--batch", ARG_INT, &a->B, 0, "micro-batch size B (sequences)");
+    arg_add(p, "-t", "--seq-len", ARG_INT, &a->T, 0, "sequence length T");
+    arg_add(p, "-d", "--total-batch", ARG_INT, &a->total_batch_tokens, 0, "tokens per step; gradient accumulation fills it (-1 = B*T)");
+    arg_add(p, "-l", "--lr", ARG_FLOAT, &a->lr, 0, "peak learning rate");
+    arg_add(p, "-u", "--warmup", ARG_INT, &a->warmup, 0, "warmup steps");
+    arg_add(p, "-q", "--final-lr-frac", ARG_FLOAT, &a->final_lr_frac, 0, "final lr as a fraction of the peak");
+    arg_add(p, "-k", "--schedule", ARG_STRING, &a->schedule, 0, "lr schedule: cosine | linear | constant | wsd");
+    arg_add(p, NULL, "--wsd-decay-frac", ARG_FLOAT, &a->wsd_decay_frac, 0, "wsd: fraction of the steps spent decaying");
+    arg_add(p, "-c", "--weight-decay", ARG_FLOAT, &a->weight_decay, 0, "decoupled weight decay (2-D matrices only)");
+    arg_add(p, NULL, "--grad-clip", ARG_FLOAT, &a->grad_clip, 0, "clip the global gradient norm to this (0 = off)");
+    arg_add(p, NULL, "--beta1", ARG_FLOAT, &a->beta1, 0, "AdamW beta1");
+    arg_add(p, NULL, "--beta2", ARG_FLOAT, &a->beta2, 0, "AdamW beta2");
+    arg_add(p, NULL, "--eps", ARG_FLOAT, &a->eps, 0, "AdamW epsilon");
+    arg_add(p, "-x", "--max-steps", ARG_INT, &a->max_steps, 0, "optimizer steps (-1 = one epoch of the training data)");
+    arg_add(p, NULL, "--seed", ARG_U64, &a->seed, 0, "seed for init, data order and sampling");
+    // evaluation and sampling
+    arg_add(p, "-v", "--val-every", ARG_INT, &a->val_every, 0, "validate every N steps (0 = only at the end)");
+    arg_add(p, "-m", "--val-batches", ARG_INT, &a->val_batches, 0, "validation batches (the same ones every time)");
+    arg_add(p, "-s", "--sample-every", ARG_INT, &a->sample_every, 0, "print a sample every N steps (0 = never)");
+    arg_add(p, "-g", "--gen-tokens", ARG_INT, &a->gen_tokens, 0, "tokens to generate per sample");
+    arg_add(p, NULL, "--prompt", ARG_STRING, &a->prompt, 0, "text the sample continues (empty = from end-of-text)");
+    arg_add(p, NULL, "--temperature", ARG_FLOAT, &a->temperature, 0, "sampling temperature (0 = greedy)");
+    arg_add(p, NULL, "--top-k", ARG_INT, &a->top_k, 0, "sample among the k likeliest tokens (0 = all)");
+    arg_add(p, NULL, "--top-p", ARG_FLOAT, &a->top_p, 0, "sample within the smallest set of probability p (1 = all)");
+    // checkpoints
+    arg_add(p, "-o", "--output-dir", ARG_STRING, &a->output_dir, 0, "directory for checkpoints and log.txt (unset = none)");
+    arg_add(p, "-e", "--init-from", ARG_STRING, &a->init_from, 0, "initialise from a checkpoint or an llm.c model file");
+    arg_add(p, "-n", "--checkpoint-every", ARG_INT, &a->checkpoint_every, 0, "checkpoint every N steps (0 = only at the end)");
+    arg_add(p, NULL, "--keep-last", ARG_INT, &a->keep_last, 0, "keep the newest K checkpoints (0 = all)");
+    arg_add(p, "-y", "--resume", ARG_INT, &a->resume, 0, "1 = resume from the newest complete checkpoint in -o");
+    // reporting
+    arg_add(p, NULL, "--peak-gflops", ARG_DOUBLE, &a->peak_gflops, 0, "machine peak in GFLOP/s; when given, steps print MFU");
+}
+
+static void args_print_value(const ArgSpec* s) {
+    switch (s->kind) {
+        case ARG_INT: printf("%d", *(int*)s->target); break;
+        case ARG_FLOAT: printf("%g", *(float*)s->target); break;
+        case ARG_DOUBLE: printf("%g", *(double*)s->target); break;
+        case ARG_U64: printf("%llu", (unsigned long long)*(uint64_t*)s->target); break;
+        case ARG_STRING: {
+            const char* v = *(const char**)s->target;
+            printf("%s", v ? (v[0] ? v : "\"\"") : "(unset)");
+            break;
+        }
+    }
+}
+
+static void args_help(ArgParser* p, const char* prog) {
+    printf("usage: %s [flags]                train a GPT\n", prog);
+    printf("       %s sample -e CKPT [flags] generate text from a checkpoint\n\n", prog);
+    printf("flags (value shown is the default):\n");
+    for (int i = 0; i < p->num_specs; i++) {
+        const ArgSpec* s = &p->specs[i];
+        char names[64];
+        snprintf(names, sizeof(names), "%s%s%s", s->short_name ? s->short_name : "", s->short_name ? ", " : "    ", s->long_name);
+        printf("  %-24s %s [", names, s->help);
+        args_print_value(s);
+        printf("]\n");
+    }
+}
+
+static ArgSpec* args_find(ArgParser* p, const char* name) {
+    for (int i = 0; i < p->num_specs; i++) {
+        ArgSpec* s = &p->specs[i];
+        if ((s->short_name && strcmp(name, s->short_name) == 0) || strcmp(name, s->long_name) == 0) return s;
+    }
+    return NULL;
+}
+
+// Parses argv; exits 0 after --help, 1 with a message on anything it does not understand.
+static void args_parse(ArgParser* p, int argc, char** argv) {
+    int first = 1;
+    if (argc > 1 && strcmp(argv[1], "sample") == 0) { p->a.sample_mode = 1; first = 2; }
+    for (int i = first; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) { args_help(p, argv[0]); exit(0); }
+        char name[128];
+        const char* value = NULL;
+        const char* eq = strncmp(argv[i], "--", 2) == 0 ? strchr(argv[i], '=') : NULL;
+        if (eq != NULL) { // --flag=value
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - argv[i]), argv[i]);
+            value = eq + 1;
+        } else {
+            snprintf(name, sizeof(name), "%s", argv[i]);
+        }
+        ArgSpec* s = args_find(p, name);
+        if (s == NULL) die_hint("run with --help to list the flags", "unknown flag '%s'", argv[i]);
+        if (value == NULL) {
+            if (i + 1 >= argc) die_hint("run with --help to list the flags", "flag %s needs a value", name);
+            value = argv[++i];
+        }
+        char what[160];
+        snprintf(what, sizeof(what), "flag %s", s->long_name);
+        switch (s->kind) {
+            case ARG_INT: *(int*)s->target = parse_int_or_die(value, what); break;
+            case ARG_FLOAT: *(float*)s->target = (float)parse_double_or_die(value, what); break;
+            case ARG_DOUBLE: *(double*)s->target = parse_double_or_die(value, what); break;
+            case ARG_U64: *(uint64_t*)s->target = parse_u64_or_die(value, what); break;
+            case ARG_STRING: *(const char**)s->target = value; break;
+        }
+        s->given = 1;
+    }
+}
+
+static int args_given(const ArgParser* p, const void* target) {
+    for (int i = 0; i < p->num_specs; i++) {
+        if (p->specs[i].target == target) return p->specs[i].given;
+    }
+    return 0;
+}
+
+// The model config the flags describe (for a fresh run).
+static void args_model_config(const ArgParser* p, GPTConfig* c, int vocab_size) {
+    const TrainArgs* a = &p->a;
+    memset(c, 0, sizeof(*c));
+    int attn = NAME_INDEX(a->attn, attn_names), pos = NAME_INDEX(a->pos, pos_names);
+    if (attn < 0) die_hint("use mha, gqa or mqa", "unknown --attn '%s'", a->attn);
+    if (pos < 0) die_hint("use rope or learned", "unknown --pos '%s'", a->pos);
+    c->attn = (AttnType)attn;
+    c->pos = (PosType)pos;
+    c->num_layers = a->num_layers;
+    c->channels = a->channels;
+    c->num_heads = a->num_heads;
+    c->num_kv_heads = a->num_kv_heads;
+    c->mlp_hidden = a->mlp_hidden;
+    c->max_seq_len = a->max_seq_len;
+    c->vocab_size = vocab_size;
+    c->bias = a->bias;
+    c->rope_theta = a->rope_theta;
+    gpt_config_finish(c);
+}
+
+// Dies when a model flag given on the command line disagrees with the config of `source`.
+static void args_check_model_flags(const ArgParser* p, const GPTConfig* c, const char* source) {
+    GPTConfig want = *c;
+    const TrainArgs* a = &p->a;
+    struct { const void* target; int have, want_value; } ints[] = {
+        {&a->num_layers, c->num_layers, a->num_layers},   {&a->channels, c->channels, a->channels},
+        {&a->num_heads, c->num_heads, a->num_heads},      {&a->num_kv_heads, c->num_kv_heads, a->num_kv_heads},
+        {&a->mlp_hidden, c->mlp_hidden, a->mlp_hidden ? a->mlp_hidden : 4 * c->channels},
+        {&a->max_seq_len, c->max_seq_len, a->max_seq_len}, {&a->bias, c->bias, a->bias},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (args_given(p, ints[i].target) && ints[i].have != ints[i].want_value) {
+            for (int j = 0; j < p->num_specs; j++) {
+                if (p->specs[j].target == ints[i].target) {
+                    die_hint("drop the flag to use the model as saved, or start a new run in another -o",
+                             "%s %d disagrees with %s, which has %d", p->specs[j].long_name, ints[i].want_value, source,
+                             ints[i].have);
+                }
+            }
+        }
+    }
+    if (args_given(p, &a->attn) && strcmp(a->attn, attn_names[want.attn]) != 0) {
+        die_hint("drop --attn, or start a new run in another -o", "--attn %s disagrees with %s, which is %s", a->attn,
+                 source, attn_names[want.attn]);
+    }
+    if (args_given(p, &a->pos) && strcmp(a->pos, pos_names[want.pos]) != 0) {
+        die_hint("drop --pos, or start a new run in another -o", "--pos %s disagrees with %s, which uses %s", a->pos,
+                 source, pos_names[want.pos]);
+    }
+    if (args_given(p, &a->rope_theta) && a->rope_theta != c->rope_theta) {
+        die_hint("drop --rope-theta", "--rope-theta %g disagrees with %s, which has %g", a->rope_theta, source, c->rope_theta);
+    }
+}
+
+// Checks the flags that do not depend on the model; exits with the flag's name on a bad value.
+static void args_validate(const ArgParser* p) {
+    const TrainArgs* a = &p->a;
+    if (a->B < 1) die("-b (micro-batch) must be at least 1, got %d", a->B);
+    if (a->T < 1) die("-t (sequence length) must be at least 1, got %d", a->T);
+    if (a->total_batch_tokens != -1 && (a->total_batch_tokens <= 0 || a->total_batch_tokens % (a->B * a->T) != 0)) {
+        die_hint("make -d a multiple of B*T, or -1 for one micro-batch per step",
+                 "-d %d is not a positive multiple of B*T = %d*%d = %d", a->total_batch_tokens, a->B, a->T, a->B * a->T);
+    }
+    if (!(a->lr > 0.0f)) die("-l (learning rate) must be positive, got %g", a->lr);
+    if (a->warmup < 0) die("-u (warmup) must be >= 0, got %d", a->warmup);
+    if (schedule_from_name(a->schedule) < 0) die_hint("use cosine, linear, constant or wsd", "unknown -k schedule '%s'", a->schedule);
+    if (a->final_lr_frac < 0.0f || a->final_lr_frac > 1.0f) die("-q (final lr fraction) must be in [0, 1], got %g", a->final_lr_frac);
+    if (a->wsd_decay_frac < 0.0f || a->wsd_decay_frac > 1.0f) die("--wsd-decay-frac must be in [0, 1], got %g", a->wsd_decay_frac);
+    if (strcmp(a->optimizer, "adamw") != 0) die_hint("use --optimizer adamw", "unknown --optimizer '%s'", a->optimizer);
+    if (a->grad_clip < 0.0f) die("--grad-clip must be >= 0, got %g", a->grad_clip);
+    if (a->val_batches < 1) die("-m (validation batches) must be at least 1, got %d", a->val_batches);
+    if (a->gen_tokens < 0) die("-g (tokens to generate) must be >= 0, got %d", a->gen_tokens);
+    if (a->top_p <= 0.0f || a->top_p > 1.0f) die("--top-p must be in (0, 1], got %g", a->top_p);
+    if (a->top_k < 0) die("--top-k must be >= 0, got %d", a->top_k);
+    if (a->temperature < 0.0f) die("--temperature must be >= 0, got %g", a->temperature);
+    if (a->resume && a->output_dir == NULL) die_hint("pass -o DIR with the run's directory", "-y 1 (resume) needs -o");
+    if (a->resume && a->init_from != NULL) die_hint("drop -e: a resumed run continues from its own checkpoint", "-y 1 and -e cannot be combined");
+    if (a->sample_mode && a->init_from == NULL && a->output_dir == NULL) {
+        die_hint("./train_gpt sample -e out/run/ckpt_00001000.safetensors --prompt \"ROMEO:\"", "sample needs a checkpoint: -e CKPT (or -o DIR for its newest)");
+    }
+}
+
+#endif // LLMC_ARGS_H

@@ -1,0 +1,342 @@
+/*
+Checkpoints (DESIGN.md section 4), shared by both trainers.
+
+A checkpoint is a safetensors file `<dir>/ckpt_<step:08d>.safetensors` holding
+  - the parameters under their table names (gpt.h): "wte", "qkvw", ... in fp32;
+  - optimizer state as parameter-shaped blocks under a prefix: "opt.adamw.m.wte", "opt.adamw.v.wte", ...;
+  - string metadata: "format" = "gptc", "format_version" = "1", the model config ("model.*"),
+    "tokenizer", and whatever the trainer adds (optimizer, hyperparameters, step, RNG, data position).
+Writes are atomic (safetensors.h), so a directory's newest file that validates is always complete;
+older checkpoints are pruned only after a newer one is safely on disk.
+
+llm.c model files (`int32[256]` header, magic 20240326, version 3 = fp32 or 5 = bf16, then the 16
+tensors in gpt.h's table order) load as MHA + learned positions + GELU + biases.
+*/
+#ifndef LLMC_CHECKPOINT_H
+#define LLMC_CHECKPOINT_H
+
+#include <stdarg.h>
+#include "gpt.h"
+#include "safetensors.h"
+
+#define CHECKPOINT_FORMAT "gptc"
+#define CHECKPOINT_VERSION "1"
+#define LLMC_MODEL_MAGIC 20240326
+
+// ----------------------------------------------------------------------------
+// metadata: an ordered string -> string list
+
+#define MAX_METADATA 128
+
+typedef struct {
+    int n;
+    char* keys[MAX_METADATA];
+    char* values[MAX_METADATA];
+} Metadata;
+
+static void meta_set(Metadata* m, const char* key, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+static void meta_set(Metadata* m, const char* key, const char* fmt, ...) {
+    if (m->n == MAX_METADATA) die("too many metadata entries (raise MAX_METADATA)");
+    va_list ap;
+    va_start(ap, fmt);
+    char value[1024];
+    vsnprintf(value, sizeof(value), fmt, ap);
+    va_end(ap);
+    m->keys[m->n] = strdup(key);
+    m->values[m->n] = strdup(value);
+    m->n++;
+}
+
+static void meta_free(Metadata* m) {
+    for (int i = 0; i < m->n; i++) { free(m->keys[i]); free(m->values[i]); }
+    m->n = 0;
+}
+
+// ----------------------------------------------------------------------------
+// the model config in metadata
+
+static void gpt_config_to_meta(const GPTConfig* c, Metadata* m) {
+    meta_set(m, "model.attn", "%s", attn_names[c->attn]);
+    meta_set(m, "model.pos", "%s", pos_names[c->pos]);
+    meta_set(m, "model.num_layers", "%d", c->num_layers);
+    meta_set(m, "model.channels", "%d", c->channels);
+    meta_set(m, "model.num_heads", "%d", c->num_heads);
+    meta_set(m, "model.num_kv_heads", "%d", c->num_kv_heads);
+    meta_set(m, "model.mlp_hidden", "%d", c->mlp_hidden);
+    meta_set(m, "model.vocab_size", "%d", c->vocab_size);
+    meta_set(m, "model.padded_vocab_size", "%d", c->padded_vocab_size);
+    meta_set(m, "model.max_seq_len", "%d", c->max_seq_len);
+    meta_set(m, "model.bias", "%d", c->bias);
+    meta_set(m, "model.rope_theta", "%.9g", c->rope_theta);
+}
+
+// a metadata value that must be present
+static const char* checkpoint_meta(const SafeTensors* st, const char* key) {
+    const char* v = safetensors_meta(st, key);
+    if (v == NULL) die_hint("the file is not a complete checkpoint of this trainer", "checkpoint '%s' lacks metadata '%s'", st->path, key);
+    return v;
+}
+
+static int checkpoint_meta_int(const SafeTensors* st, const char* key) {
+    char what[512];
+    snprintf(what, sizeof(what), "checkpoint '%s', metadata '%s'", st->path, key);
+    return parse_int_or_die(checkpoint_meta(st, key), what);
+}
+
+static double checkpoint_meta_double(const SafeTensors* st, const char* key) {
+    char what[512];
+    snprintf(what, sizeof(what), "checkpoint '%s', metadata '%s'", st->path, key);
+    return parse_double_or_die(checkpoint_meta(st, key), what);
+}
+
+static uint64_t checkpoint_meta_u64(const SafeTensors* st, const char* key) {
+    char what[512];
+    snprintf(what, sizeof(what), "checkpoint '%s', metadata '%s'", st->path, key);
+    return parse_u64_or_die(checkpoint_meta(st, key), what);
+}
+
+static void gpt_config_from_checkpoint(const SafeTensors* st, GPTConfig* c) {
+    memset(c, 0, sizeof(*c));
+    const char* attn = checkpoint_meta(st, "model.attn");
+    const char* pos = checkpoint_meta(st, "model.pos");
+    c->attn = (AttnType)NAME_INDEX(attn, attn_names);
+    c->pos = (PosType)NAME_INDEX(pos, pos_names);
+    if ((int)c->attn < 0 || (int)c->pos < 0) {
+        die_hint("it was written by a newer version of this trainer, or is corrupt",
+                 "checkpoint '%s' has unknown attention '%s' or positions '%s'", st->path, attn, pos);
+    }
+    c->num_layers = checkpoint_meta_int(st, "model.num_layers");
+    c->channels = checkpoint_meta_int(st, "model.channels");
+    c->num_heads = checkpoint_meta_int(st, "model.num_heads");
+    c->num_kv_heads = checkpoint_meta_int(st, "model.num_kv_heads");
+    c->mlp_hidden = checkpoint_meta_int(st, "model.mlp_hidden");
+    c->vocab_size = checkpoint_meta_int(st, "model.vocab_size");
+    c->padded_vocab_size = checkpoint_meta_int(st, "model.padded_vocab_size");
+    c->max_seq_len = checkpoint_meta_int(st, "model.max_seq_len");
+    c->bias = checkpoint_meta_int(st, "model.bias");
+    c->rope_theta = (float)checkpoint_meta_double(st, "model.rope_theta");
+    gpt_config_finish(c);
+}
+
+// ----------------------------------------------------------------------------
+// write and read
+
+typedef struct {
+    const char* prefix; // "" for the parameters, "opt.adamw.m." etc. for optimizer state
+    const void* block;  // parameter-shaped, in table order
+} StateBlock;
+
+// Writes blocks[0..n) (each laid out like the parameters, elements of `dtype`) and the metadata
+// (format, version and model config are added here) atomically to path.
+static void checkpoint_write(const char* path, const GPTConfig* c, const char* dtype, int num_blocks,
+                             const StateBlock* blocks, Metadata* meta) {
+    Metadata all = {0};
+    meta_set(&all, "format", CHECKPOINT_FORMAT);
+    meta_set(&all, "format_version", CHECKPOINT_VERSION);
+    gpt_config_to_meta(c, &all);
+    for (int i = 0; i < meta->n; i++) meta_set(&all, meta->keys[i], "%s", meta->values[i]);
+
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(c, specs);
+    size_t elem = st_dtype_size(dtype);
+    SafeTensorWrite* tensors = (SafeTensorWrite*)mallocCheck(num_blocks * NUM_PARAMETER_TENSORS * sizeof(SafeTensorWrite));
+    char** names = (char**)mallocCheck(num_blocks * NUM_PARAMETER_TENSORS * sizeof(char*));
+    int n = 0;
+    for (int b = 0; b < num_blocks; b++) {
+        size_t offset = 0;
+        for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+            if (specs[i].numel == 0) continue;
+            names[n] = str_printf("%s%s", blocks[b].prefix, specs[i].name);
+            SafeTensorWrite* t = &tensors[n];
+            t->name = names[n];
+            t->dtype = dtype;
+            t->ndim = specs[i].ndim;
+            for (int d = 0; d < specs[i].ndim; d++) t->shape[d] = specs[i].shape[d];
+            t->data = (const char*)blocks[b].block + offset * elem;
+            offset += specs[i].numel;
+            n++;
+        }
+    }
+    safetensors_write(path, all.n, all.keys, all.values, n, tensors);
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    free(tensors);
+    meta_free(&all);
+}
+
+// Opens a checkpoint of this trainer, dying with the reason when the file is not one.
+static void checkpoint_open(SafeTensors* st, const char* path) {
+    char err[512];
+    if (safetensors_open(st, path, err, sizeof(err)) != 0) {
+        die_hint("the file is truncated or corrupt; use an older checkpoint", "cannot load checkpoint '%s': %s", path, err);
+    }
+    const char* format = safetensors_meta(st, "format");
+    if (format == NULL || strcmp(format, CHECKPOINT_FORMAT) != 0) {
+        die_hint("pass a checkpoint written by this trainer, or an llm.c model file",
+                 "'%s' is a safetensors file but not a " CHECKPOINT_FORMAT " checkpoint (metadata 'format' is %s)", path,
+                 format ? format : "missing");
+    }
+    const char* version = checkpoint_meta(st, "format_version");
+    if (strcmp(version, CHECKPOINT_VERSION) != 0) {
+        die_hint("it was written by a different version of this trainer", "checkpoint '%s' has format version %s, this build reads version " CHECKPOINT_VERSION,
+                 path, version);
+    }
+}
+
+static int checkpoint_has_block(const SafeTensors* st, const char* prefix) {
+    char name[256];
+    snprintf(name, sizeof(name), "%swte", prefix);
+    return safetensors_find(st, name) != NULL;
+}
+
+// Reads one parameter-shaped block (see checkpoint_write) as dtype, checking every shape.
+static void checkpoint_read_block(const SafeTensors* st, const GPTConfig* c, const char* prefix, void* block, const char* dtype) {
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(c, specs);
+    size_t offset = 0, elem = st_dtype_size(dtype);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        if (specs[i].numel == 0) continue;
+        char name[256];
+        snprintf(name, sizeof(name), "%s%s", prefix, specs[i].name);
+        const SafeTensorInfo* t = safetensors_find(st, name);
+        if (t == NULL) die_hint("the file is not a complete checkpoint of this model", "checkpoint '%s' lacks tensor '%s'", st->path, name);
+        int same = t->ndim == specs[i].ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == specs[i].shape[d];
+        if (!same) {
+            die_hint("the tensors do not match the config in the file's metadata; the file is corrupt",
+                     "checkpoint '%s': tensor '%s' has the wrong shape", st->path, name);
+        }
+        safetensors_read(st, t, (char*)block + offset * elem, dtype);
+        offset += specs[i].numel;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// a run's directory: ckpt_<step>.safetensors files
+
+static void checkpoint_path(char* out, size_t outlen, const char* dir, int step) {
+    snprintf(out, outlen, "%s/ckpt_%08d.safetensors", dir, step);
+}
+
+// the steps of all checkpoint files in dir, newest first; returns the count (steps malloc'd)
+static int checkpoint_list(const char* dir, int** steps) {
+    *steps = NULL;
+    int n = 0;
+    DIR* d = opendir(dir);
+    if (d == NULL) return 0;
+    struct dirent* e;
+    while ((e = readdir(d)) != NULL) {
+        int step;
+        char tail[32];
+        if (sscanf(e->d_name, "ckpt_%8d.safetensor%31s", &step, tail) == 2 && strcmp(tail, "s") == 0) {
+            *steps = (int*)realloc(*steps, (n + 1) * sizeof(int));
+            (*steps)[n++] = step;
+        }
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) { // insertion sort, descending
+        int v = (*steps)[i], j = i - 1;
+        while (j >= 0 && (*steps)[j] < v) { (*steps)[j + 1] = (*steps)[j]; j--; }
+        (*steps)[j + 1] = v;
+    }
+    return n;
+}
+
+// Finds the newest checkpoint in dir that validates, warning about any newer one that does not.
+// Returns its step and path, or -1 when there is none.
+static int checkpoint_find_latest(const char* dir, char* path, size_t pathlen) {
+    int* steps;
+    int n = checkpoint_list(dir, &steps), found = -1;
+    for (int i = 0; i < n && found < 0; i++) {
+        checkpoint_path(path, pathlen, dir, steps[i]);
+        SafeTensors st;
+        char err[512];
+        if (safetensors_open(&st, path, err, sizeof(err)) != 0) {
+            fprintf(stderr, "warning: skipping checkpoint '%s': %s\n", path, err);
+            continue;
+        }
+        const char* format = safetensors_meta(&st, "format");
+        if (format != NULL && strcmp(format, CHECKPOINT_FORMAT) == 0) found = steps[i];
+        else fprintf(stderr, "warning: skipping '%s': not a " CHECKPOINT_FORMAT " checkpoint\n", path);
+        safetensors_close(&st);
+    }
+    free(steps);
+    return found;
+}
+
+// Deletes all but the newest `keep` checkpoints in dir (keep <= 0 keeps everything).
+static void checkpoint_keep_last(const char* dir, int keep) {
+    if (keep <= 0) return;
+    int* steps;
+    int n = checkpoint_list(dir, &steps);
+    for (int i = keep; i < n; i++) {
+        char path[4096];
+        checkpoint_path(path, sizeof(path), dir, steps[i]);
+        if (unlink(path) != 0) fprintf(stderr, "warning: could not delete old checkpoint '%s': %s\n", path, strerror(errno));
+    }
+    free(steps);
+}
+
+// ----------------------------------------------------------------------------
+// llm.c model files
+
+// 1 when the file starts with llm.c's model magic
+static int is_llmc_model_file(const char* path) {
+    FILE* fp = fopen(path, "rb");
+    if (fp == NULL) return 0;
+    int32_t magic = 0;
+    int ok = fread(&magic, sizeof(magic), 1, fp) == 1 && magic == LLMC_MODEL_MAGIC;
+    fclose(fp);
+    return ok;
+}
+
+// Reads an llm.c model header into c (MHA, learned positions, biases, F = 4C) and returns the file's
+// dtype ("F32" for version 3, "BF16" for version 5).
+static const char* llmc_model_read_config(const char* path, GPTConfig* c) {
+    FILE* fp = fopenCheck(path, "rb");
+    int32_t h[256];
+    freadCheck(h, sizeof(int32_t), 256, fp, path);
+    fclose(fp);
+    if (h[0] != LLMC_MODEL_MAGIC) die("'%s' is not an llm.c model file (magic %d, expected %d)", path, h[0], LLMC_MODEL_MAGIC);
+    if (h[1] != 3 && h[1] != 5) {
+        die_hint("re-export the model with llm.c's train_gpt2.py (version 3 = fp32, 5 = bf16)",
+                 "llm.c model file '%s' has version %d; this trainer reads versions 3 and 5", path, h[1]);
+    }
+    memset(c, 0, sizeof(*c));
+    c->attn = ATTN_MHA;
+    c->pos = POS_LEARNED;
+    c->bias = 1;
+    c->rope_theta = 10000.0f;
+    c->max_seq_len = h[2];
+    c->vocab_size = h[3];
+    c->num_layers = h[4];
+    c->num_heads = h[5];
+    c->channels = h[6];
+    c->padded_vocab_size = h[7];
+    gpt_config_finish(c);
+    size_t elem = h[1] == 3 ? 4 : 2;
+    long expected = (long)(256 * sizeof(int32_t) + gpt_num_parameters(c) * elem);
+    long actual = file_size_or_die(path);
+    if (actual != expected) {
+        die_hint("the file is truncated or corrupt; re-export it",
+                 "llm.c model file '%s' is %ld bytes, but its header (L=%d, C=%d, V=%d, Vp=%d, maxT=%d) implies %ld", path,
+                 actual, c->num_layers, c->channels, c->vocab_size, c->padded_vocab_size, c->max_seq_len, expected);
+    }
+    return h[1] == 3 ? "F32" : "BF16";
+}
+
+// Reads the parameters of an llm.c model file (config from llmc_model_read_config) into block as dtype.
+static void llmc_model_read_params(const char* path, const GPTConfig* c, void* block, const char* dtype) {
+    GPTConfig file_config;
+    const char* file_dtype = llmc_model_read_config(path, &file_config);
+    size_t n = gpt_num_parameters(c), file_elem = st_dtype_size(file_dtype);
+    void* buf = mallocCheck(n * file_elem);
+    FILE* fp = fopenCheck(path, "rb");
+    fseekCheck(fp, 256 * sizeof(int32_t), SEEK_SET, path);
+    freadCheck(buf, file_elem, n, fp, path);
+    fclose(fp);
+    convert_floats(block, dtype, buf, file_dtype, n);
+    free(buf);
+}
+
+#endif // LLMC_CHECKPOINT_H

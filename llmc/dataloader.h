@@ -1,0 +1,200 @@
+/*
+Token shards and the data loader, shared by both trainers and the data tool.
+
+Shard format (llm.c / modded-nanogpt): int32 header[256] with header[0] = 20240520 (magic),
+header[1] = 1 (version), header[2] = n (token count), then n uint16 tokens. The file size must be
+exactly 1024 + 2n bytes.
+
+A batch is B*T+1 contiguous tokens: inputs are the first B*T, targets the last B*T. A shard of n tokens
+holds (n - 1) / (B*T) batches, at token offsets 0, B*T, 2*B*T, ...
+
+Training order: every epoch visits the shards in a random order, and the batches of each shard in a
+random order; both permutations are pure functions of (seed, epoch, shard), so the position
+(epoch, shard_pos, batch_pos) is all a checkpoint needs to resume exactly. Validation reads the first
+batches in file order, the same ones every time.
+*/
+#ifndef LLMC_DATALOADER_H
+#define LLMC_DATALOADER_H
+
+#include <glob.h>
+#include "sampler.h"
+#include "utils.h"
+
+#define SHARD_MAGIC 20240520
+#define SHARD_VERSION 1
+#define SHARD_HEADER_BYTES (256 * sizeof(int32_t))
+
+// Validates a shard's header and size and returns its token count; dies naming the file otherwise.
+static size_t shard_check(const char* path) {
+    FILE* fp = fopenCheck(path, "rb");
+    int32_t header[256];
+    size_t got = fread(header, sizeof(int32_t), 256, fp);
+    fclose(fp);
+    const char* hint = "re-create the shard with ./prepare_data (see README, 'Data')";
+    if (got != 256) die_hint(hint, "token shard '%s' is shorter than its 1024-byte header", path);
+    if (header[0] != SHARD_MAGIC) {
+        die_hint(hint, "token shard '%s' has magic %d, expected %d (not an llm.c token shard)", path, header[0], SHARD_MAGIC);
+    }
+    if (header[1] != SHARD_VERSION) {
+        die_hint(header[1] == 7 ? "version 7 shards hold uint32 tokens (llm.c's Llama-3 format), which this loader does not read"
+                                : hint,
+                 "token shard '%s' has version %d, expected %d", path, header[1], SHARD_VERSION);
+    }
+    if (header[2] < 0) die_hint(hint, "token shard '%s' has a negative token count %d", path, header[2]);
+    long expected = (long)SHARD_HEADER_BYTES + 2L * header[2];
+    long actual = file_size_or_die(path);
+    if (actual != expected) {
+        die_hint(hint, "token shard '%s' is %ld bytes but its header says %d tokens, i.e. %ld bytes (truncated or corrupt)",
+                 path, actual, header[2], expected);
+    }
+    return (size_t)header[2];
+}
+
+// Writes a shard atomically (temp file + rename), so a failed run never leaves half a shard.
+static void shard_write(const char* path, const uint16_t* tokens, size_t n) {
+    if (n > INT32_MAX) die("shard '%s' would hold %zu tokens, more than the format allows", path, n);
+    char tmp[4096 + 8];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE* fp = fopenCheck(tmp, "wb");
+    int32_t header[256] = {0};
+    header[0] = SHARD_MAGIC;
+    header[1] = SHARD_VERSION;
+    header[2] = (int32_t)n;
+    fwriteCheck(header, sizeof(int32_t), 256, fp, tmp);
+    fwriteCheck(tokens, sizeof(uint16_t), n, fp, tmp);
+    if (fclose(fp) != 0) die("closing '%s' failed: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0) die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+}
+
+typedef struct {
+    // configuration
+    int B, T;
+    int vocab_size; // tokens must be < vocab_size
+    int shuffle;
+    uint64_t seed;
+    // the shards
+    glob_t glob;
+    int num_shards;
+    size_t* shard_batches; // (num_shards,) batches in each shard
+    size_t batches_per_epoch;
+    // position of the next batch to read
+    int epoch, shard_pos;
+    size_t batch_pos;
+    int* shard_order;    // (num_shards,) permutation of this epoch
+    size_t* batch_order; // (max batches per shard,) permutation of the current shard
+    int order_epoch, order_shard; // which permutations are held (-1: none)
+    // the batch
+    uint16_t* buffer; // (B*T+1,)
+    int* inputs;      // (B, T)
+    int* targets;     // (B, T)
+} DataLoader;
+
+static void dataloader_init(DataLoader* dl, const char* pattern, int B, int T, int vocab_size, uint64_t seed, int shuffle) {
+    memset(dl, 0, sizeof(*dl));
+    dl->B = B;
+    dl->T = T;
+    dl->vocab_size = vocab_size;
+    dl->seed = seed;
+    dl->shuffle = shuffle;
+    int rc = glob(pattern, 0, NULL, &dl->glob);
+    if (rc != 0 || dl->glob.gl_pathc == 0) {
+        die_hint("prepare shards with ./prepare_data, or point -i/-j at existing .bin files (quote the glob)",
+                 "no token shards match '%s'", pattern);
+    }
+    dl->num_shards = (int)dl->glob.gl_pathc;
+    dl->shard_batches = (size_t*)mallocCheck(dl->num_shards * sizeof(size_t));
+    size_t max_batches = 0;
+    for (int i = 0; i < dl->num_shards; i++) {
+        size_t ntok = shard_check(dl->glob.gl_pathv[i]);
+        dl->shard_batches[i] = ntok > 0 ? (ntok - 1) / ((size_t)B * T) : 0;
+        dl->batches_per_epoch += dl->shard_batches[i];
+        if (dl->shard_batches[i] > max_batches) max_batches = dl->shard_batches[i];
+    }
+    if (dl->batches_per_epoch == 0) {
+        die_hint("lower -b or -t, or add data", "the shards matching '%s' hold fewer than B*T+1 = %d tokens each",
+                 pattern, B * T + 1);
+    }
+    dl->shard_order = (int*)mallocCheck(dl->num_shards * sizeof(int));
+    dl->batch_order = (size_t*)mallocCheck(max_batches * sizeof(size_t));
+    dl->order_epoch = dl->order_shard = -1;
+    dl->buffer = (uint16_t*)mallocCheck(((size_t)B * T + 1) * sizeof(uint16_t));
+    dl->inputs = (int*)mallocCheck((size_t)B * T * sizeof(int));
+    dl->targets = (int*)mallocCheck((size_t)B * T * sizeof(int));
+}
+
+static void dataloader_free(DataLoader* dl) {
+    globfree(&dl->glob);
+    free(dl->shard_batches);
+    free(dl->shard_order);
+    free(dl->batch_order);
+    free(dl->buffer);
+    free(dl->inputs);
+    free(dl->targets);
+}
+
+static void dataloader_set_position(DataLoader* dl, int epoch, int shard_pos, size_t batch_pos) {
+    dl->epoch = epoch;
+    dl->shard_pos = shard_pos;
+    dl->batch_pos = batch_pos;
+}
+
+static void dataloader_reset(DataLoader* dl) { dataloader_set_position(dl, 0, 0, 0); }
+
+// (re)builds the permutations for the current epoch and shard when they are not held already
+static void dataloader_update_order(DataLoader* dl) {
+    if (dl->order_epoch != dl->epoch) {
+        uint64_t rng = rng_seed(dl->seed * 1000003ull + (uint64_t)dl->epoch);
+        if (dl->shuffle) random_permutation(dl->shard_order, dl->num_shards, &rng);
+        else for (int i = 0; i < dl->num_shards; i++) dl->shard_order[i] = i;
+        dl->order_epoch = dl->epoch;
+        dl->order_shard = -1;
+    }
+    int shard = dl->shard_order[dl->shard_pos];
+    if (dl->order_shard != shard) {
+        size_t n = dl->shard_batches[shard];
+        for (size_t i = 0; i < n; i++) dl->batch_order[i] = i;
+        if (dl->shuffle) {
+            uint64_t rng = rng_seed((dl->seed * 1000003ull + (uint64_t)dl->epoch) * 1000003ull + (uint64_t)shard + 1);
+            for (size_t i = n; i > 1; i--) {
+                size_t j = (size_t)random_u32(&rng) % i;
+                size_t tmp = dl->batch_order[i - 1];
+                dl->batch_order[i - 1] = dl->batch_order[j];
+                dl->batch_order[j] = tmp;
+            }
+        }
+        dl->order_shard = shard;
+    }
+}
+
+// Reads the batch at the current position into inputs/targets and advances the position.
+static void dataloader_next_batch(DataLoader* dl) {
+    // step past the end of the current shard, and past shards too small to hold a batch
+    dataloader_update_order(dl);
+    while (dl->batch_pos >= dl->shard_batches[dl->shard_order[dl->shard_pos]]) {
+        dl->batch_pos = 0;
+        if (++dl->shard_pos == dl->num_shards) { dl->shard_pos = 0; dl->epoch++; }
+        dataloader_update_order(dl);
+    }
+    int shard = dl->shard_order[dl->shard_pos];
+    const char* path = dl->glob.gl_pathv[shard];
+    size_t BT = (size_t)dl->B * dl->T;
+    size_t offset = SHARD_HEADER_BYTES + dl->batch_order[dl->batch_pos] * BT * sizeof(uint16_t);
+    FILE* fp = fopenCheck(path, "rb");
+    fseekCheck(fp, (long)offset, SEEK_SET, path);
+    freadCheck(dl->buffer, sizeof(uint16_t), BT + 1, fp, path);
+    fclose(fp);
+    for (size_t i = 0; i < BT; i++) {
+        dl->inputs[i] = dl->buffer[i];
+        dl->targets[i] = dl->buffer[i + 1];
+    }
+    for (size_t i = 0; i <= BT; i++) {
+        if (dl->buffer[i] >= dl->vocab_size) {
+            die_hint("prepare the data with the model's tokenizer (--tokenizer), or train a model whose vocabulary matches the data",
+                     "token shard '%s' holds token id %d, but the model's vocabulary has %d tokens",
+                     path, dl->buffer[i], dl->vocab_size);
+        }
+    }
+    dl->batch_pos++;
+}
+
+#endif // LLMC_DATALOADER_H

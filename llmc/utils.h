@@ -1,0 +1,200 @@
+/*
+Small host utilities shared by both trainers and the tools: fatal errors that name the
+file, line and a fix, checked allocation and file I/O, timing, and directory helpers.
+Every failure here exits with status 1 after printing one clear message.
+*/
+#ifndef LLMC_UTILS_H
+#define LLMC_UTILS_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+// ----------------------------------------------------------------------------
+// fatal errors: "error: <what>" plus, when given, "hint: <how to fix it>"
+
+static void die_at(const char* file, int line, const char* hint, const char* fmt, ...)
+    __attribute__((noreturn, format(printf, 4, 5)));
+static void die_at(const char* file, int line, const char* hint, const char* fmt, ...) {
+    fflush(stdout);
+    fprintf(stderr, "error: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    if (hint != NULL && hint[0] != '\0') { fprintf(stderr, "hint: %s\n", hint); }
+    fprintf(stderr, "  (raised at %s:%d)\n", file, line);
+    exit(EXIT_FAILURE);
+}
+// die("...", args) for plain errors; die_hint("how to fix", "...", args) when a fix is known
+#define die(...) die_at(__FILE__, __LINE__, NULL, __VA_ARGS__)
+#define die_hint(hint, ...) die_at(__FILE__, __LINE__, hint, __VA_ARGS__)
+
+// ----------------------------------------------------------------------------
+// checked allocation and file I/O
+
+static void* malloc_check_at(size_t size, const char* file, int line) {
+    void* ptr = malloc(size > 0 ? size : 1);
+    if (ptr == NULL) {
+        die_at(file, line, "reduce the batch size (-b), sequence length (-t) or model size",
+               "could not allocate %.1f MiB", size / 1048576.0);
+    }
+    return ptr;
+}
+#define mallocCheck(size) malloc_check_at(size, __FILE__, __LINE__)
+
+static void* calloc_check_at(size_t count, size_t size, const char* file, int line) {
+    void* ptr = malloc_check_at(count * size, file, line);
+    memset(ptr, 0, count * size);
+    return ptr;
+}
+#define callocCheck(count, size) calloc_check_at(count, size, __FILE__, __LINE__)
+
+static FILE* fopen_check_at(const char* path, const char* mode, const char* file, int line) {
+    FILE* fp = fopen(path, mode);
+    if (fp == NULL) {
+        die_at(file, line, "check that the path exists and is readable (or writable)",
+               "could not open '%s' (mode %s): %s", path, mode, strerror(errno));
+    }
+    return fp;
+}
+#define fopenCheck(path, mode) fopen_check_at(path, mode, __FILE__, __LINE__)
+
+// fread that dies on a short read; `path` only names the file in the message
+static void fread_check_at(void* ptr, size_t size, size_t count, FILE* fp, const char* path,
+                           const char* file, int line) {
+    size_t got = fread(ptr, size, count, fp);
+    if (got != count) {
+        die_at(file, line, "the file is truncated or corrupt; re-create or re-download it",
+               "short read from '%s': wanted %zu items of %zu bytes, got %zu", path, count, size,
+               got);
+    }
+}
+#define freadCheck(ptr, size, count, fp, path) \
+    fread_check_at(ptr, size, count, fp, path, __FILE__, __LINE__)
+
+static void fwrite_check_at(const void* ptr, size_t size, size_t count, FILE* fp, const char* path,
+                            const char* file, int line) {
+    if (fwrite(ptr, size, count, fp) != count) {
+        die_at(file, line, "check free disk space and permissions", "write to '%s' failed: %s",
+               path, strerror(errno));
+    }
+}
+#define fwriteCheck(ptr, size, count, fp, path) \
+    fwrite_check_at(ptr, size, count, fp, path, __FILE__, __LINE__)
+
+static void fseek_check_at(FILE* fp, long offset, int whence, const char* path, const char* file,
+                           int line) {
+    if (fseek(fp, offset, whence) != 0) {
+        die_at(file, line, "the file may be truncated", "seek to %ld in '%s' failed: %s", offset,
+               path, strerror(errno));
+    }
+}
+#define fseekCheck(fp, offset, whence, path) \
+    fseek_check_at(fp, offset, whence, path, __FILE__, __LINE__)
+
+static long file_size_or_die(const char* path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        die_hint("check the path", "cannot stat '%s': %s", path, strerror(errno));
+    }
+    return (long)st.st_size;
+}
+
+static int file_exists(const char* path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+// mkdir -p for one level (the output directory); existing directories are fine
+static void make_dir_or_die(const char* path) {
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        die_hint("check the -o path and its permissions", "cannot create directory '%s': %s", path,
+                 strerror(errno));
+    }
+}
+
+// fsync a directory so that a rename inside it is durable
+static void fsync_dir(const char* dir) {
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+// directory part of a path, "." when there is none
+static void path_dirname(char* out, size_t outlen, const char* path) {
+    const char* slash = strrchr(path, '/');
+    if (slash == NULL) {
+        snprintf(out, outlen, ".");
+    } else if (slash == path) {
+        snprintf(out, outlen, "/");
+    } else {
+        snprintf(out, outlen, "%.*s", (int)(slash - path), path);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// timing
+
+static double wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// ----------------------------------------------------------------------------
+// small string helpers
+
+static int parse_int_or_die(const char* s, const char* what) {
+    char* end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < -2147483647L || v > 2147483647L) {
+        die("%s: '%s' is not an integer", what, s);
+    }
+    return (int)v;
+}
+
+static double parse_double_or_die(const char* s, const char* what) {
+    char* end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0') { die("%s: '%s' is not a number", what, s); }
+    return v;
+}
+
+// printf into a fresh heap string
+static char* str_printf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static char* str_printf(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char* s = (char*)mallocCheck((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static uint64_t parse_u64_or_die(const char* s, const char* what) {
+    char* end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') { die("%s: '%s' is not an unsigned integer", what, s); }
+    return (uint64_t)v;
+}
+
+#endif // LLMC_UTILS_H

@@ -1,0 +1,1194 @@
+/*
+GPT training on the CPU: the reference implementation, fp32 with OpenMP.
+
+The model is a pre-LN GPT-2 (DESIGN.md section 2): token embedding (+ learned positions, or RoPE),
+L blocks of x += Attn(LN1(x)); x += MLP(LN2(x)), a final LayerNorm and an LM head tied to the
+embedding. Attention is MHA, GQA or MQA. The optimizer is AdamW. Checkpoints, data, tokenizer,
+sampling, schedules and the command line are shared with the CUDA trainer through llmc/.
+
+Shape legend used in every comment:
+    B batch, T sequence, C channels, H query heads, Hkv key/value heads, dh = C/H head width,
+    Dqkv = (H + 2*Hkv)*dh fused q|k|v width, F MLP width, V vocabulary, Vp padded vocabulary,
+    L layers, N = B*T rows.
+
+Every layer has a forward and, right after it, its backward with the same arguments in the same
+order; gradient buffers have a d prefix. Weight gradients accumulate (+=, for gradient accumulation);
+input gradients are written (=) unless a comment says they accumulate.
+*/
+#include <float.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h> // exp, log, sqrt, tanh follow the type of `real`
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "llmc/args.h"
+#include "llmc/checkpoint.h"
+#include "llmc/dataloader.h"
+#include "llmc/gpt.h"
+#include "llmc/sampler.h"
+#include "llmc/schedule.h"
+#include "llmc/tokenizer.h"
+#include "llmc/utils.h"
+
+// The type of every tensor: fp32 here. The gradient-check tests build this same file with
+// -DREAL_DOUBLE so that finite differences run in double precision.
+#ifdef REAL_DOUBLE
+typedef double real;
+#define REAL_DTYPE "F64"
+#else
+typedef float real;
+#define REAL_DTYPE "F32"
+#endif
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+// ----------------------------------------------------------------------------
+// all the individual layers' forward and backward passes
+
+// out (B,T,C) = wte[inp] + wpe[t]. inp (B,T) token ids, wte (Vp,C), wpe (T,C) or NULL (RoPE).
+static void encoder_forward(real* out, const int* inp, const real* wte, const real* wpe, int B, int T, int C) {
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            real* o = out + ((size_t)b * T + t) * C;
+            const real* e = wte + (size_t)inp[b * T + t] * C;
+            for (int i = 0; i < C; i++) o[i] = e[i] + (wpe ? wpe[(size_t)t * C + i] : 0);
+        }
+    }
+}
+
+// dwte, dwpe accumulate dout (B,T,C) at the rows the forward read.
+static void encoder_backward(real* dwte, real* dwpe, const real* dout, const int* inp, int B, int T, int C) {
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            const real* d = dout + ((size_t)b * T + t) * C;
+            real* dw = dwte + (size_t)inp[b * T + t] * C;
+            for (int i = 0; i < C; i++) dw[i] += d[i];
+            if (dwpe) {
+                for (int i = 0; i < C; i++) dwpe[(size_t)t * C + i] += d[i];
+            }
+        }
+    }
+}
+
+// out (N,C) = (inp - mean) * rstd * weight + bias over each row; mean, rstd (N,) saved for the
+// backward (NULL when not needed, as in decoding). bias (C,) or NULL.
+static void layernorm_forward(real* out, real* mean, real* rstd, const real* inp, const real* weight,
+                              const real* bias, int N, int C) {
+    const real eps = 1e-5f;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const real* x = inp + (size_t)n * C;
+        real m = 0;
+        for (int i = 0; i < C; i++) m += x[i];
+        m /= C;
+        real var = 0;
+        for (int i = 0; i < C; i++) var += (x[i] - m) * (x[i] - m);
+        real s = 1 / sqrt(var / C + eps);
+        real* o = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * weight[i] + (bias ? bias[i] : 0);
+        if (mean) mean[n] = m;
+        if (rstd) rstd[n] = s;
+    }
+}
+
+// dinp (N,C) accumulates (+=): it is the residual stream's gradient. dweight, dbias (C,).
+static void layernorm_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
+                               const real* weight, const real* mean, const real* rstd, int N, int C) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const real* x = inp + (size_t)n * C;
+        const real* d = dout + (size_t)n * C;
+        real* dx = dinp + (size_t)n * C;
+        // dnorm = dout * weight; dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm))
+        real dnorm_mean = 0, dnorm_norm_mean = 0;
+        for (int i = 0; i < C; i++) {
+            real norm = (x[i] - mean[n]) * rstd[n];
+            dnorm_mean += d[i] * weight[i];
+            dnorm_norm_mean += d[i] * weight[i] * norm;
+        }
+        dnorm_mean /= C;
+        dnorm_norm_mean /= C;
+        for (int i = 0; i < C; i++) {
+            real norm = (x[i] - mean[n]) * rstd[n];
+            dx[i] += (d[i] * weight[i] - dnorm_mean - norm * dnorm_norm_mean) * rstd[n];
+        }
+    }
+    // weight and bias gradients sum over rows; each column belongs to one thread, so the sum's
+    // order (and result) does not depend on the thread count
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < C; i++) {
+        real dw = 0, db = 0;
+        for (int n = 0; n < N; n++) {
+            real norm = (inp[(size_t)n * C + i] - mean[n]) * rstd[n];
+            dw += dout[(size_t)n * C + i] * norm;
+            db += dout[(size_t)n * C + i];
+        }
+        dweight[i] += dw;
+        if (dbias) dbias[i] += db;
+    }
+}
+
+// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC,) or no bias. Blocks of 32 weight rows are
+// shared out to threads and each block meets four input rows at a time, so a weight row is read
+// once per four rows while it sits in cache.
+#define MATMUL_ROWS 4
+#define MATMUL_COLS 32
+static void matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C, int OC) {
+    #pragma omp parallel for schedule(static)
+    for (int o0 = 0; o0 < OC; o0 += MATMUL_COLS) {
+        for (int n0 = 0; n0 < N; n0 += MATMUL_ROWS) {
+            int rows = imin(MATMUL_ROWS, N - n0);
+            for (int o = o0; o < imin(o0 + MATMUL_COLS, OC); o++) {
+                const real* w = weight + (size_t)o * C;
+                real b = bias ? bias[o] : 0;
+                if (rows == MATMUL_ROWS) {
+                    const real* x0 = inp + (size_t)n0 * C;
+                    const real *x1 = x0 + C, *x2 = x1 + C, *x3 = x2 + C;
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                    for (int i = 0; i < C; i++) {
+                        s0 += x0[i] * w[i];
+                        s1 += x1[i] * w[i];
+                        s2 += x2[i] * w[i];
+                        s3 += x3[i] * w[i];
+                    }
+                    out[(size_t)n0 * OC + o] = s0 + b;
+                    out[(size_t)(n0 + 1) * OC + o] = s1 + b;
+                    out[(size_t)(n0 + 2) * OC + o] = s2 + b;
+                    out[(size_t)(n0 + 3) * OC + o] = s3 + b;
+                } else {
+                    for (int r = 0; r < rows; r++) {
+                        const real* x = inp + (size_t)(n0 + r) * C;
+                        real s = 0;
+                        for (int i = 0; i < C; i++) s += x[i] * w[i];
+                        out[(size_t)(n0 + r) * OC + o] = s + b;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// dinp (N,C) = dout (N,OC) @ weight (OC,C); dweight (OC,C) += dout^T @ inp; dbias (OC,) += column
+// sums of dout. Each output row belongs to one thread: deterministic for any thread count.
+static void matmul_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
+                            const real* weight, int N, int C, int OC) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        real* dx = dinp + (size_t)n * C;
+        const real* d = dout + (size_t)n * OC;
+        for (int i = 0; i < C; i++) dx[i] = 0;
+        for (int o = 0; o < OC; o++) {
+            const real* w = weight + (size_t)o * C;
+            real g = d[o];
+            for (int i = 0; i < C; i++) dx[i] += g * w[i];
+        }
+    }
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < OC; o++) {
+        real* dw = dweight + (size_t)o * C;
+        real db = 0;
+        int n = 0;
+        for (; n + MATMUL_ROWS <= N; n += MATMUL_ROWS) { // four rows per pass over dw
+            real g0 = dout[(size_t)n * OC + o], g1 = dout[(size_t)(n + 1) * OC + o];
+            real g2 = dout[(size_t)(n + 2) * OC + o], g3 = dout[(size_t)(n + 3) * OC + o];
+            const real* x0 = inp + (size_t)n * C;
+            const real *x1 = x0 + C, *x2 = x1 + C, *x3 = x2 + C;
+            for (int i = 0; i < C; i++) dw[i] += g0 * x0[i] + g1 * x1[i] + g2 * x2[i] + g3 * x3[i];
+            db += g0 + g1 + g2 + g3;
+        }
+        for (; n < N; n++) {
+            real g = dout[(size_t)n * OC + o];
+            const real* x = inp + (size_t)n * C;
+            for (int i = 0; i < C; i++) dw[i] += g * x[i];
+            db += g;
+        }
+        if (dbias) dbias[o] += db;
+    }
+}
+
+// RoPE, rotate-half layout: within each head's first rot_dim dims, the pair (i, i + rot_dim/2) is
+// rotated by the angle pos * theta^(-2i/rot_dim). x (B,T,row_stride) holds num_heads vectors per row,
+// head_stride apart; the row at time t has position pos0 + t. cos, sin (maxT, rot_dim/2).
+// sign = +1 rotates forward, -1 applies the inverse (transposed) rotation.
+static void rope_rotate(real* x, const real* cos_table, const real* sin_table, int B, int T, int pos0, int num_heads,
+                        int row_stride, int head_stride, int rot_dim, real sign) {
+    int half = rot_dim / 2;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            const real* c = cos_table + (size_t)(pos0 + t) * half;
+            const real* s = sin_table + (size_t)(pos0 + t) * half;
+            for (int h = 0; h < num_heads; h++) {
+                real* v = x + ((size_t)b * T + t) * row_stride + (size_t)h * head_stride;
+                for (int i = 0; i < half; i++) {
+                    real x1 = v[i], x2 = v[i + half];
+                    v[i] = x1 * c[i] - sign * x2 * s[i];
+                    v[i + half] = x2 * c[i] + sign * x1 * s[i];
+                }
+            }
+        }
+    }
+}
+
+// y = R x in place (arguments as rope_rotate)
+static void rope_forward(real* x, const real* cos_table, const real* sin_table, int B, int T, int pos0,
+                         int num_heads, int row_stride, int head_stride, int rot_dim) {
+    rope_rotate(x, cos_table, sin_table, B, T, pos0, num_heads, row_stride, head_stride, rot_dim, 1);
+}
+
+// dx = R^T dy in place: dx = dy*cos - rot(dy*sin) inverts the rotation of rope_forward
+static void rope_backward(real* dx, const real* cos_table, const real* sin_table, int B, int T, int pos0,
+                          int num_heads, int row_stride, int head_stride, int rot_dim) {
+    rope_rotate(dx, cos_table, sin_table, B, T, pos0, num_heads, row_stride, head_stride, rot_dim, -1);
+}
+
+// Causal attention core shared by every variant, by training (Tq == Tk == T) and by KV-cache decoding
+// (Tq == 1, Tk = position + 1): query row t sits at position t + Tk - Tq and sees keys 0..that.
+//   q (B,Tq,q_stride): head h at offset h*qk_dim      k (B,Tk,k_stride): kv head g at g*qk_dim
+//   v (B,Tk,v_stride): kv head g at g*v_dim           out (B,Tq,out_stride): head h at h*v_dim
+//   att (B,H,Tq,Tk): softmax probabilities, saved for the backward (zero above the diagonal)
+// Query head h reads kv head h / (H/Hkv).
+static void attention_forward(real* out, real* att, const real* q, const real* k, const real* v, int B, int Tq,
+                              int Tk, int H, int Hkv, int qk_dim, int v_dim, int q_stride, int k_stride,
+                              int v_stride, int out_stride) {
+    real scale = 1 / sqrt((real)qk_dim);
+    int group = H / Hkv;
+    #pragma omp parallel for collapse(3) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < Tq; t++) {
+            for (int h = 0; h < H; h++) {
+                int g = h / group, last = t + Tk - Tq;
+                const real* qh = q + ((size_t)b * Tq + t) * q_stride + (size_t)h * qk_dim;
+                real* a = att + (((size_t)b * H + h) * Tq + t) * Tk;
+                real maxval = -INFINITY;
+                for (int s = 0; s <= last; s++) {
+                    const real* kh = k + ((size_t)b * Tk + s) * k_stride + (size_t)g * qk_dim;
+                    real dot = 0;
+                    for (int i = 0; i < qk_dim; i++) dot += qh[i] * kh[i];
+                    a[s] = dot * scale;
+                    if (a[s] > maxval) maxval = a[s];
+                }
+                real sum = 0;
+                for (int s = 0; s <= last; s++) {
+                    a[s] = exp(a[s] - maxval);
+                    sum += a[s];
+                }
+                for (int s = 0; s <= last; s++) a[s] /= sum;
+                for (int s = last + 1; s < Tk; s++) a[s] = 0;
+                real* o = out + ((size_t)b * Tq + t) * out_stride + (size_t)h * v_dim;
+                for (int i = 0; i < v_dim; i++) o[i] = 0;
+                for (int s = 0; s <= last; s++) {
+                    const real* vh = v + ((size_t)b * Tk + s) * v_stride + (size_t)g * v_dim;
+                    for (int i = 0; i < v_dim; i++) o[i] += a[s] * vh[i];
+                }
+            }
+        }
+    }
+}
+
+// Training only (Tq == Tk == T). dq, dk, dv have the strides of q, k, v and are written; a kv head read
+// by several query heads gets the sum of their gradients. Threads split (b, kv head) pairs, so the
+// sums run in a fixed order. scratch (B,Hkv,T).
+static void attention_backward(real* dq, real* dk, real* dv, real* scratch, const real* dout, const real* att,
+                               const real* q, const real* k, const real* v, int B, int T, int H, int Hkv,
+                               int qk_dim, int v_dim, int q_stride, int k_stride, int v_stride, int out_stride) {
+    real scale = 1 / sqrt((real)qk_dim);
+    int group = H / Hkv;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int g = 0; g < Hkv; g++) {
+            real* datt = scratch + ((size_t)b * Hkv + g) * T;
+            for (int s = 0; s < T; s++) {
+                memset(dk + ((size_t)b * T + s) * k_stride + (size_t)g * qk_dim, 0, qk_dim * sizeof(real));
+                memset(dv + ((size_t)b * T + s) * v_stride + (size_t)g * v_dim, 0, v_dim * sizeof(real));
+            }
+            for (int h = g * group; h < (g + 1) * group; h++) {
+                for (int t = 0; t < T; t++) {
+                    const real* a = att + (((size_t)b * H + h) * T + t) * T;
+                    const real* d = dout + ((size_t)b * T + t) * out_stride + (size_t)h * v_dim;
+                    const real* qh = q + ((size_t)b * T + t) * q_stride + (size_t)h * qk_dim;
+                    real* dqh = dq + ((size_t)b * T + t) * q_stride + (size_t)h * qk_dim;
+                    // o = sum_s a[s] v_s  =>  datt[s] = d . v_s,  dv_s += a[s] d
+                    real datt_dot_att = 0;
+                    for (int s = 0; s <= t; s++) {
+                        const real* vh = v + ((size_t)b * T + s) * v_stride + (size_t)g * v_dim;
+                        real* dvh = dv + ((size_t)b * T + s) * v_stride + (size_t)g * v_dim;
+                        real dot = 0;
+                        for (int i = 0; i < v_dim; i++) {
+                            dot += d[i] * vh[i];
+                            dvh[i] += a[s] * d[i];
+                        }
+                        datt[s] = dot;
+                        datt_dot_att += dot * a[s];
+                    }
+                    // a = softmax(scale * q.k)  =>  dpre[s] = a[s] (datt[s] - sum_r a[r] datt[r])
+                    for (int i = 0; i < qk_dim; i++) dqh[i] = 0;
+                    for (int s = 0; s <= t; s++) {
+                        real dpre = a[s] * (datt[s] - datt_dot_att) * scale;
+                        const real* kh = k + ((size_t)b * T + s) * k_stride + (size_t)g * qk_dim;
+                        real* dkh = dk + ((size_t)b * T + s) * k_stride + (size_t)g * qk_dim;
+                        for (int i = 0; i < qk_dim; i++) {
+                            dqh[i] += dpre * kh[i];
+                            dkh[i] += dpre * qh[i];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#define GELU_SCALING_FACTOR 0.7978845608028654f // sqrt(2 / pi)
+
+// out (N,) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's tanh approximation
+static void gelu_forward(real* out, const real* inp, size_t N) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        real x = inp[i];
+        out[i] = 0.5f * x * (1 + tanh(GELU_SCALING_FACTOR * (x + 0.044715f * x * x * x)));
+    }
+}
+
+// dinp (N,) = dout * gelu'(inp); dinp may be dout itself
+static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        real x = inp[i];
+        real u = GELU_SCALING_FACTOR * (x + 0.044715f * x * x * x);
+        real th = tanh(u);
+        real sech2 = 1 - th * th;
+        real local_grad = 0.5f * (1 + th) + 0.5f * x * sech2 * GELU_SCALING_FACTOR * (1 + 3 * 0.044715f * x * x);
+        dinp[i] = local_grad * dout[i];
+    }
+}
+
+// out (N,) = a + b; out may alias a or b. Its backward passes the gradient to both inputs unchanged,
+// which the model's backward does by sharing the residual stream's gradient buffer.
+static void residual_forward(real* out, const real* a, const real* b, size_t N) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+}
+
+// losses (N,) = -log softmax(logits[:V])[target]. logits (N,Vp); the padded columns are ignored.
+static void crossentropy_forward(real* losses, const real* logits, const int* targets, int N, int V, int Vp) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const real* l = logits + (size_t)n * Vp;
+        real maxval = -INFINITY;
+        for (int i = 0; i < V; i++) maxval = l[i] > maxval ? l[i] : maxval;
+        real sum = 0;
+        for (int i = 0; i < V; i++) sum += exp(l[i] - maxval);
+        losses[n] = log(sum) + maxval - l[targets[n]];
+    }
+}
+
+// dlogits (N,Vp) = (softmax(logits) - onehot(target)) * dloss, zero in the padded columns; dloss is the
+// gradient of each position's loss (1/N for the mean). dlogits may be logits itself (in place).
+static void crossentropy_backward(real* dlogits, const real* logits, const int* targets, real dloss, int N, int V,
+                                  int Vp) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const real* l = logits + (size_t)n * Vp;
+        real* dl = dlogits + (size_t)n * Vp;
+        real maxval = -INFINITY;
+        for (int i = 0; i < V; i++) maxval = l[i] > maxval ? l[i] : maxval;
+        real sum = 0;
+        for (int i = 0; i < V; i++) sum += exp(l[i] - maxval);
+        for (int i = 0; i < V; i++) dl[i] = (exp(l[i] - maxval) / sum - (i == targets[n])) * dloss;
+        for (int i = V; i < Vp; i++) dl[i] = 0;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// GPT model definition
+
+// The parameter tensors, in the order of gpt.h's table; absent tensors (no bias, no wpe) are NULL.
+// The gradients use the same struct over their own block.
+typedef struct {
+    real* wte;      // (Vp, C)
+    real* wpe;      // (maxT, C)
+    real* ln1w;     // (L, C)
+    real* ln1b;     // (L, C)
+    real* qkvw;     // (L, Dqkv, C)
+    real* qkvb;     // (L, Dqkv)
+    real* attprojw; // (L, C, H*dh)
+    real* attprojb; // (L, C)
+    real* ln2w;     // (L, C)
+    real* ln2b;     // (L, C)
+    real* fcw;      // (L, F, C)
+    real* fcb;      // (L, F)
+    real* fcprojw;  // (L, C, F)
+    real* fcprojb;  // (L, C)
+    real* lnfw;     // (C)
+    real* lnfb;     // (C)
+} ParameterTensors;
+
+static void point_parameters(ParameterTensors* p, const ParamSpec* specs, real* memory) {
+    real** ptrs[NUM_PARAMETER_TENSORS] = {&p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb,
+                                          &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcw, &p->fcb,
+                                          &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb};
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        *ptrs[i] = specs[i].numel > 0 ? memory : NULL;
+        memory += specs[i].numel;
+    }
+}
+
+// one layer's slice of the per-layer tensors (of the parameters or of the gradients)
+typedef struct {
+    real *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+} BlockParams;
+
+static real* layer_slice(real* base, size_t per_layer, int l) { return base ? base + (size_t)l * per_layer : NULL; }
+
+static BlockParams block_params(const ParameterTensors* p, const GPTConfig* c, int l) {
+    size_t C = c->channels, F = c->mlp_hidden, Dqkv = qkv_width(c), Dq = (size_t)c->num_heads * c->head_dim;
+    BlockParams bp = {
+        layer_slice(p->ln1w, C, l),         layer_slice(p->ln1b, C, l),
+        layer_slice(p->qkvw, Dqkv * C, l),  layer_slice(p->qkvb, Dqkv, l),
+        layer_slice(p->attprojw, C * Dq, l), layer_slice(p->attprojb, C, l),
+        layer_slice(p->ln2w, C, l),         layer_slice(p->ln2b, C, l),
+        layer_slice(p->fcw, F * C, l),      layer_slice(p->fcb, F, l),
+        layer_slice(p->fcprojw, C * F, l),  layer_slice(p->fcprojb, C, l),
+    };
+    return bp;
+}
+
+// What one block saves for its backward, for N = B*T rows. Training holds L of these in one block of
+// memory; decoding holds one for a single row and reuses it in every layer.
+typedef struct {
+    real* ln1;       // (N, C)
+    real* ln1_mean;  // (N,)
+    real* ln1_rstd;  // (N,)
+    real* qkv;       // (N, Dqkv): q and k after RoPE
+    real* att;       // (B, H, T, Tk) softmax probabilities
+    real* atty;      // (N, H*dh) attention output before its projection
+    real* residual2; // (N, C) residual + attention
+    real* ln2;       // (N, C)
+    real* ln2_mean;  // (N,)
+    real* ln2_rstd;  // (N,)
+    real* fch;       // (N, F) MLP pre-activation
+    real* fch_gelu;  // (N, F)
+    real* residual3; // (N, C) the block's output
+} BlockActivations;
+
+#define NUM_BLOCK_ACTIVATIONS 13
+
+// sizes of the BlockActivations fields for N rows attending over Tk keys
+static void block_activation_sizes(size_t sizes[NUM_BLOCK_ACTIVATIONS], const GPTConfig* c, int B, int T, int Tk) {
+    size_t N = (size_t)B * T, C = c->channels, H = c->num_heads;
+    size_t s[NUM_BLOCK_ACTIVATIONS] = {N * C, N, N, N * qkv_width(c), B * H * T * Tk, N * H * c->head_dim, N * C,
+                                       N * C, N, N, N * c->mlp_hidden, N * c->mlp_hidden, N * C};
+    memcpy(sizes, s, sizeof(s));
+}
+
+// points acts_per_layer[0..L) into memory, layer after layer; returns the elements used
+static size_t point_block_activations(BlockActivations* acts, int L, const size_t sizes[NUM_BLOCK_ACTIVATIONS], real* memory) {
+    size_t used = 0;
+    for (int l = 0; l < L; l++) {
+        real** ptrs[NUM_BLOCK_ACTIVATIONS] = {&acts[l].ln1, &acts[l].ln1_mean, &acts[l].ln1_rstd, &acts[l].qkv,
+                                              &acts[l].att, &acts[l].atty, &acts[l].residual2, &acts[l].ln2,
+                                              &acts[l].ln2_mean, &acts[l].ln2_rstd, &acts[l].fch, &acts[l].fch_gelu,
+                                              &acts[l].residual3};
+        for (int i = 0; i < NUM_BLOCK_ACTIVATIONS; i++) {
+            *ptrs[i] = memory ? memory + used : NULL;
+            used += sizes[i];
+        }
+    }
+    return used;
+}
+
+// Training activations for (B, T), and the backward's scratch, which every layer reuses.
+typedef struct {
+    real* encoded;     // (N, C)
+    BlockActivations* blocks; // (L,)
+    real* lnf;         // (N, C)
+    real* lnf_mean;    // (N,)
+    real* lnf_rstd;    // (N,)
+    real* logits;      // (N, Vp); the backward overwrites it with dlogits
+    real* losses;      // (N,)
+    real* proj;        // (N, C) attention/MLP output projection before the residual add
+    // backward scratch
+    real* dresidual;   // (N, C) gradient of the residual stream
+    real* dln;         // (N, C)
+    real* datty;       // (N, H*dh)
+    real* dqkv;        // (N, Dqkv)
+    real* dfch;        // (N, F)
+    real* attn_scratch; // (B, Hkv, T)
+} ActivationTensors;
+
+typedef struct {
+    GPTConfig config;
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    size_t num_parameters;
+    ParameterTensors params;
+    real* params_memory;
+    ParameterTensors grads;
+    real* grads_memory;
+    real* m_memory; // AdamW first moment
+    real* v_memory; // AdamW second moment
+    // RoPE tables (maxT, dh/2), NULL with learned positions
+    real* rope_cos;
+    real* rope_sin;
+    // activations, sized once for (B, T) by gpt_allocate_activations
+    int batch_size, seq_len;
+    ActivationTensors acts;
+    real* acts_memory;
+    const int* inputs;  // (B, T) of the last forward
+    const int* targets; // (B, T) or NULL
+    float mean_loss;    // of the last forward with targets
+} GPT;
+
+// Allocates parameters, gradients and AdamW state (one block each) for a config; zero-filled.
+static void gpt_build(GPT* model, const GPTConfig* config) {
+    memset(model, 0, sizeof(*model));
+    model->config = *config;
+    gpt_param_specs(config, model->specs);
+    model->num_parameters = gpt_num_parameters(config);
+    model->params_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
+    model->grads_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
+    model->m_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
+    model->v_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
+    point_parameters(&model->params, model->specs, model->params_memory);
+    point_parameters(&model->grads, model->specs, model->grads_memory);
+    if (config->pos == POS_ROPE) {
+        int half = config->head_dim / 2;
+        model->rope_cos = (real*)mallocCheck((size_t)config->max_seq_len * half * sizeof(real));
+        model->rope_sin = (real*)mallocCheck((size_t)config->max_seq_len * half * sizeof(real));
+        for (int p = 0; p < config->max_seq_len; p++) {
+            for (int i = 0; i < half; i++) {
+                double angle = p * pow((double)config->rope_theta, -2.0 * i / config->head_dim);
+                model->rope_cos[p * half + i] = (real)cos(angle);
+                model->rope_sin[p * half + i] = (real)sin(angle);
+            }
+        }
+    }
+}
+
+static void gpt_free(GPT* model) {
+    free(model->params_memory);
+    free(model->grads_memory);
+    free(model->m_memory);
+    free(model->v_memory);
+    free(model->rope_cos);
+    free(model->rope_sin);
+    free(model->acts.blocks);
+    free(model->acts_memory);
+}
+
+// GPT-2 init: N(0, 0.02) weights, N(0, 0.02/sqrt(2L)) for the residual projections, zero biases, unit
+// LayerNorm gains, zero padded vocabulary rows. Deterministic from the seed.
+static void gpt_init_random(GPT* model, uint64_t seed) {
+    uint64_t rng = rng_seed(seed);
+    const GPTConfig* c = &model->config;
+    real* p = model->params_memory;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model->specs[i];
+        double std = s->init == INIT_RESIDUAL_PROJ ? 0.02 / sqrt(2.0 * c->num_layers) : 0.02;
+        for (size_t j = 0; j < s->numel; j++) {
+            p[j] = s->init == INIT_ONES ? 1 : s->init == INIT_ZEROS ? 0 : (real)(std * random_normal(&rng));
+        }
+        p += s->numel;
+    }
+    memset(model->params.wte + (size_t)c->vocab_size * c->channels, 0,
+           (size_t)(c->padded_vocab_size - c->vocab_size) * c->channels * sizeof(real));
+}
+
+// Sizes and allocates the training activations (one block) for micro-batches of (B, T).
+static void gpt_allocate_activations(GPT* model, int B, int T) {
+    const GPTConfig* c = &model->config;
+    if (T > c->max_seq_len) {
+        die_hint("lower -t, or train a model with a larger --max-seq-len",
+                 "sequence length -t %d exceeds the model's maximum %d", T, c->max_seq_len);
+    }
+    size_t N = (size_t)B * T, C = c->channels, L = c->num_layers, Dq = (size_t)c->num_heads * c->head_dim;
+    size_t block_sizes[NUM_BLOCK_ACTIVATIONS];
+    block_activation_sizes(block_sizes, c, B, T, T);
+    ActivationTensors* a = &model->acts;
+    a->blocks = (BlockActivations*)mallocCheck(L * sizeof(BlockActivations));
+    size_t blocks = point_block_activations(a->blocks, (int)L, block_sizes, NULL);
+    real** ptrs[] = {&a->encoded, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->logits, &a->losses, &a->proj,
+                     &a->dresidual, &a->dln, &a->datty, &a->dqkv, &a->dfch, &a->attn_scratch};
+    size_t sizes[] = {N * C, N * C, N, N, N * c->padded_vocab_size, N, N * C,
+                      N * C, N * C, N * Dq, N * qkv_width(c), N * c->mlp_hidden, (size_t)B * c->num_kv_heads * T};
+    size_t total = blocks;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) total += sizes[i];
+    model->acts_memory = (real*)callocCheck(total, sizeof(real));
+    point_block_activations(a->blocks, (int)L, block_sizes, model->acts_memory);
+    real* next = model->acts_memory + blocks;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        *ptrs[i] = next;
+        next += sizes[i];
+    }
+    model->batch_size = B;
+    model->seq_len = T;
+}
+
+// One transformer block forward on B*T rows at positions pos0.. (decoding: B = T = 1).
+// x (N,C) is the block's input; its output goes to acts->residual3, which may be x itself.
+// With kcache/vcache (maxT, Hkv*dh) this row's key and value are stored at pos0 and attention reads
+// the cache; otherwise it reads the keys and values of the batch.
+static void block_forward(const GPT* model, int l, BlockActivations* acts, real* proj, const real* x, int B, int T,
+                          int pos0, real* kcache, real* vcache) {
+    const GPTConfig* c = &model->config;
+    BlockParams p = block_params(&model->params, c, l);
+    int N = B * T, C = c->channels, H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim;
+    int Dqkv = qkv_width(c), F = c->mlp_hidden;
+    // x + attention
+    layernorm_forward(acts->ln1, acts->ln1_mean, acts->ln1_rstd, x, p.ln1w, p.ln1b, N, C);
+    matmul_forward(acts->qkv, acts->ln1, p.qkvw, p.qkvb, N, C, Dqkv);
+    if (model->rope_cos) { // q heads and k heads are adjacent in the fused layout: rotate H + Hkv vectors
+        rope_forward(acts->qkv, model->rope_cos, model->rope_sin, B, T, pos0, H + Hkv, Dqkv, dh, dh);
+    }
+    const real* k = acts->qkv + H * dh;
+    const real* v = acts->qkv + (H + Hkv) * dh;
+    int kv_stride = Dqkv, Tk = T;
+    if (kcache) {
+        memcpy(kcache + (size_t)pos0 * Hkv * dh, k, Hkv * dh * sizeof(real));
+        memcpy(vcache + (size_t)pos0 * Hkv * dh, v, Hkv * dh * sizeof(real));
+        k = kcache;
+        v = vcache;
+        kv_stride = Hkv * dh;
+        Tk = pos0 + 1;
+    }
+    attention_forward(acts->atty, acts->att, acts->qkv, k, v, B, T, Tk, H, Hkv, dh, dh, Dqkv, kv_stride, kv_stride, H * dh);
+    matmul_forward(proj, acts->atty, p.attprojw, p.attprojb, N, H * dh, C);
+    residual_forward(acts->residual2, x, proj, (size_t)N * C);
+    // + MLP
+    layernorm_forward(acts->ln2, acts->ln2_mean, acts->ln2_rstd, acts->residual2, p.ln2w, p.ln2b, N, C);
+    matmul_forward(acts->fch, acts->ln2, p.fcw, p.fcb, N, C, F);
+    gelu_forward(acts->fch_gelu, acts->fch, (size_t)N * F);
+    matmul_forward(proj, acts->fch_gelu, p.fcprojw, p.fcprojb, N, F, C);
+    residual_forward(acts->residual3, acts->residual2, proj, (size_t)N * C);
+}
+
+// The block's backward for training. dresidual (N,C) holds the gradient of the block's output and
+// leaves holding the gradient of its input x.
+static void block_backward(GPT* model, int l, const BlockActivations* acts, const real* x, int B, int T) {
+    const GPTConfig* c = &model->config;
+    BlockParams p = block_params(&model->params, c, l);
+    BlockParams g = block_params(&model->grads, c, l);
+    ActivationTensors* s = &model->acts;
+    int N = B * T, C = c->channels, H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim;
+    int Dqkv = qkv_width(c), F = c->mlp_hidden;
+    // residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
+    matmul_backward(s->dfch, g.fcprojw, g.fcprojb, s->dresidual, acts->fch_gelu, p.fcprojw, N, F, C);
+    gelu_backward(s->dfch, acts->fch, s->dfch, (size_t)N * F);
+    matmul_backward(s->dln, g.fcw, g.fcb, s->dfch, acts->ln2, p.fcw, N, C, F);
+    layernorm_backward(s->dresidual, g.ln2w, g.ln2b, s->dln, acts->residual2, p.ln2w, acts->ln2_mean, acts->ln2_rstd, N, C);
+    // residual2 = x + attproj(attention(rope(qkv(ln1(x)))))
+    matmul_backward(s->datty, g.attprojw, g.attprojb, s->dresidual, acts->atty, p.attprojw, N, H * dh, C);
+    const real* q = acts->qkv;
+    attention_backward(s->dqkv, s->dqkv + H * dh, s->dqkv + (H + Hkv) * dh, s->attn_scratch, s->datty, acts->att, q,
+                       q + H * dh, q + (H + Hkv) * dh, B, T, H, Hkv, dh, dh, Dqkv, Dqkv, Dqkv, H * dh);
+    if (model->rope_cos) {
+        rope_backward(s->dqkv, model->rope_cos, model->rope_sin, B, T, 0, H + Hkv, Dqkv, dh, dh);
+    }
+    matmul_backward(s->dln, g.qkvw, g.qkvb, s->dqkv, acts->ln1, p.qkvw, N, C, Dqkv);
+    layernorm_backward(s->dresidual, g.ln1w, g.ln1b, s->dln, x, p.ln1w, acts->ln1_mean, acts->ln1_rstd, N, C);
+}
+
+// Forward over a batch. inputs, targets (B,T); targets may be NULL (no loss). Sets mean_loss.
+static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B, int T) {
+    const GPTConfig* c = &model->config;
+    if (B > model->batch_size || T != model->seq_len) {
+        die("forward with B=%d T=%d, but activations were allocated for B<=%d T=%d", B, T, model->batch_size, model->seq_len);
+    }
+    int N = B * T, C = c->channels, V = c->vocab_size, Vp = c->padded_vocab_size;
+    for (int i = 0; i < N; i++) {
+        if (inputs[i] < 0 || inputs[i] >= V) die("token id %d at position %d is outside the vocabulary [0, %d)", inputs[i], i, V);
+    }
+    ActivationTensors* a = &model->acts;
+    model->inputs = inputs;
+    model->targets = targets;
+    encoder_forward(a->encoded, inputs, model->params.wte, model->params.wpe, B, T, C);
+    for (int l = 0; l < c->num_layers; l++) {
+        const real* x = l == 0 ? a->encoded : a->blocks[l - 1].residual3;
+        block_forward(model, l, &a->blocks[l], a->proj, x, B, T, 0, NULL, NULL);
+    }
+    const real* last = a->blocks[c->num_layers - 1].residual3;
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, model->params.lnfw, model->params.lnfb, N, C);
+    matmul_forward(a->logits, a->lnf, model->params.wte, NULL, N, C, Vp);
+    if (targets != NULL) {
+        crossentropy_forward(a->losses, a->logits, targets, N, V, Vp);
+        double sum = 0;
+        for (int i = 0; i < N; i++) sum += a->losses[i];
+        model->mean_loss = (float)(sum / N);
+    }
+}
+
+// Backward of the last forward (which had targets). Gradients accumulate into model->grads; the loss
+// being differentiated is grad_scale * mean loss (grad_scale = 1/accumulation steps).
+static void gpt_backward(GPT* model, float grad_scale) {
+    const GPTConfig* c = &model->config;
+    if (model->targets == NULL) die("gpt_backward needs a forward pass with targets first");
+    int B = model->batch_size, T = model->seq_len, N = B * T, C = c->channels;
+    ActivationTensors* a = &model->acts;
+    // logits = lnf @ wte^T, losses = crossentropy(logits); dlogits overwrite the logits
+    crossentropy_backward(a->logits, a->logits, model->targets, (real)grad_scale / N, N, c->vocab_size, c->padded_vocab_size);
+    matmul_backward(a->dln, model->grads.wte, NULL, a->logits, a->lnf, model->params.wte, N, C, c->padded_vocab_size);
+    // lnf = layernorm(residual of the last block)
+    memset(a->dresidual, 0, (size_t)N * C * sizeof(real));
+    const real* last = a->blocks[c->num_layers - 1].residual3;
+    layernorm_backward(a->dresidual, model->grads.lnfw, model->grads.lnfb, a->dln, last, model->params.lnfw, a->lnf_mean,
+                       a->lnf_rstd, N, C);
+    for (int l = c->num_layers - 1; l >= 0; l--) {
+        const real* x = l == 0 ? a->encoded : a->blocks[l - 1].residual3;
+        block_backward(model, l, &a->blocks[l], x, B, T);
+    }
+    // encoded = wte[inputs] + wpe
+    encoder_backward(model->grads.wte, model->grads.wpe, a->dresidual, model->inputs, B, T, C);
+}
+
+static void gpt_zero_grad(GPT* model) { memset(model->grads_memory, 0, model->num_parameters * sizeof(real)); }
+
+// ----------------------------------------------------------------------------
+// optimizer: AdamW
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+} AdamWConfig;
+
+// One AdamW step at step t (1-based) on n elements. grad_scale multiplies the gradients (clipping);
+// weight_decay is decoupled and the caller passes 0 for tensors that are not 2-D matrices.
+static void adamw_update(real* params, const real* grads, real* m, real* v, size_t n, const AdamWConfig* cfg,
+                         float weight_decay, float grad_scale, int t) {
+    real beta1_correction = 1 - pow((real)cfg->beta1, (real)t);
+    real beta2_correction = 1 - pow((real)cfg->beta2, (real)t);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        real g = grads[i] * grad_scale;
+        m[i] = cfg->beta1 * m[i] + (1 - cfg->beta1) * g;
+        v[i] = cfg->beta2 * v[i] + (1 - cfg->beta2) * g * g;
+        real m_hat = m[i] / beta1_correction;
+        real v_hat = v[i] / beta2_correction;
+        params[i] -= cfg->lr * (m_hat / (sqrt(v_hat) + cfg->eps) + weight_decay * params[i]);
+    }
+}
+
+// The global L2 norm of the gradients, summed in double in fixed chunks so that the result does not
+// depend on the thread count.
+#define NORM_CHUNKS 64
+static float gpt_grad_norm(const GPT* model) {
+    double partial[NORM_CHUNKS];
+    size_t n = model->num_parameters, chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
+    #pragma omp parallel for schedule(static)
+    for (int k = 0; k < NORM_CHUNKS; k++) {
+        double s = 0;
+        size_t end = (k + 1) * chunk < n ? (k + 1) * chunk : n;
+        for (size_t i = k * chunk; i < end; i++) s += (double)model->grads_memory[i] * model->grads_memory[i];
+        partial[k] = s;
+    }
+    double total = 0;
+    for (int k = 0; k < NORM_CHUNKS; k++) total += partial[k];
+    return (float)sqrt(total);
+}
+
+// Clips by global norm (grad_clip > 0) and applies AdamW to every tensor; t is the 1-based step.
+static void gpt_adamw_step(GPT* model, const AdamWConfig* cfg, float grad_norm, float grad_clip, int t) {
+    float scale = (grad_clip > 0.0f && grad_norm > grad_clip) ? grad_clip / grad_norm : 1.0f;
+    size_t offset = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model->specs[i];
+        adamw_update(model->params_memory + offset, model->grads_memory + offset, model->m_memory + offset,
+                     model->v_memory + offset, s->numel, cfg, s->is_matrix ? cfg->weight_decay : 0.0f, scale, t);
+        offset += s->numel;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// decoding with a KV cache
+
+typedef struct {
+    real* kcache;       // (L, maxT, Hkv*dh) keys after RoPE
+    real* vcache;       // (L, maxT, Hkv*dh)
+    BlockActivations acts; // one row; att holds (H, maxT)
+    real* x;            // (C,) the residual stream
+    real* proj;         // (C,)
+    real* lnf;          // (C,)
+    real* logits;       // (Vp,)
+    real* memory;
+} DecodeState;
+
+static void decode_state_init(DecodeState* d, const GPTConfig* c) {
+    size_t kv = (size_t)c->num_layers * c->max_seq_len * c->num_kv_heads * c->head_dim;
+    size_t sizes[NUM_BLOCK_ACTIVATIONS];
+    block_activation_sizes(sizes, c, 1, 1, c->max_seq_len);
+    size_t blocks = point_block_activations(&d->acts, 1, sizes, NULL);
+    d->memory = (real*)callocCheck(2 * kv + blocks + 3 * (size_t)c->channels + c->padded_vocab_size, sizeof(real));
+    d->kcache = d->memory;
+    d->vcache = d->kcache + kv;
+    point_block_activations(&d->acts, 1, sizes, d->vcache + kv);
+    d->x = d->vcache + kv + blocks;
+    d->proj = d->x + c->channels;
+    d->lnf = d->proj + c->channels;
+    d->logits = d->lnf + c->channels;
+}
+
+static void decode_state_free(DecodeState* d) { free(d->memory); }
+
+// Runs one token at position pos through the model, appending its keys and values to the cache;
+// leaves the next-token logits (Vp,) in d->logits.
+static void gpt_decode_step(const GPT* model, DecodeState* d, int token, int pos) {
+    const GPTConfig* c = &model->config;
+    size_t layer_kv = (size_t)c->max_seq_len * c->num_kv_heads * c->head_dim;
+    const real* wpe = model->params.wpe ? model->params.wpe + (size_t)pos * c->channels : NULL;
+    encoder_forward(d->x, &token, model->params.wte, wpe, 1, 1, c->channels);
+    for (int l = 0; l < c->num_layers; l++) {
+        d->acts.residual3 = d->x; // the block's output replaces its input
+        block_forward(model, l, &d->acts, d->proj, d->x, 1, 1, pos, d->kcache + l * layer_kv, d->vcache + l * layer_kv);
+    }
+    layernorm_forward(d->lnf, NULL, NULL, d->x, model->params.lnfw, model->params.lnfb, 1, c->channels);
+    matmul_forward(d->logits, d->lnf, model->params.wte, NULL, 1, c->channels, c->padded_vocab_size);
+}
+
+// Feeds the prompt (or end-of-text when it is empty) and samples up to n_gen tokens, printing the text
+// as it goes. Stops at the model's maximum sequence length. Returns the generated count and sets
+// *seconds to the time spent.
+static int gpt_generate(const GPT* model, const Tokenizer* tok, const char* prompt, int n_gen, const SamplerConfig* sc,
+                        uint64_t* rng, double* seconds) {
+    const GPTConfig* c = &model->config;
+    size_t plen = strlen(prompt);
+    int* ids = (int*)mallocCheck((plen + 1) * sizeof(int));
+    int n_prompt = (int)tokenizer_encode(tok, (const unsigned char*)prompt, plen, ids);
+    if (n_prompt == 0) ids[n_prompt++] = tok->eot_token;
+    if (n_prompt >= c->max_seq_len) {
+        die_hint("shorten --prompt", "the prompt is %d tokens, the model's maximum sequence length is %d", n_prompt, c->max_seq_len);
+    }
+    DecodeState d;
+    decode_state_init(&d, c);
+    float* logits = (float*)mallocCheck(c->vocab_size * sizeof(float));
+    ProbIndex* scratch = (ProbIndex*)mallocCheck(c->vocab_size * sizeof(ProbIndex));
+    fwrite(prompt, 1, plen, stdout);
+    double t0 = wall_seconds();
+    int token = ids[0], generated = 0;
+    for (int pos = 0; pos < c->max_seq_len - 1 && generated < n_gen; pos++) {
+        gpt_decode_step(model, &d, token, pos);
+        if (pos + 1 < n_prompt) { token = ids[pos + 1]; continue; } // still reading the prompt
+        for (int i = 0; i < c->vocab_size; i++) logits[i] = (float)d.logits[i];
+        token = sample_token(logits, c->vocab_size, sc, scratch, rng);
+        size_t n;
+        const char* text = tokenizer_decode(tok, token, &n);
+        fwrite(text, 1, n, stdout);
+        fflush(stdout);
+        generated++;
+    }
+    *seconds = wall_seconds() - t0;
+    printf("\n");
+    free(logits);
+    free(scratch);
+    free(ids);
+    decode_state_free(&d);
+    return generated;
+}
+
+// ----------------------------------------------------------------------------
+// checkpoints: the model's side (the format is in llmc/checkpoint.h)
+
+// Loads a model for -e (weights only) or -y (weights and training state, read by the caller):
+// our checkpoint or an llm.c model file. Returns the open checkpoint in *st (not for llm.c files).
+static int gpt_load(GPT* model, const char* path, SafeTensors* st) {
+    GPTConfig config;
+    if (is_llmc_model_file(path)) {
+        llmc_model_read_config(path, &config);
+        gpt_build(model, &config);
+        llmc_model_read_params(path, &config, model->params_memory, REAL_DTYPE);
+        return 0;
+    }
+    checkpoint_open(st, path);
+    gpt_config_from_checkpoint(st, &config);
+    gpt_build(model, &config);
+    checkpoint_read_block(st, &config, "", model->params_memory, REAL_DTYPE);
+    return 1;
+}
+
+#ifndef TESTING
+// ----------------------------------------------------------------------------
+// main training loop
+
+// the state a checkpoint adds beyond the parameters
+typedef struct {
+    int step;
+    int data_epoch, data_shard_pos;
+    size_t data_batch_pos;
+    uint64_t sample_rng;
+} RunState;
+
+static void save_checkpoint(const GPT* model, const TrainArgs* a, const Tokenizer* tok, const RunState* rs,
+                            float train_loss) {
+    char path[4096];
+    checkpoint_path(path, sizeof(path), a->output_dir, rs->step);
+    Metadata meta = {0};
+    meta_set(&meta, "tokenizer", "%s", tokenizer_name(tok));
+    meta_set(&meta, "optimizer", "adamw");
+    meta_set(&meta, "opt.lr", "%.9g", a->lr);
+    meta_set(&meta, "opt.beta1", "%.9g", a->beta1);
+    meta_set(&meta, "opt.beta2", "%.9g", a->beta2);
+    meta_set(&meta, "opt.eps", "%.9g", a->eps);
+    meta_set(&meta, "opt.weight_decay", "%.9g", a->weight_decay);
+    meta_set(&meta, "opt.grad_clip", "%.9g", a->grad_clip);
+    meta_set(&meta, "opt.schedule", "%s", a->schedule);
+    meta_set(&meta, "train.step", "%d", rs->step);
+    meta_set(&meta, "train.batch", "%d", a->B);
+    meta_set(&meta, "train.seq_len", "%d", a->T);
+    meta_set(&meta, "train.total_batch", "%d", a->total_batch_tokens);
+    meta_set(&meta, "train.seed", "%llu", (unsigned long long)a->seed);
+    meta_set(&meta, "train.loss", "%.9g", train_loss);
+    meta_set(&meta, "data.epoch", "%d", rs->data_epoch);
+    meta_set(&meta, "data.shard_pos", "%d", rs->data_shard_pos);
+    meta_set(&meta, "data.batch_pos", "%zu", rs->data_batch_pos);
+    meta_set(&meta, "rng.sample", "%llu", (unsigned long long)rs->sample_rng);
+    StateBlock blocks[3] = {{"", model->params_memory}, {"opt.adamw.m.", model->m_memory}, {"opt.adamw.v.", model->v_memory}};
+    double t0 = wall_seconds();
+    checkpoint_write(path, &model->config, REAL_DTYPE, 3, blocks, &meta);
+    meta_free(&meta);
+    checkpoint_keep_last(a->output_dir, a->keep_last);
+    printf("step %d | wrote %s (%.0f ms)\n", rs->step, path, 1e3 * (wall_seconds() - t0));
+}
+
+// Restores what save_checkpoint wrote beyond the parameters, checking the run's shape is unchanged.
+static void load_run_state(GPT* model, const SafeTensors* st, const TrainArgs* a, RunState* rs) {
+    const char* optimizer = checkpoint_meta(st, "optimizer");
+    if (strcmp(optimizer, a->optimizer) != 0) {
+        die_hint("resume with the optimizer the run was started with", "checkpoint '%s' was trained with --optimizer %s, not %s",
+                 st->path, optimizer, a->optimizer);
+    }
+    int B = checkpoint_meta_int(st, "train.batch"), T = checkpoint_meta_int(st, "train.seq_len");
+    int total = checkpoint_meta_int(st, "train.total_batch");
+    if (B != a->B || T != a->T || total != a->total_batch_tokens) {
+        die_hint("resume with the same -b, -t and -d so the data order continues exactly",
+                 "checkpoint '%s' was trained with -b %d -t %d -d %d, this run asks for -b %d -t %d -d %d", st->path, B, T,
+                 total, a->B, a->T, a->total_batch_tokens);
+    }
+    if (checkpoint_meta_u64(st, "train.seed") != a->seed) {
+        die_hint("resume with the same --seed so the data order continues exactly", "checkpoint '%s' has --seed %s",
+                 st->path, checkpoint_meta(st, "train.seed"));
+    }
+    checkpoint_read_block(st, &model->config, "opt.adamw.m.", model->m_memory, REAL_DTYPE);
+    checkpoint_read_block(st, &model->config, "opt.adamw.v.", model->v_memory, REAL_DTYPE);
+    rs->step = checkpoint_meta_int(st, "train.step");
+    rs->data_epoch = checkpoint_meta_int(st, "data.epoch");
+    rs->data_shard_pos = checkpoint_meta_int(st, "data.shard_pos");
+    rs->data_batch_pos = (size_t)checkpoint_meta_u64(st, "data.batch_pos");
+    rs->sample_rng = checkpoint_meta_u64(st, "rng.sample");
+}
+
+// mean loss over the first val_batches batches of the validation shards
+static float evaluate(GPT* model, DataLoader* val, int val_batches) {
+    dataloader_reset(val);
+    int n = val_batches < (int)val->batches_per_epoch ? val_batches : (int)val->batches_per_epoch;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        dataloader_next_batch(val);
+        gpt_forward(model, val->inputs, val->targets, val->B, val->T);
+        sum += model->mean_loss;
+    }
+    return (float)(sum / n);
+}
+
+static void check_finite(float value, const char* what, int step) {
+    if (!isfinite(value)) {
+        die_hint("lower the learning rate (-l), add warmup (-u) or gradient clipping (--grad-clip); the checkpoints in -o are intact",
+                 "%s is %f at step %d", what, value, step);
+    }
+}
+
+static int sample_main(ArgParser* p) {
+    TrainArgs* a = &p->a;
+    char path[4096];
+    const char* ckpt = a->init_from;
+    if (ckpt == NULL) {
+        if (checkpoint_find_latest(a->output_dir, path, sizeof(path)) < 0) {
+            die_hint("train first, or pass -e CKPT", "no checkpoint in '%s'", a->output_dir);
+        }
+        ckpt = path;
+    }
+    GPT model;
+    SafeTensors st;
+    int ours = gpt_load(&model, ckpt, &st);
+    Tokenizer tok;
+    tokenizer_init(&tok, ours && !args_given(p, &a->tokenizer) ? checkpoint_meta(&st, "tokenizer") : a->tokenizer);
+    if (ours) safetensors_close(&st);
+    if (tok.vocab_size != model.config.vocab_size) {
+        die_hint("pass the tokenizer the model was trained with (--tokenizer)",
+                 "the model's vocabulary has %d tokens, but tokenizer '%s' has %d", model.config.vocab_size,
+                 tokenizer_name(&tok), tok.vocab_size);
+    }
+    args_check_model_flags(p, &model.config, ckpt);
+    printf("checkpoint: %s\n", ckpt);
+    gpt_print_config(&model.config, sizeof(real));
+    SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
+    uint64_t rng = rng_seed(a->seed);
+    printf("---\n");
+    double seconds;
+    int n = gpt_generate(&model, &tok, a->prompt, a->gen_tokens, &sc, &rng, &seconds);
+    printf("---\n");
+    size_t kv_bytes = gpt_kv_elements_per_token_layer(&model.config) * model.config.num_layers * sizeof(real);
+    printf("generated %d tokens in %.2f s: %.1f tokens/s (prompt included in the time), KV cache %zu bytes/token\n", n,
+           seconds, (n + strlen(a->prompt)) / (seconds > 0 ? seconds : 1e-9), kv_bytes);
+    gpt_free(&model);
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    ArgParser parser;
+    args_defaults(&parser);
+    args_parse(&parser, argc, argv);
+    args_validate(&parser);
+    TrainArgs* a = &parser.a;
+    if (a->sample_mode) return sample_main(&parser);
+
+    // the model: resumed, initialised from a file, or fresh
+    GPT model;
+    RunState rs = {0};
+    rs.sample_rng = rng_seed(a->seed ^ 0x5A4D504C45ull);
+    Tokenizer tok;
+    tokenizer_init(&tok, a->tokenizer);
+    char path[4096] = {0};
+    if (a->output_dir) {
+        make_dir_or_die(a->output_dir);
+        int latest = checkpoint_find_latest(a->output_dir, path, sizeof(path));
+        if (latest >= 0 && !a->resume) {
+            die_hint("pass -y 1 to resume that run, or choose another -o",
+                     "output directory '%s' already holds checkpoints (newest: step %d)", a->output_dir, latest);
+        }
+        if (latest < 0 && a->resume) die_hint("drop -y 1 to start a new run", "-y 1: no complete checkpoint in '%s'", a->output_dir);
+    }
+    const char* source = a->resume ? path : a->init_from;
+    if (source != NULL) {
+        SafeTensors st;
+        int ours = gpt_load(&model, source, &st);
+        args_check_model_flags(&parser, &model.config, source);
+        if (ours) {
+            const char* ckpt_tok = checkpoint_meta(&st, "tokenizer");
+            if (strcmp(ckpt_tok, a->tokenizer) != 0) {
+                die_hint("pass --tokenizer to match the checkpoint", "checkpoint '%s' uses tokenizer '%s', this run '%s'",
+                         source, ckpt_tok, a->tokenizer);
+            }
+            if (a->resume) load_run_state(&model, &st, a, &rs);
+            safetensors_close(&st);
+        }
+        printf("%s %s at step %d\n", a->resume ? "resuming from" : "initialised from", source, rs.step);
+    } else {
+        GPTConfig config;
+        args_model_config(&parser, &config, tok.vocab_size);
+        gpt_build(&model, &config);
+        gpt_init_random(&model, a->seed);
+    }
+    const GPTConfig* c = &model.config;
+    if (c->vocab_size != tok.vocab_size) {
+        die_hint("use --tokenizer to match the model's vocabulary", "the model's vocabulary has %d tokens, tokenizer '%s' has %d",
+                 c->vocab_size, tokenizer_name(&tok), tok.vocab_size);
+    }
+    gpt_allocate_activations(&model, a->B, a->T);
+
+    // data
+    DataLoader train_loader, val_loader;
+    dataloader_init(&train_loader, a->train_pattern, a->B, a->T, c->vocab_size, a->seed, a->shuffle);
+    dataloader_init(&val_loader, a->val_pattern, a->B, a->T, c->vocab_size, a->seed, 0);
+    dataloader_set_position(&train_loader, rs.data_epoch, rs.data_shard_pos, rs.data_batch_pos);
+    int tokens_per_step = a->total_batch_tokens > 0 ? a->total_batch_tokens : a->B * a->T;
+    int accum_steps = tokens_per_step / (a->B * a->T);
+    int max_steps = a->max_steps > 0 ? a->max_steps : (int)(train_loader.batches_per_epoch / accum_steps);
+    if (max_steps < 1) max_steps = 1;
+    LRSchedule sched = {(ScheduleType)schedule_from_name(a->schedule), a->lr, a->warmup, max_steps, a->final_lr_frac,
+                        a->wsd_decay_frac};
+    AdamWConfig adamw = {a->lr, a->beta1, a->beta2, a->eps, a->weight_decay};
+    SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
+
+    // the resolved run
+    gpt_print_config(c, sizeof(real));
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    printf("data: train %s (%d shards, %zu batches/epoch), val %s (%zu batches, using %d)\n", a->train_pattern,
+           train_loader.num_shards, train_loader.batches_per_epoch, a->val_pattern, val_loader.batches_per_epoch,
+           imin(a->val_batches, (int)val_loader.batches_per_epoch));
+    printf("batch: B=%d T=%d, %d tokens/step (%d micro-steps), %d steps | tokenizer %s | threads %d\n", a->B, a->T,
+           tokens_per_step, accum_steps, max_steps, tokenizer_name(&tok), threads);
+    printf("optimizer: adamw lr %g betas (%g, %g) eps %g wd %g clip %g | schedule %s warmup %d final %g\n", a->lr, a->beta1,
+           a->beta2, a->eps, a->weight_decay, a->grad_clip, a->schedule, a->warmup, a->final_lr_frac);
+    double flops_per_step = gpt_flops_per_token(c, a->T) * tokens_per_step;
+
+    FILE* logfile = NULL;
+    if (a->output_dir) {
+        char logpath[4096];
+        snprintf(logpath, sizeof(logpath), "%s/log.txt", a->output_dir);
+        logfile = fopenCheck(logpath, a->resume ? "a" : "w");
+        printf("writing checkpoints and log.txt to %s\n", a->output_dir);
+    }
+
+    float train_loss = 0.0f;
+    double total_ms = 0.0;
+    int timed_steps = 0, start_step = rs.step;
+    for (int step = start_step; step <= max_steps; step++) {
+        int last_step = step == max_steps;
+        if ((a->val_every > 0 && step % a->val_every == 0) || last_step) {
+            float val_loss = evaluate(&model, &val_loader, a->val_batches);
+            check_finite(val_loss, "validation loss", step);
+            printf("step %d | val loss %.4f\n", step, val_loss);
+            if (logfile) { fprintf(logfile, "step %d val_loss %.9g\n", step, val_loss); fflush(logfile); }
+        }
+        if ((a->sample_every > 0 && step > 0 && step % a->sample_every == 0) || (last_step && a->sample_every > 0)) {
+            printf("step %d | sample:\n---\n", step);
+            double seconds;
+            gpt_generate(&model, &tok, a->prompt, a->gen_tokens, &sc, &rs.sample_rng, &seconds);
+            printf("---\n");
+        }
+        if (last_step) break;
+
+        // one optimizer step: accumulate gradients over micro-batches
+        double t0 = wall_seconds();
+        gpt_zero_grad(&model);
+        double loss_sum = 0;
+        for (int micro = 0; micro < accum_steps; micro++) {
+            dataloader_next_batch(&train_loader);
+            gpt_forward(&model, train_loader.inputs, train_loader.targets, a->B, a->T);
+            gpt_backward(&model, 1.0f / accum_steps);
+            loss_sum += model.mean_loss;
+        }
+        train_loss = (float)(loss_sum / accum_steps);
+        check_finite(train_loss, "training loss", step);
+        float norm = gpt_grad_norm(&model);
+        check_finite(norm, "gradient norm", step);
+        adamw.lr = lr_at_step(&sched, step);
+        gpt_adamw_step(&model, &adamw, norm, a->grad_clip, step + 1);
+        double ms = 1e3 * (wall_seconds() - t0);
+        if (step > start_step) { total_ms += ms; timed_steps++; } // the first step warms caches
+        double gflops = flops_per_step / (ms * 1e6);
+        printf("step %4d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | %.1f GFLOP/s", step + 1, max_steps,
+               train_loss, norm, adamw.lr, ms, tokens_per_step / (ms / 1e3), gflops);
+        if (a->peak_gflops > 0) printf(" | MFU %.1f%%", 100.0 * gflops / a->peak_gflops);
+        printf("\n");
+        if (logfile) {
+            fprintf(logfile, "step %d train_loss %.9g lr %.9g grad_norm %.9g\n", step + 1, train_loss, adamw.lr, norm);
+            fflush(logfile);
+        }
+        // the state after step + 1 updates
+        rs.data_epoch = train_loader.epoch;
+        rs.data_shard_pos = train_loader.shard_pos;
+        rs.data_batch_pos = train_loader.batch_pos;
+        int done = step + 1;
+        if (a->output_dir && ((a->checkpoint_every > 0 && done % a->checkpoint_every == 0) || done == max_steps)) {
+            rs.step = done;
+            save_checkpoint(&model, a, &tok, &rs, train_loss);
+        }
+    }
+    if (timed_steps > 0) {
+        double ms = total_ms / timed_steps;
+        printf("average %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s over %d steps\n", ms, tokens_per_step / (ms / 1e3),
+               flops_per_step / (ms * 1e6), timed_steps);
+    }
+    if (logfile) fclose(logfile);
+    dataloader_free(&train_loader);
+    dataloader_free(&val_loader);
+    gpt_free(&model);
+    return 0;
+}
+#endif // TESTING
