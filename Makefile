@@ -35,6 +35,24 @@ endif
 .PHONY: all test train clean
 all: train_gpt prepare_data
 
+# `make train`: tiny Shakespeare, byte tokens, a small GPT on the CPU in a few minutes.
+# DATA=path trains on another copy of the text; OUT=dir writes elsewhere; RESUME=1 continues the run
+# in OUT; TRAIN_FLAGS adds or overrides flags (./train_gpt --help).
+DATA ?= data/tinyshakespeare/input.txt
+OUT ?= out/tinyshakespeare
+RESUME ?= 0
+TRAIN_FLAGS ?=
+SHARDS = data/tinyshakespeare/tinyshakespeare_bytes
+TRAIN_CONFIG = --layers 4 --heads 4 --channels 128 -t 64 -b 12 -x 2000 -l 1e-3 -u 100 -q 0.1 --beta2 0.99 \
+	-v 250 -m 145 -s 500 -g 200 --prompt "ROMEO:" --temperature 0.8 -n 500
+
+train: train_gpt prepare_data
+	@if [ ! -f "$(DATA)" ]; then \
+		if [ "$(DATA)" = "data/tinyshakespeare/input.txt" ]; then bash data/get_tinyshakespeare.sh "$(DATA)"; \
+		else echo "error: DATA=$(DATA) does not exist"; exit 1; fi; fi
+	./prepare_data -o $(SHARDS) "$(DATA)"
+	./train_gpt -i "$(SHARDS)_train*.bin" -j "$(SHARDS)_val*.bin" -o $(OUT) -y $(RESUME) $(TRAIN_CONFIG) $(TRAIN_FLAGS)
+
 train_gpt: train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
@@ -49,3 +67,9 @@ dev/test_gradcheck: dev/test_gradcheck.c train_gpt.c $(HEADERS)
 
 dev/test_gpt: dev/test_gpt.c train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+# the CPU test suite: double-precision gradient checks, unit tests, end-to-end CLI tests
+test: train_gpt prepare_data dev/test_gradcheck dev/test_gpt
+	./dev/test_gradcheck
+	./dev/test_gpt
+	bash dev/test_cli.sh

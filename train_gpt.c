@@ -1052,6 +1052,7 @@ int main(int argc, char** argv) {
     char path[4096] = {0};
     if (a->output_dir) {
         make_dir_or_die(a->output_dir);
+        checkpoint_remove_partial(a->output_dir);
         int latest = checkpoint_find_latest(a->output_dir, path, sizeof(path));
         if (latest >= 0 && !a->resume) {
             die_hint("pass -y 1 to resume that run, or choose another -o",

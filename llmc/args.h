@@ -98,7 +98,7 @@ static void args_defaults(ArgParser* p) {
     arg_add(p, NULL, "--channels", ARG_INT, &a->channels, 1, "model width C");
     arg_add(p, NULL, "--heads", ARG_INT, &a->num_heads, 1, "query heads H (head width C/H)");
     arg_add(p, NULL, "--attn", ARG_STRING, &a->attn, 1, "attention: mha | gqa | mqa");
-    arg_add(p, NULL, "--kv-heads", ARG_INT, &a->num_kv_heads, 1, "key/value heads for gqa (default 4; must divide H)");
+    arg_add(p, NULL, "--kv-heads", ARG_INT, &a->num_kv_heads, 1, "key/value heads for gqa (0 = 4, or 1 when H < 4; must divide H)");
     arg_add(p, NULL, "--mlp-hidden", ARG_INT, &a->mlp_hidden, 1, "MLP hidden width F (0 = 4C)");
     arg_add(p, NULL, "--max-seq-len", ARG_INT, &a->max_seq_len, 1, "longest sequence the model supports (maxT)");
     arg_add(p, NULL, "--pos", ARG_STRING, &a->pos, 1, "positions: rope | learned");

@@ -264,6 +264,22 @@ static int checkpoint_find_latest(const char* dir, char* path, size_t pathlen) {
     return found;
 }
 
+// Deletes "<checkpoint>.tmp" files that a killed writer left behind (never complete, never read).
+static void checkpoint_remove_partial(const char* dir) {
+    DIR* d = opendir(dir);
+    if (d == NULL) return;
+    struct dirent* e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "ckpt_", 5) == 0 && n > 16 && strcmp(e->d_name + n - 16, ".safetensors.tmp") == 0) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            if (unlink(path) == 0) printf("removed partial checkpoint %s (a run was stopped while writing it)\n", path);
+        }
+    }
+    closedir(d);
+}
+
 // Deletes all but the newest `keep` checkpoints in dir (keep <= 0 keeps everything).
 static void checkpoint_keep_last(const char* dir, int keep) {
     if (keep <= 0) return;

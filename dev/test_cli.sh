@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# End-to-end tests of the programs as a user runs them: data preparation, a short training run that
+# must learn, bit-exact stop-and-resume, sampling, and bad input (corrupt files, wrong flags, NaN, a
+# process killed while writing a checkpoint), each of which must fail with a clear message.
+#
+#   make test                    (builds first; or: bash dev/test_cli.sh after make)
+#   TINYSHAKESPEARE=path bash dev/test_cli.sh   to use another copy of the text
+set -u
+cd "$(dirname "$0")/.."
+DATA=${TINYSHAKESPEARE:-../shared/data/tinyshakespeare.txt}
+[ -f "$DATA" ] || { echo "error: $DATA not found; set TINYSHAKESPEARE=path/to/input.txt"; exit 1; }
+W=$(mktemp -d /tmp/gptc_cli_XXXXXX)
+trap 'rm -rf "$W"' EXIT
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+fails=0
+pass() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+
+# expect_error WHAT MESSAGE CMD...: CMD must exit non-zero and print MESSAGE
+expect_error() {
+    local what=$1 msg=$2 out rc
+    shift 2
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ $rc -ne 0 ] && grep -qF -- "$msg" <<<"$out"; then
+        pass "$what: exit $rc, $(grep -m1 '^error' <<<"$out")"
+    else
+        fail "$what: exit $rc, expected a message containing '$msg'; got: $(tail -n 3 <<<"$out")"
+    fi
+}
+
+# write_shard PATH MAGIC VERSION NTOK_IN_HEADER NTOK_WRITTEN [TOKEN]
+write_shard() {
+    python3 - "$@" <<'EOF'
+import struct, sys
+path, magic, version, n_header, n_written = sys.argv[1], *map(int, sys.argv[2:6])
+token = int(sys.argv[6]) if len(sys.argv) > 6 else 65
+header = [0] * 256
+header[0], header[1], header[2] = magic, version, n_header
+with open(path, "wb") as f:
+    f.write(struct.pack("<256i", *header))
+    f.write(struct.pack("<%dH" % n_written, *([token] * n_written)))
+EOF
+}
+
+# ---------------------------------------------------------------------------
+echo "== data preparation"
+./prepare_data -o "$W/ts/ts" "$DATA" >"$W/prep.log" 2>&1 || fail "prepare_data failed: $(cat "$W/prep.log")"
+TR="$W/ts/ts_train.bin"
+VA="$W/ts/ts_val.bin"
+n_total=$(( $(stat -c %s "$DATA") + 1 ))
+n_train=$(( ($(stat -c %s "$TR") - 1024) / 2 ))
+n_val=$(( ($(stat -c %s "$VA") - 1024) / 2 ))
+if [ $((n_train + n_val)) -eq $n_total ] && [ "$n_val" -eq $((n_total / 10)) ]; then
+    pass "prepare_data: $n_train train + $n_val val tokens = file bytes + 1 end-of-text; val is the last 10%"
+else
+    fail "prepare_data: token counts $n_train + $n_val, expected $n_total in all"
+fi
+# several files and several shards; the loader reads them through one glob
+head -c 300000 "$DATA" >"$W/a.txt"
+tail -c 200000 "$DATA" >"$W/b.txt"
+./prepare_data -o "$W/multi/m" --shard-tokens 100000 --val-tokens 50000 "$W/a.txt" "$W/b.txt" >"$W/prep2.log" 2>&1
+n_shards=$(ls "$W"/multi/m_train_*.bin 2>/dev/null | wc -l)
+if [ "$n_shards" -eq 5 ] && [ -f "$W/multi/m_val.bin" ]; then
+    pass "prepare_data: 2 files, 450,002 train tokens in 5 shards of <= 100,000, one val shard"
+else
+    fail "prepare_data: expected 5 train shards and m_val.bin, got $n_shards: $(ls "$W/multi")"
+fi
+
+# the download script: checksum verified, a wrong file refused, offline explains how to supply the file
+TINYSHAKESPEARE_URL="file://$(realpath "$DATA")" bash data/get_tinyshakespeare.sh "$W/dl/input.txt" >/dev/null 2>&1 &&
+    cmp -s "$W/dl/input.txt" "$DATA" && pass "get_tinyshakespeare.sh: fetches the file and verifies its sha256" ||
+    fail "get_tinyshakespeare.sh could not fetch from a file:// mirror"
+head -c 1000 "$DATA" >"$W/dl/wrong.txt"
+expect_error "download with the wrong checksum" "expected 86c4e6aa" env TINYSHAKESPEARE_URL="file://$W/dl/wrong.txt" bash data/get_tinyshakespeare.sh "$W/dl/x.txt"
+[ ! -e "$W/dl/x.txt" ] && [ ! -e "$W/dl/x.txt.part" ] && pass "a download that fails its checksum leaves no file" || fail "bad download kept"
+expect_error "download while offline" "make train DATA=/path/to/input.txt" env TINYSHAKESPEARE_URL="file:///nonexistent/input.txt" bash data/get_tinyshakespeare.sh "$W/dl/y.txt"
+
+SMALL=(--layers 2 --channels 64 --heads 4 -b 8 -t 64)
+
+# ---------------------------------------------------------------------------
+echo "== a short training run learns"
+./train_gpt -i "$TR" -j "$VA" "${SMALL[@]}" -x 300 -l 3e-3 -u 30 -v 300 -m 40 -o "$W/learn" >"$W/learn.log" 2>&1 ||
+    fail "training run failed: $(tail -n 5 "$W/learn.log")"
+val=$(awk '/val_loss/ {v = $4} END {print v}' "$W/learn/log.txt")
+unigram=$(python3 - "$TR" "$VA" <<'EOF'
+import array, collections, math, sys
+def tokens(path):
+    a = array.array("H"); a.frombytes(open(path, "rb").read()[1024:]); return a
+train, val = tokens(sys.argv[1]), tokens(sys.argv[2])
+counts, n = collections.Counter(train), len(train)
+# the best context-free model of the validation bytes: training frequencies, add-one smoothed
+print(-sum(math.log((counts[t] + 1) / (n + 257)) for t in val) / len(val))
+EOF
+)
+if python3 -c "import sys; v, u = float('$val'), float('$unigram'); sys.exit(0 if v < u - 0.5 and v < 5.545 - 2 else 1)"; then
+    pass "300 steps: val loss $val, below ln(256) = 5.545 and the unigram baseline $unigram by more than 0.5"
+else
+    fail "300 steps: val loss $val, unigram baseline $unigram, ln(256) 5.545"
+fi
+grep -q "tok/s" "$W/learn.log" && grep -q "GFLOP/s" "$W/learn.log" && grep -q "norm" "$W/learn.log" &&
+    grep -q "KV cache: 128 elements per token per layer, 1024 bytes per token over 2 layers" "$W/learn.log" &&
+    pass "step lines print loss, norm, lr, ms, tok/s, GFLOP/s; the run prints KV bytes per token" ||
+    fail "step line or KV-cache line missing: $(grep -m2 step "$W/learn.log")"
+
+# ---------------------------------------------------------------------------
+echo "== stop and resume is bit-identical"
+# shuffled multi-shard data, gradient accumulation (2 micro-batches per step), checkpoints every 10 steps
+RUN=(./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" "${SMALL[@]}" -d 1024 -x 20 -n 10 -v 10 -l 2e-3 -u 5 --keep-last 0)
+"${RUN[@]}" -o "$W/A" >"$W/A.log" 2>&1 || fail "uninterrupted run failed: $(tail -n 3 "$W/A.log")"
+mkdir -p "$W/B"
+cp "$W/A/ckpt_00000010.safetensors" "$W/B/"
+"${RUN[@]}" -o "$W/B" -y 1 >"$W/B.log" 2>&1 || fail "resumed run failed: $(tail -n 3 "$W/B.log")"
+grep -E '^step (1[1-9]|20) train_loss' "$W/A/log.txt" >"$W/A.losses"
+grep -E '^step (1[1-9]|20) train_loss' "$W/B/log.txt" >"$W/B.losses"
+if [ "$(wc -l <"$W/A.losses")" -eq 10 ] && cmp -s "$W/A.losses" "$W/B.losses" &&
+    cmp -s "$W/A/ckpt_00000020.safetensors" "$W/B/ckpt_00000020.safetensors"; then
+    pass "resumed at step 10: steps 11-20 print the same losses, lr and norms to 9 digits, step-20 checkpoints byte-identical"
+else
+    fail "resume differs: $(diff "$W/A.losses" "$W/B.losses" | head -n 4)"
+fi
+grep -q "resuming from $W/B/ckpt_00000010.safetensors at step 10" "$W/B.log" &&
+    pass "resume reports the checkpoint and step it continues from" || fail "resume message missing"
+
+# ---------------------------------------------------------------------------
+echo "== sampling"
+CK="$W/learn/ckpt_00000300.safetensors"
+./train_gpt sample -e "$CK" --prompt "ROMEO:" -g 60 --temperature 0.8 --top-k 40 --top-p 0.95 --seed 1 >"$W/s1.txt" 2>&1
+./train_gpt sample -e "$CK" --prompt "ROMEO:" -g 60 --temperature 0.8 --top-k 40 --top-p 0.95 --seed 1 >"$W/s2.txt" 2>&1
+./train_gpt sample -e "$CK" --prompt "ROMEO:" -g 60 --temperature 0.8 --top-k 40 --top-p 0.95 --seed 2 >"$W/s3.txt" 2>&1
+text1=$(sed -n '/^---$/,/^---$/p' "$W/s1.txt")
+text3=$(sed -n '/^---$/,/^---$/p' "$W/s3.txt")
+if grep -q "^ROMEO:" "$W/s1.txt" && grep -q "generated 60 tokens" "$W/s1.txt" && grep -q "tokens/s" "$W/s1.txt" &&
+    grep -q "KV cache 1024 bytes/token" "$W/s1.txt" && [ "$(grep -v tokens/s "$W/s1.txt")" = "$(grep -v tokens/s "$W/s2.txt")" ] &&
+    [ "$text1" != "$text3" ]; then
+    pass "sample: continues the prompt, prints tokens/s and KV bytes/token; same seed same text, other seed other text"
+else
+    fail "sample output: $(cat "$W/s1.txt")"
+fi
+./train_gpt sample -o "$W/learn" -g 5 >"$W/s4.txt" 2>&1 && grep -q "checkpoint: $CK" "$W/s4.txt" &&
+    pass "sample -o DIR uses the run's newest checkpoint" || fail "sample -o: $(cat "$W/s4.txt")"
+if python3 -c "import safetensors, numpy" 2>/dev/null; then
+    python3 - "$CK" <<'EOF' && pass "python safetensors opens the checkpoint: tensors, shapes and metadata as documented" || fail "python safetensors could not read the checkpoint"
+import sys
+from safetensors import safe_open
+with safe_open(sys.argv[1], framework="numpy") as f:
+    meta = f.metadata()
+    assert meta["format"] == "gptc" and meta["model.num_layers"] == "2" and meta["tokenizer"] == "bytes", meta
+    wte = f.get_tensor("wte")
+    assert wte.shape == (384, 64) and str(wte.dtype) == "float32", wte.shape
+    assert abs(wte[257:]).max() == 0.0, "padded vocabulary rows must be zero"
+    assert f.get_tensor("qkvw").shape == (2, 192, 64)
+    assert f.get_tensor("opt.adamw.m.fcw").shape == (2, 256, 64)
+EOF
+else
+    echo "skip python safetensors check (pip install safetensors numpy to run it)"
+fi
+
+# ---------------------------------------------------------------------------
+echo "== bad input fails clearly and damages nothing"
+head -c 5000 "$CK" >"$W/trunc.safetensors"
+expect_error "truncated checkpoint" "cannot load checkpoint" ./train_gpt sample -e "$W/trunc.safetensors"
+head -c $(( $(stat -c %s "$CK") - 4 )) "$CK" >"$W/trunc2.safetensors"
+expect_error "checkpoint missing its last 4 bytes" "file truncated" ./train_gpt -e "$W/trunc2.safetensors" -i "$TR" -j "$VA"
+head -c 4096 /dev/urandom >"$W/garbage.safetensors"
+expect_error "random bytes as a checkpoint" "cannot load checkpoint" ./train_gpt sample -e "$W/garbage.safetensors"
+write_shard "$W/magic.bin" 1234 1 100 100
+expect_error "shard with wrong magic" "has magic 1234" ./train_gpt -i "$W/magic.bin" -j "$VA"
+write_shard "$W/version.bin" 20240520 7 100 100
+expect_error "shard with wrong version" "has version 7" ./train_gpt -i "$W/version.bin" -j "$VA"
+write_shard "$W/short.bin" 20240520 1 1000 900
+expect_error "shard shorter than its header says" "its header says 1000 tokens" ./train_gpt -i "$W/short.bin" -j "$VA"
+expect_error "no shard matches the glob" "no token shards match" ./train_gpt -i "$W/nothing_*.bin" -j "$VA"
+write_shard "$W/bigvocab.bin" 20240520 1 5000 5000 300
+expect_error "data with token ids beyond the model's vocabulary" "holds token id 300" ./train_gpt -i "$W/bigvocab.bin" -j "$VA" -e "$CK"
+python3 - "$W/llmc_v300.bin" <<'EOF'
+import struct, sys
+V, Vp, L, H, C, maxT = 300, 384, 1, 2, 8, 16
+n = Vp * C + maxT * C + L * (2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + 4 * C * C + 4 * C + 4 * C * C + C) + 2 * C
+header = [0] * 256
+header[:8] = [20240326, 3, maxT, V, L, H, C, Vp]
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<256i", *header) + struct.pack("<%df" % n, *([0.01] * n)))
+EOF
+expect_error "llm.c model whose vocabulary is not the data's" "the model's vocabulary has 300 tokens, tokenizer 'bytes' has 257" \
+    ./train_gpt -e "$W/llmc_v300.bin" -i "$TR" -j "$VA"
+head -c 3000 "$W/llmc_v300.bin" >"$W/llmc_trunc.bin"
+expect_error "truncated llm.c model file" "is 3000 bytes, but its header" ./train_gpt -e "$W/llmc_trunc.bin" -i "$TR" -j "$VA"
+expect_error "heads not divisible by kv heads" "--heads 6 is not divisible by --kv-heads 4" ./train_gpt --attn gqa --heads 6 --channels 96 --kv-heads 4
+expect_error "kv heads with mha" "--attn mha has one kv head per query head" ./train_gpt --attn mha --kv-heads 2
+expect_error "sequence longer than the model's maximum" "sequence length -t 2048 exceeds the model's maximum 1024" ./train_gpt -t 2048 -i "$TR" -j "$VA"
+expect_error "odd RoPE width" "is odd" ./train_gpt --channels 36 --heads 4 -i "$TR" -j "$VA"
+expect_error "total batch not a multiple of B*T" "-d 1000 is not a positive multiple of B*T" ./train_gpt -b 4 -t 64 -d 1000
+expect_error "unknown flag" "unknown flag '--layer'" ./train_gpt --layer 3
+expect_error "unknown attention" "unknown --attn 'xyz'" ./train_gpt --attn xyz -i "$TR" -j "$VA"
+expect_error "resume without -o" "-y 1 (resume) needs -o" ./train_gpt -y 1
+# an existing run is never overwritten, nor resumed with a different model
+sum_before=$(sha256sum "$W"/A/*.safetensors)
+expect_error "new run into a directory with checkpoints" "already holds checkpoints (newest: step 20)" "${RUN[@]}" -o "$W/A"
+expect_error "resume with a different model flag" "--layers 3 disagrees with" "${RUN[@]}" -o "$W/A" -y 1 --layers 3
+expect_error "resume with a different batch" "was trained with -b 8 -t 64 -d 1024" "${RUN[@]}" -o "$W/A" -y 1 -b 4
+[ "$sum_before" = "$(sha256sum "$W"/A/*.safetensors)" ] && pass "the refused runs left every checkpoint in the directory unchanged" ||
+    fail "checkpoints changed by a refused run"
+# a diverging run stops with a clear message and keeps its last checkpoint
+"${RUN[@]}" -o "$W/nan" -x 4 -n 2 >/dev/null 2>&1
+expect_error "diverging run (lr 1e8, no clipping)" "at step" "${RUN[@]}" -o "$W/nan" -y 1 -x 40 -l 1e8 -u 0 --grad-clip 0
+./train_gpt sample -e "$W/nan/ckpt_00000004.safetensors" -g 5 >/dev/null 2>&1 && [ ! -e "$W/nan/ckpt_00000006.safetensors" ] &&
+    pass "after the NaN the last good checkpoint (step 4) still loads and no checkpoint was written past it" ||
+    fail "checkpoint after NaN"
+
+# ---------------------------------------------------------------------------
+echo "== a process killed while writing a checkpoint"
+# checkpoints of ~40 MB every step: kill -9 while one is being written (its .tmp exists)
+KILL_RUN=(./train_gpt -i "$TR" -j "$VA" --layers 4 --channels 256 --heads 4 -b 1 -t 16 -x 100000 -v 0 -n 1 --keep-last 2 -o "$W/K")
+killed_mid_write=0
+for attempt in 1 2 3 4 5; do
+    [ $attempt -eq 1 ] && resume=() || resume=(-y 1)
+    "${KILL_RUN[@]}" "${resume[@]}" >"$W/K.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 3000); do
+        if ls "$W"/K/ckpt_*.safetensors >/dev/null 2>&1 && ls "$W"/K/*.tmp >/dev/null 2>&1; then
+            kill -9 $pid
+            break
+        fi
+        sleep 0.002
+    done
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    partial=$(ls "$W"/K/*.tmp 2>/dev/null)
+    if [ -n "$partial" ]; then killed_mid_write=1; break; fi
+done
+if [ $killed_mid_write -eq 1 ]; then
+    latest=$(ls "$W"/K/ckpt_*.safetensors | sort | tail -n 1)
+    step=$(basename "$latest" .safetensors | sed 's/ckpt_0*//')
+    if ./train_gpt sample -e "$latest" -g 3 >/dev/null 2>&1 &&
+        "${KILL_RUN[@]}" -y 1 -x $((step + 1)) >"$W/K2.log" 2>&1 && grep -q "resuming from $latest at step $step" "$W/K2.log" &&
+        grep -q "removed partial checkpoint $partial" "$W/K2.log"; then
+        pass "killed during a write (attempt $attempt, $(basename "$partial") left behind): step $step loads, the run resumes from it and removes the partial file"
+    else
+        fail "after the kill, resume failed: $(tail -n 3 "$W/K2.log")"
+    fi
+else
+    fail "could not kill the process during a checkpoint write in 5 attempts"
+fi
+
+echo
+if [ $fails -eq 0 ]; then echo "all CLI tests passed"; else echo "$fails CLI tests FAILED"; fi
+exit $((fails > 0))
