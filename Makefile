@@ -43,8 +43,8 @@ OUT ?= out/tinyshakespeare
 RESUME ?= 0
 TRAIN_FLAGS ?=
 SHARDS = data/tinyshakespeare/tinyshakespeare_bytes
-TRAIN_CONFIG = --layers 4 --heads 4 --channels 128 -t 64 -b 12 -x 2000 -l 1e-3 -u 100 -q 0.1 --beta2 0.99 \
-	-v 250 -m 145 -s 500 -g 200 --prompt "ROMEO:" --temperature 0.8 -n 500
+TRAIN_CONFIG = --layers 4 --heads 4 --channels 128 -t 128 -b 6 -x 2000 -l 1e-3 -u 100 -q 0.1 --beta2 0.99 \
+	-v 250 -m 145 -s 500 -g 120 --prompt "ROMEO:" --temperature 0.8 -n 500
 
 train: train_gpt prepare_data
 	@if [ ! -f "$(DATA)" ]; then \
@@ -62,10 +62,10 @@ prepare_data: data/prepare_data.c $(HEADERS)
 clean:
 	rm -f train_gpt prepare_data dev/test_gpt dev/test_gradcheck
 
-dev/test_gradcheck: dev/test_gradcheck.c train_gpt.c $(HEADERS)
+dev/test_gradcheck: dev/test_gradcheck.c dev/test_common.h train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-dev/test_gpt: dev/test_gpt.c train_gpt.c $(HEADERS)
+dev/test_gpt: dev/test_gpt.c dev/test_common.h train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # the CPU test suite: double-precision gradient checks, unit tests, end-to-end CLI tests

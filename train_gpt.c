@@ -896,7 +896,7 @@ static int gpt_load(GPT* model, const char* path, SafeTensors* st) {
     if (is_llmc_model_file(path)) {
         llmc_model_read_config(path, &config);
         gpt_build(model, &config);
-        llmc_model_read_params(path, &config, model->params_memory, REAL_DTYPE);
+        llmc_model_read_params(path, model->params_memory, REAL_DTYPE);
         return 0;
     }
     checkpoint_open(st, path);
@@ -1012,6 +1012,7 @@ static int sample_main(ArgParser* p) {
     int ours = gpt_load(&model, ckpt, &st);
     Tokenizer tok;
     tokenizer_init(&tok, ours && !args_given(p, &a->tokenizer) ? checkpoint_meta(&st, "tokenizer") : a->tokenizer);
+    int trained_T = ours ? checkpoint_meta_int(&st, "train.seq_len") : 0;
     if (ours) safetensors_close(&st);
     if (tok.vocab_size != model.config.vocab_size) {
         die_hint("pass the tokenizer the model was trained with (--tokenizer)",
@@ -1023,6 +1024,10 @@ static int sample_main(ArgParser* p) {
     gpt_print_config(&model.config, sizeof(real));
     SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
     uint64_t rng = rng_seed(a->seed);
+    if (trained_T > 0 && (int)strlen(a->prompt) + a->gen_tokens > trained_T) {
+        printf("note: the model was trained on sequences of %d tokens; text beyond that position is out of its training "
+               "distribution and usually degrades\n", trained_T);
+    }
     printf("---\n");
     double seconds;
     int n = gpt_generate(&model, &tok, a->prompt, a->gen_tokens, &sc, &rng, &seconds);
@@ -1046,7 +1051,7 @@ int main(int argc, char** argv) {
     // the model: resumed, initialised from a file, or fresh
     GPT model;
     RunState rs = {0};
-    rs.sample_rng = rng_seed(a->seed ^ 0x5A4D504C45ull);
+    rs.sample_rng = rng_seed(a->seed + 1); // its own stream: sampling never shifts init or data order
     Tokenizer tok;
     tokenizer_init(&tok, a->tokenizer);
     char path[4096] = {0};

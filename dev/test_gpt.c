@@ -8,6 +8,7 @@ sampler. Gradients are checked separately in double precision (test_gradcheck.c)
 */
 #define TESTING
 #include "../train_gpt.c"
+#include "test_common.h"
 
 static int failures = 0;
 static uint64_t test_rng = 0xC0FFEE;
@@ -84,21 +85,9 @@ static void test_matmul_reference(int N, int C, int OC) {
 // ----------------------------------------------------------------------------
 // a small model shared by several tests
 
+// 2 layers, C=48, H=6, F=4C, the byte vocabulary, maxT=24
 static GPTConfig small_config(AttnType attn, int kv_heads, PosType pos, int bias) {
-    GPTConfig c = {0};
-    c.attn = attn;
-    c.num_kv_heads = kv_heads;
-    c.pos = pos;
-    c.bias = bias;
-    c.num_layers = 2;
-    c.channels = 48;
-    c.num_heads = 6;
-    c.mlp_hidden = 0;
-    c.vocab_size = 257;
-    c.max_seq_len = 24;
-    c.rope_theta = 10000.0f;
-    gpt_config_finish(&c);
-    return c;
+    return test_config(attn, kv_heads, pos, bias, 2, 48, 6, 0, 257, 24);
 }
 
 static void random_tokens(int* ids, int n, int V) {

@@ -12,6 +12,7 @@ Shapes are tiny and deliberately not multiples of the kernels' tile sizes.
 #define TESTING
 #define REAL_DOUBLE
 #include "../train_gpt.c"
+#include "test_common.h"
 
 static uint64_t test_rng = 0x1234567;
 static int failures = 0, checks = 0;
@@ -242,21 +243,9 @@ static void test_encoder(void) {
 // ----------------------------------------------------------------------------
 // a whole block (attention + MLP + both residuals), and the whole model
 
+// 1-2 layers, C=16, H=4, F=24, V=11 (padded to 128), maxT=8
 static GPTConfig tiny_config(AttnType attn, int kv_heads, PosType pos, int bias, int layers) {
-    GPTConfig c = {0};
-    c.attn = attn;
-    c.num_kv_heads = kv_heads;
-    c.pos = pos;
-    c.bias = bias;
-    c.num_layers = layers;
-    c.channels = 16;
-    c.num_heads = 4;
-    c.mlp_hidden = 24;
-    c.vocab_size = 11;
-    c.max_seq_len = 8;
-    c.rope_theta = 10000.0f;
-    gpt_config_finish(&c);
-    return c;
+    return test_config(attn, kv_heads, pos, bias, layers, 16, 4, 24, 11, 8);
 }
 
 typedef struct {

@@ -238,38 +238,40 @@ static void args_model_config(const ArgParser* p, GPTConfig* c, int vocab_size) 
     gpt_config_finish(c);
 }
 
-// Dies when a model flag given on the command line disagrees with the config of `source`.
-static void args_check_model_flags(const ArgParser* p, const GPTConfig* c, const char* source) {
-    GPTConfig want = *c;
-    const TrainArgs* a = &p->a;
-    struct { const void* target; int have, want_value; } ints[] = {
-        {&a->num_layers, c->num_layers, a->num_layers},   {&a->channels, c->channels, a->channels},
-        {&a->num_heads, c->num_heads, a->num_heads},      {&a->num_kv_heads, c->num_kv_heads, a->num_kv_heads},
-        {&a->mlp_hidden, c->mlp_hidden, a->mlp_hidden ? a->mlp_hidden : 4 * c->channels},
-        {&a->max_seq_len, c->max_seq_len, a->max_seq_len}, {&a->bias, c->bias, a->bias},
-    };
-    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
-        if (args_given(p, ints[i].target) && ints[i].have != ints[i].want_value) {
-            for (int j = 0; j < p->num_specs; j++) {
-                if (p->specs[j].target == ints[i].target) {
-                    die_hint("drop the flag to use the model as saved, or start a new run in another -o",
-                             "%s %d disagrees with %s, which has %d", p->specs[j].long_name, ints[i].want_value, source,
-                             ints[i].have);
-                }
-            }
+// Dies when `flag` was given and its value (asked) differs from the model's (has).
+static void check_model_flag(const ArgParser* p, const void* flag, const char* asked, const char* has, const char* source) {
+    for (int i = 0; i < p->num_specs; i++) {
+        const ArgSpec* s = &p->specs[i];
+        if (s->target == flag && s->given && strcmp(asked, has) != 0) {
+            die_hint("drop the flag to use the model as saved, or start a new run in another -o",
+                     "%s %s disagrees with %s, which has %s", s->long_name, asked, source, has);
         }
     }
-    if (args_given(p, &a->attn) && strcmp(a->attn, attn_names[want.attn]) != 0) {
-        die_hint("drop --attn, or start a new run in another -o", "--attn %s disagrees with %s, which is %s", a->attn,
-                 source, attn_names[want.attn]);
-    }
-    if (args_given(p, &a->pos) && strcmp(a->pos, pos_names[want.pos]) != 0) {
-        die_hint("drop --pos, or start a new run in another -o", "--pos %s disagrees with %s, which uses %s", a->pos,
-                 source, pos_names[want.pos]);
-    }
-    if (args_given(p, &a->rope_theta) && a->rope_theta != c->rope_theta) {
-        die_hint("drop --rope-theta", "--rope-theta %g disagrees with %s, which has %g", a->rope_theta, source, c->rope_theta);
-    }
+}
+
+static void check_model_int_flag(const ArgParser* p, const int* flag, int asked, int has, const char* source) {
+    char a[32], h[32];
+    snprintf(a, sizeof(a), "%d", asked);
+    snprintf(h, sizeof(h), "%d", has);
+    check_model_flag(p, flag, a, h, source);
+}
+
+// Dies when a model flag given on the command line disagrees with the config of `source` (a file).
+static void args_check_model_flags(const ArgParser* p, const GPTConfig* c, const char* source) {
+    const TrainArgs* a = &p->a;
+    check_model_int_flag(p, &a->num_layers, a->num_layers, c->num_layers, source);
+    check_model_int_flag(p, &a->channels, a->channels, c->channels, source);
+    check_model_int_flag(p, &a->num_heads, a->num_heads, c->num_heads, source);
+    check_model_int_flag(p, &a->num_kv_heads, a->num_kv_heads, c->num_kv_heads, source);
+    check_model_int_flag(p, &a->mlp_hidden, a->mlp_hidden ? a->mlp_hidden : 4 * c->channels, c->mlp_hidden, source);
+    check_model_int_flag(p, &a->max_seq_len, a->max_seq_len, c->max_seq_len, source);
+    check_model_int_flag(p, &a->bias, a->bias, c->bias, source);
+    check_model_flag(p, &a->attn, a->attn, attn_names[c->attn], source);
+    check_model_flag(p, &a->pos, a->pos, pos_names[c->pos], source);
+    char asked[32], has[32];
+    snprintf(asked, sizeof(asked), "%g", a->rope_theta);
+    snprintf(has, sizeof(has), "%g", c->rope_theta);
+    check_model_flag(p, &a->rope_theta, asked, has, source);
 }
 
 // Checks the flags that do not depend on the model; exits with the flag's name on a bad value.

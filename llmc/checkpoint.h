@@ -341,11 +341,11 @@ static const char* llmc_model_read_config(const char* path, GPTConfig* c) {
     return h[1] == 3 ? "F32" : "BF16";
 }
 
-// Reads the parameters of an llm.c model file (config from llmc_model_read_config) into block as dtype.
-static void llmc_model_read_params(const char* path, const GPTConfig* c, void* block, const char* dtype) {
-    GPTConfig file_config;
-    const char* file_dtype = llmc_model_read_config(path, &file_config);
-    size_t n = gpt_num_parameters(c), file_elem = st_dtype_size(file_dtype);
+// Reads the parameters of an llm.c model file into block (laid out as gpt.h's table) as dtype.
+static void llmc_model_read_params(const char* path, void* block, const char* dtype) {
+    GPTConfig c;
+    const char* file_dtype = llmc_model_read_config(path, &c);
+    size_t n = gpt_num_parameters(&c), file_elem = st_dtype_size(file_dtype);
     void* buf = mallocCheck(n * file_elem);
     FILE* fp = fopenCheck(path, "rb");
     fseekCheck(fp, 256 * sizeof(int32_t), SEEK_SET, path);
