@@ -133,6 +133,44 @@ static void layernorm_backward(real* dinp, real* dweight, real* dbias, const rea
     }
 }
 
+// out (N,C) = inp * rstd * weight with rstd = 1/sqrt(mean(inp^2) + eps) over each row; rstd (N,) saved
+// for the backward (NULL when not needed). Rows of inp are inp_stride apart (a slice of a wider row).
+static void rmsnorm_forward(real* out, real* rstd, const real* inp, const real* weight, int N, int C, int inp_stride) {
+    const real eps = 1e-6f;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const real* x = inp + (size_t)n * inp_stride;
+        real ms = 0;
+        for (int i = 0; i < C; i++) ms += x[i] * x[i];
+        real r = 1 / sqrt(ms / C + eps);
+        real* o = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) o[i] = x[i] * r * weight[i];
+        if (rstd) rstd[n] = r;
+    }
+}
+
+// dinp (rows inp_stride apart) accumulates (+=); dweight (C,).
+static void rmsnorm_backward(real* dinp, real* dweight, const real* dout, const real* inp, const real* weight,
+                             const real* rstd, int N, int C, int inp_stride) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const real* x = inp + (size_t)n * inp_stride;
+        const real* d = dout + (size_t)n * C;
+        real* dx = dinp + (size_t)n * inp_stride;
+        // y = w x r, r = (mean(x^2) + eps)^-1/2  =>  dx = r (dy w - x r^2 mean(dy w x))
+        real dot = 0;
+        for (int i = 0; i < C; i++) dot += d[i] * weight[i] * x[i];
+        real r = rstd[n], k = r * r * dot / C;
+        for (int i = 0; i < C; i++) dx[i] += r * (d[i] * weight[i] - x[i] * k);
+    }
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < C; i++) {
+        real dw = 0;
+        for (int n = 0; n < N; n++) dw += dout[(size_t)n * C + i] * inp[(size_t)n * inp_stride + i] * rstd[n];
+        dweight[i] += dw;
+    }
+}
+
 // out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC,) or no bias. Blocks of 32 weight rows are
 // shared out to threads and each block meets four input rows at a time, so a weight row is read
 // once per four rows while it sits in cache.
@@ -247,30 +285,42 @@ static void rope_backward(real* dx, const real* cos_table, const real* sin_table
     rope_rotate(dx, cos_table, sin_table, B, T, pos0, num_heads, row_stride, head_stride, rot_dim, -1);
 }
 
-// Causal attention core shared by every variant, by training (Tq == Tk == T) and by KV-cache decoding
+// The causal attention core every variant shares, in training (Tq == Tk == T) and in KV-cache decoding
 // (Tq == 1, Tk = position + 1): query row t sits at position t + Tk - Tq and sees keys 0..that.
-//   q (B,Tq,q_stride): head h at offset h*qk_dim      k (B,Tk,k_stride): kv head g at g*qk_dim
-//   v (B,Tk,v_stride): kv head g at g*v_dim           out (B,Tq,out_stride): head h at h*v_dim
-//   att (B,H,Tq,Tk): softmax probabilities, saved for the backward (zero above the diagonal)
-// Query head h reads kv head h / (H/Hkv).
-static void attention_forward(real* out, real* att, const real* q, const real* k, const real* v, int B, int Tq,
-                              int Tk, int H, int Hkv, int qk_dim, int v_dim, int q_stride, int k_stride,
-                              int v_stride, int out_stride) {
-    real scale = 1 / sqrt((real)qk_dim);
-    int group = H / Hkv;
+// Query head h reads kv head h / (H/Hkv). A query head is d1 dims scored against its kv head's key k1,
+// then d2 dims scored against k2, a key shared by all heads (the decoupled RoPE key of GTA, MLA, GLA):
+//     score = scale * (q[:d1] . k1 + q[d1:] . k2),   out = softmax(scores) @ v
+typedef struct {
+    int H, Hkv;
+    int d1, d2, dv;
+    int q_stride, k1_stride, k2_stride, v_stride, out_stride; // distance between the rows (tokens)
+    int k1_head, v_head;                                      // distance between kv heads within a row
+    real scale;
+} AttentionDims;
+
+// q (B,Tq,q_stride): head h at h*(d1+d2)          k1 (B,Tk,k1_stride): kv head g at g*k1_head
+// k2 (B,Tk,k2_stride), or NULL when d2 = 0       v (B,Tk,v_stride): kv head g at g*v_head, dv wide
+// out (B,Tq,out_stride): head h at h*dv          att (B,H,Tq,Tk): probabilities, zero above the diagonal
+static void attention_forward(real* out, real* att, const real* q, const real* k1, const real* k2, const real* v,
+                              int B, int Tq, int Tk, const AttentionDims* d) {
+    int H = d->H, group = d->H / d->Hkv, d1 = d->d1, d2 = d->d2;
     #pragma omp parallel for collapse(3) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < Tq; t++) {
             for (int h = 0; h < H; h++) {
                 int g = h / group, last = t + Tk - Tq;
-                const real* qh = q + ((size_t)b * Tq + t) * q_stride + (size_t)h * qk_dim;
+                const real* qh = q + ((size_t)b * Tq + t) * d->q_stride + (size_t)h * (d1 + d2);
                 real* a = att + (((size_t)b * H + h) * Tq + t) * Tk;
                 real maxval = -INFINITY;
                 for (int s = 0; s <= last; s++) {
-                    const real* kh = k + ((size_t)b * Tk + s) * k_stride + (size_t)g * qk_dim;
+                    const real* kh = k1 + ((size_t)b * Tk + s) * d->k1_stride + (size_t)g * d->k1_head;
                     real dot = 0;
-                    for (int i = 0; i < qk_dim; i++) dot += qh[i] * kh[i];
-                    a[s] = dot * scale;
+                    for (int i = 0; i < d1; i++) dot += qh[i] * kh[i];
+                    if (d2 > 0) {
+                        const real* kr = k2 + ((size_t)b * Tk + s) * d->k2_stride;
+                        for (int i = 0; i < d2; i++) dot += qh[d1 + i] * kr[i];
+                    }
+                    a[s] = dot * d->scale;
                     if (a[s] > maxval) maxval = a[s];
                 }
                 real sum = 0;
@@ -280,64 +330,79 @@ static void attention_forward(real* out, real* att, const real* q, const real* k
                 }
                 for (int s = 0; s <= last; s++) a[s] /= sum;
                 for (int s = last + 1; s < Tk; s++) a[s] = 0;
-                real* o = out + ((size_t)b * Tq + t) * out_stride + (size_t)h * v_dim;
-                for (int i = 0; i < v_dim; i++) o[i] = 0;
+                real* o = out + ((size_t)b * Tq + t) * d->out_stride + (size_t)h * d->dv;
+                for (int i = 0; i < d->dv; i++) o[i] = 0;
                 for (int s = 0; s <= last; s++) {
-                    const real* vh = v + ((size_t)b * Tk + s) * v_stride + (size_t)g * v_dim;
-                    for (int i = 0; i < v_dim; i++) o[i] += a[s] * vh[i];
+                    const real* vh = v + ((size_t)b * Tk + s) * d->v_stride + (size_t)g * d->v_head;
+                    for (int i = 0; i < d->dv; i++) o[i] += a[s] * vh[i];
                 }
             }
         }
     }
 }
 
-// Training only (Tq == Tk == T). dq, dk, dv have the strides of q, k, v and are written; a kv head read
-// by several query heads gets the sum of their gradients. Threads split (b, kv head) pairs, so the
-// sums run in a fixed order. scratch (B,Hkv,T).
-static void attention_backward(real* dq, real* dk, real* dv, real* scratch, const real* dout, const real* att,
-                               const real* q, const real* k, const real* v, int B, int T, int H, int Hkv,
-                               int qk_dim, int v_dim, int q_stride, int k_stride, int v_stride, int out_stride) {
-    real scale = 1 / sqrt((real)qk_dim);
-    int group = H / Hkv;
+// Training only (Tq == Tk == T); dq has q's layout, dk1/dk2/dv those of k1/k2/v. dq is written; dk1, dk2
+// and dv accumulate (+=), so a kv head read by several query heads, and k2 read by all of them, get the
+// sum of their gradients, and dk1 may alias dv (GTA's tied state is both). Threads split (b, kv head)
+// pairs; k2's gradient is summed per kv head in scratch (B,Hkv,T,1+d2), then over kv heads in a fixed
+// order: the result does not depend on the thread count.
+static void attention_backward(real* dq, real* dk1, real* dk2, real* dv, real* scratch, const real* dout,
+                               const real* att, const real* q, const real* k1, const real* k2, const real* v,
+                               int B, int T, const AttentionDims* d) {
+    int H = d->H, Hkv = d->Hkv, group = d->H / d->Hkv, d1 = d->d1, d2 = d->d2;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int g = 0; g < Hkv; g++) {
-            real* datt = scratch + ((size_t)b * Hkv + g) * T;
-            for (int s = 0; s < T; s++) {
-                memset(dk + ((size_t)b * T + s) * k_stride + (size_t)g * qk_dim, 0, qk_dim * sizeof(real));
-                memset(dv + ((size_t)b * T + s) * v_stride + (size_t)g * v_dim, 0, v_dim * sizeof(real));
-            }
+            real* datt = scratch + ((size_t)b * Hkv + g) * T * (1 + d2);
+            real* dk2_part = datt + T; // (T, d2)
+            memset(dk2_part, 0, (size_t)T * d2 * sizeof(real));
             for (int h = g * group; h < (g + 1) * group; h++) {
                 for (int t = 0; t < T; t++) {
                     const real* a = att + (((size_t)b * H + h) * T + t) * T;
-                    const real* d = dout + ((size_t)b * T + t) * out_stride + (size_t)h * v_dim;
-                    const real* qh = q + ((size_t)b * T + t) * q_stride + (size_t)h * qk_dim;
-                    real* dqh = dq + ((size_t)b * T + t) * q_stride + (size_t)h * qk_dim;
-                    // o = sum_s a[s] v_s  =>  datt[s] = d . v_s,  dv_s += a[s] d
+                    const real* dy = dout + ((size_t)b * T + t) * d->out_stride + (size_t)h * d->dv;
+                    const real* qh = q + ((size_t)b * T + t) * d->q_stride + (size_t)h * (d1 + d2);
+                    real* dqh = dq + ((size_t)b * T + t) * d->q_stride + (size_t)h * (d1 + d2);
+                    // out = sum_s a[s] v_s  =>  datt[s] = dy . v_s,  dv_s += a[s] dy
                     real datt_dot_att = 0;
                     for (int s = 0; s <= t; s++) {
-                        const real* vh = v + ((size_t)b * T + s) * v_stride + (size_t)g * v_dim;
-                        real* dvh = dv + ((size_t)b * T + s) * v_stride + (size_t)g * v_dim;
+                        const real* vh = v + ((size_t)b * T + s) * d->v_stride + (size_t)g * d->v_head;
+                        real* dvh = dv + ((size_t)b * T + s) * d->v_stride + (size_t)g * d->v_head;
                         real dot = 0;
-                        for (int i = 0; i < v_dim; i++) {
-                            dot += d[i] * vh[i];
-                            dvh[i] += a[s] * d[i];
-                        }
+                        for (int i = 0; i < d->dv; i++) dot += dy[i] * vh[i];
+                        for (int i = 0; i < d->dv; i++) dvh[i] += a[s] * dy[i];
                         datt[s] = dot;
                         datt_dot_att += dot * a[s];
                     }
-                    // a = softmax(scale * q.k)  =>  dpre[s] = a[s] (datt[s] - sum_r a[r] datt[r])
-                    for (int i = 0; i < qk_dim; i++) dqh[i] = 0;
+                    // a = softmax(scores)  =>  dscore[s] = a[s] (datt[s] - sum_r a[r] datt[r])
+                    for (int i = 0; i < d1 + d2; i++) dqh[i] = 0;
                     for (int s = 0; s <= t; s++) {
-                        real dpre = a[s] * (datt[s] - datt_dot_att) * scale;
-                        const real* kh = k + ((size_t)b * T + s) * k_stride + (size_t)g * qk_dim;
-                        real* dkh = dk + ((size_t)b * T + s) * k_stride + (size_t)g * qk_dim;
-                        for (int i = 0; i < qk_dim; i++) {
-                            dqh[i] += dpre * kh[i];
-                            dkh[i] += dpre * qh[i];
+                        real dscore = a[s] * (datt[s] - datt_dot_att) * d->scale;
+                        const real* kh = k1 + ((size_t)b * T + s) * d->k1_stride + (size_t)g * d->k1_head;
+                        real* dkh = dk1 + ((size_t)b * T + s) * d->k1_stride + (size_t)g * d->k1_head;
+                        for (int i = 0; i < d1; i++) {
+                            dqh[i] += dscore * kh[i];
+                            dkh[i] += dscore * qh[i];
+                        }
+                        if (d2 > 0) {
+                            const real* kr = k2 + ((size_t)b * T + s) * d->k2_stride;
+                            for (int i = 0; i < d2; i++) {
+                                dqh[d1 + i] += dscore * kr[i];
+                                dk2_part[(size_t)s * d2 + i] += dscore * qh[d1 + i];
+                            }
                         }
                     }
                 }
+            }
+        }
+    }
+    if (d2 == 0) return;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int s = 0; s < T; s++) {
+            real* dkr = dk2 + ((size_t)b * T + s) * d->k2_stride;
+            for (int g = 0; g < Hkv; g++) {
+                const real* part = scratch + ((size_t)b * Hkv + g) * T * (1 + d2) + T + (size_t)s * d2;
+                for (int i = 0; i < d2; i++) dkr[i] += part[i];
             }
         }
     }
@@ -407,14 +472,14 @@ static void crossentropy_backward(real* dlogits, const real* logits, const int* 
 // ----------------------------------------------------------------------------
 // GPT model definition
 
-// The parameter tensors, in the order of gpt.h's table; absent tensors (no bias, no wpe) are NULL.
-// The gradients use the same struct over their own block.
+// The parameter tensors, in the order of gpt.h's table; absent tensors (no bias, no wpe, another
+// variant's projections) are NULL. The gradients use the same struct over their own block.
 typedef struct {
     real* wte;      // (Vp, C)
     real* wpe;      // (maxT, C)
     real* ln1w;     // (L, C)
     real* ln1b;     // (L, C)
-    real* qkvw;     // (L, Dqkv, C)
+    real* qkvw;     // (L, Dqkv, C)      MHA/GQA/MQA/GTA
     real* qkvb;     // (L, Dqkv)
     real* attprojw; // (L, C, H*dh)
     real* attprojb; // (L, C)
@@ -426,76 +491,103 @@ typedef struct {
     real* fcprojb;  // (L, C)
     real* lnfw;     // (C)
     real* lnfb;     // (C)
+    real* dqw;      // (L, rq, C)        MLA/GLA with rq > 0
+    real* dqb;      // (L, rq)
+    real* qnormw;   // (L, rq)
+    real* uqw;      // (L, H*(dh+dR), rq)
+    real* uqb;      // (L, H*(dh+dR))
+    real* qw;       // (L, H*(dh+dR), C) MLA/GLA with rq = 0
+    real* qb;       // (L, H*(dh+dR))
+    real* dkvw;     // (L, n*dc+dR, C)   MLA/GLA
+    real* dkvb;     // (L, n*dc+dR)
+    real* kvnormw;  // (L, n*dc)
+    real* ukvw;     // (L, 2*H*dh, dc)
+    real* ukvb;     // (L, 2*H*dh)
 } ParameterTensors;
 
+static void parameter_pointers(ParameterTensors* p, real** ptrs[NUM_PARAMETER_TENSORS]) {
+    real** list[NUM_PARAMETER_TENSORS] = {
+        &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b,
+        &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb, &p->dqw, &p->dqb, &p->qnormw, &p->uqw,
+        &p->uqb, &p->qw, &p->qb, &p->dkvw, &p->dkvb, &p->kvnormw, &p->ukvw, &p->ukvb};
+    memcpy(ptrs, list, sizeof(list));
+}
+
 static void point_parameters(ParameterTensors* p, const ParamSpec* specs, real* memory) {
-    real** ptrs[NUM_PARAMETER_TENSORS] = {&p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb,
-                                          &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcw, &p->fcb,
-                                          &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb};
+    real** ptrs[NUM_PARAMETER_TENSORS];
+    parameter_pointers(p, ptrs);
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         *ptrs[i] = specs[i].numel > 0 ? memory : NULL;
         memory += specs[i].numel;
     }
 }
 
-// one layer's slice of the per-layer tensors (of the parameters or of the gradients)
-typedef struct {
-    real *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
-} BlockParams;
-
-static real* layer_slice(real* base, size_t per_layer, int l) { return base ? base + (size_t)l * per_layer : NULL; }
-
-static BlockParams block_params(const ParameterTensors* p, const GPTConfig* c, int l) {
-    size_t C = c->channels, F = c->mlp_hidden, Dqkv = qkv_width(c), Dq = (size_t)c->num_heads * c->head_dim;
-    BlockParams bp = {
-        layer_slice(p->ln1w, C, l),         layer_slice(p->ln1b, C, l),
-        layer_slice(p->qkvw, Dqkv * C, l),  layer_slice(p->qkvb, Dqkv, l),
-        layer_slice(p->attprojw, C * Dq, l), layer_slice(p->attprojb, C, l),
-        layer_slice(p->ln2w, C, l),         layer_slice(p->ln2b, C, l),
-        layer_slice(p->fcw, F * C, l),      layer_slice(p->fcb, F, l),
-        layer_slice(p->fcprojw, C * F, l),  layer_slice(p->fcprojb, C, l),
-    };
-    return bp;
+// The tensors as layer l sees them: per-layer tensors point at its slice (of parameters or gradients).
+static ParameterTensors layer_params(const ParameterTensors* p, const ParamSpec* specs, int l) {
+    ParameterTensors lp = *p;
+    real** ptrs[NUM_PARAMETER_TENSORS];
+    parameter_pointers(&lp, ptrs);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        if (specs[i].per_layer && *ptrs[i]) *ptrs[i] += (size_t)l * (specs[i].numel / specs[i].shape[0]);
+    }
+    return lp;
 }
 
-// What one block saves for its backward, for N = B*T rows. Training holds L of these in one block of
-// memory; decoding holds one for a single row and reuses it in every layer.
+// What one block keeps for N = B*T rows: training saves these for the backward (L of them in one block
+// of memory); decoding holds one set for a single row and reuses it in every layer. A variant leaves the
+// fields it does not use empty.
 typedef struct {
-    real* ln1;       // (N, C)
-    real* ln1_mean;  // (N,)
-    real* ln1_rstd;  // (N,)
-    real* qkv;       // (N, Dqkv): q and k after RoPE
-    real* att;       // (B, H, T, Tk) softmax probabilities
-    real* atty;      // (N, H*dh) attention output before its projection
-    real* residual2; // (N, C) residual + attention
-    real* ln2;       // (N, C)
-    real* ln2_mean;  // (N,)
-    real* ln2_rstd;  // (N,)
-    real* fch;       // (N, F) MLP pre-activation
-    real* fch_gelu;  // (N, F)
-    real* residual3; // (N, C) the block's output
+    real* ln1;        // (N, C)
+    real* ln1_mean;   // (N,)
+    real* ln1_rstd;   // (N,)
+    real* qkv;        // (N, Dqkv) fused projection, RoPE applied          MHA/GQA/MQA/GTA
+    real* qlat;       // (N, rq) compressed query                           MLA/GLA, rq > 0
+    real* qlat_norm;  // (N, rq)
+    real* qlat_rstd;  // (N,)
+    real* q;          // (N, H*(dh+dR)) queries, RoPE applied               MLA/GLA
+    real* kvlat;      // (N, n*dc+dR) latent groups and the rotated RoPE key
+    real* kvlat_norm; // (n, N, dc) normalised groups, group-major           training
+    real* kvlat_rstd; // (n, N)
+    real* ukv;        // (n, N, (H/n)*2*dh) per group: [k_nope | v] of its heads  training
+    real* att;        // (B, H, T, Tk) softmax probabilities
+    real* atty;       // (N, H*dh) attention output before its projection
+    real* q_absorbed; // (H, dc+dR) queries absorbed into the key up-projection   MLA/GLA decoding
+    real* ctx;        // (H, dc) attention-weighted latent per head                 MLA/GLA decoding
+    real* residual2;  // (N, C) residual + attention
+    real* ln2;        // (N, C)
+    real* ln2_mean;   // (N,)
+    real* ln2_rstd;   // (N,)
+    real* fch;        // (N, F) MLP pre-activation
+    real* fch_gelu;   // (N, F)
+    real* residual3;  // (N, C) the block's output
 } BlockActivations;
 
-#define NUM_BLOCK_ACTIVATIONS 13
+#define NUM_BLOCK_ACTIVATIONS 23
 
-// sizes of the BlockActivations fields for N rows attending over Tk keys
-static void block_activation_sizes(size_t sizes[NUM_BLOCK_ACTIVATIONS], const GPTConfig* c, int B, int T, int Tk) {
-    size_t N = (size_t)B * T, C = c->channels, H = c->num_heads;
-    size_t s[NUM_BLOCK_ACTIVATIONS] = {N * C, N, N, N * qkv_width(c), B * H * T * Tk, N * H * c->head_dim, N * C,
-                                       N * C, N, N, N * c->mlp_hidden, N * c->mlp_hidden, N * C};
+// sizes of the BlockActivations fields for B*T rows attending over Tk keys, for training or decoding
+static void block_activation_sizes(size_t sizes[NUM_BLOCK_ACTIVATIONS], const GPTConfig* c, int B, int T, int Tk,
+                                   int decoding) {
+    size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, F = c->mlp_hidden;
+    size_t lat = is_latent(c), rq = c->q_rank, n = c->latent_groups, dc = c->latent_dim, dR = c->rope_dim;
+    size_t train_lat = lat && !decoding, decode_lat = lat && decoding;
+    size_t s[NUM_BLOCK_ACTIVATIONS] = {
+        N * C, N, N, N * qkv_width(c), N * rq, N * rq, rq > 0 ? N : 0, lat * N * H * (dh + dR), lat * N * latent_width(c),
+        train_lat * N * n * dc, train_lat * n * N, train_lat * N * 2 * H * dh, B * H * T * Tk, N * H * dh,
+        decode_lat * H * (dc + dR), decode_lat * H * dc, N * C, N * C, N, N, N * F, N * F, N * C};
     memcpy(sizes, s, sizeof(s));
 }
 
-// points acts_per_layer[0..L) into memory, layer after layer; returns the elements used
+// points acts[0..L) into memory, layer after layer; returns the elements used (memory NULL: just count)
 static size_t point_block_activations(BlockActivations* acts, int L, const size_t sizes[NUM_BLOCK_ACTIVATIONS], real* memory) {
     size_t used = 0;
     for (int l = 0; l < L; l++) {
-        real** ptrs[NUM_BLOCK_ACTIVATIONS] = {&acts[l].ln1, &acts[l].ln1_mean, &acts[l].ln1_rstd, &acts[l].qkv,
-                                              &acts[l].att, &acts[l].atty, &acts[l].residual2, &acts[l].ln2,
-                                              &acts[l].ln2_mean, &acts[l].ln2_rstd, &acts[l].fch, &acts[l].fch_gelu,
-                                              &acts[l].residual3};
+        BlockActivations* a = &acts[l];
+        real** ptrs[NUM_BLOCK_ACTIVATIONS] = {
+            &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->qlat, &a->qlat_norm, &a->qlat_rstd, &a->q, &a->kvlat,
+            &a->kvlat_norm, &a->kvlat_rstd, &a->ukv, &a->att, &a->atty, &a->q_absorbed, &a->ctx, &a->residual2,
+            &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch, &a->fch_gelu, &a->residual3};
         for (int i = 0; i < NUM_BLOCK_ACTIVATIONS; i++) {
-            *ptrs[i] = memory ? memory + used : NULL;
+            *ptrs[i] = memory && sizes[i] ? memory + used : NULL;
             used += sizes[i];
         }
     }
@@ -504,21 +596,28 @@ static size_t point_block_activations(BlockActivations* acts, int L, const size_
 
 // Training activations for (B, T), and the backward's scratch, which every layer reuses.
 typedef struct {
-    real* encoded;     // (N, C)
+    real* encoded;      // (N, C)
     BlockActivations* blocks; // (L,)
-    real* lnf;         // (N, C)
-    real* lnf_mean;    // (N,)
-    real* lnf_rstd;    // (N,)
-    real* logits;      // (N, Vp); the backward overwrites it with dlogits
-    real* losses;      // (N,)
-    real* proj;        // (N, C) attention/MLP output projection before the residual add
+    real* lnf;          // (N, C)
+    real* lnf_mean;     // (N,)
+    real* lnf_rstd;     // (N,)
+    real* logits;       // (N, Vp); the backward overwrites it with dlogits
+    real* losses;       // (N,)
+    real* proj;         // (N, C) attention/MLP output projection before the residual add
     // backward scratch
-    real* dresidual;   // (N, C) gradient of the residual stream
-    real* dln;         // (N, C)
-    real* datty;       // (N, H*dh)
-    real* dqkv;        // (N, Dqkv)
-    real* dfch;        // (N, F)
-    real* attn_scratch; // (B, Hkv, T)
+    real* dresidual;    // (N, C) gradient of the residual stream
+    real* dln;          // (N, C)
+    real* dln_q;        // (N, C) the query path's share of dln1 (MLA/GLA)
+    real* datty;        // (N, H*dh)
+    real* dqkv;         // (N, Dqkv)
+    real* dq;           // (N, H*(dh+dR))
+    real* dqlat;        // (N, rq)
+    real* dqlat_norm;   // (N, rq)
+    real* dkvlat;       // (N, n*dc+dR)
+    real* dkvlat_norm;  // (N, dc), one group at a time
+    real* dukv;         // (n, N, (H/n)*2*dh)
+    real* dfch;         // (N, F)
+    real* attn_scratch; // (B, Hkv, T, 1+d2) of the attention core
 } ActivationTensors;
 
 typedef struct {
@@ -531,7 +630,7 @@ typedef struct {
     real* grads_memory;
     real* m_memory; // AdamW first moment
     real* v_memory; // AdamW second moment
-    // RoPE tables (maxT, dh/2), NULL with learned positions
+    // RoPE tables (maxT, dR/2), NULL without RoPE
     real* rope_cos;
     real* rope_sin;
     // activations, sized once for (B, T) by gpt_allocate_activations
@@ -555,13 +654,13 @@ static void gpt_build(GPT* model, const GPTConfig* config) {
     model->v_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
     point_parameters(&model->params, model->specs, model->params_memory);
     point_parameters(&model->grads, model->specs, model->grads_memory);
-    if (config->pos == POS_ROPE) {
-        int half = config->head_dim / 2;
+    if (config->rope_dim > 0) { // frequencies theta^(-2i/dR) over the rotated width
+        int half = config->rope_dim / 2;
         model->rope_cos = (real*)mallocCheck((size_t)config->max_seq_len * half * sizeof(real));
         model->rope_sin = (real*)mallocCheck((size_t)config->max_seq_len * half * sizeof(real));
         for (int p = 0; p < config->max_seq_len; p++) {
             for (int i = 0; i < half; i++) {
-                double angle = p * pow((double)config->rope_theta, -2.0 * i / config->head_dim);
+                double angle = p * pow((double)config->rope_theta, -2.0 * i / config->rope_dim);
                 model->rope_cos[p * half + i] = (real)cos(angle);
                 model->rope_sin[p * half + i] = (real)sin(angle);
             }
@@ -581,7 +680,7 @@ static void gpt_free(GPT* model) {
 }
 
 // GPT-2 init: N(0, 0.02) weights, N(0, 0.02/sqrt(2L)) for the residual projections, zero biases, unit
-// LayerNorm gains, zero padded vocabulary rows. Deterministic from the seed.
+// norm gains, zero padded vocabulary rows. Deterministic from the seed.
 static void gpt_init_random(GPT* model, uint64_t seed) {
     uint64_t rng = rng_seed(seed);
     const GPTConfig* c = &model->config;
@@ -598,6 +697,13 @@ static void gpt_init_random(GPT* model, uint64_t seed) {
            (size_t)(c->padded_vocab_size - c->vocab_size) * c->channels * sizeof(real));
 }
 
+// the attention core's scratch for a backward over (B, T): (B, Hkv, T, 1+d2) of the core's calls
+static size_t attention_scratch_size(const GPTConfig* c, int B, int T) {
+    if (is_latent(c)) return (size_t)B * (c->num_heads / c->latent_groups) * T * (1 + c->rope_dim); // one group at a time
+    int d2 = c->attn == ATTN_GTA ? c->rope_dim : 0;
+    return (size_t)B * c->num_kv_heads * T * (1 + d2);
+}
+
 // Sizes and allocates the training activations (one block) for micro-batches of (B, T).
 static void gpt_allocate_activations(GPT* model, int B, int T) {
     const GPTConfig* c = &model->config;
@@ -605,58 +711,250 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
         die_hint("lower -t, or train a model with a larger --max-seq-len",
                  "sequence length -t %d exceeds the model's maximum %d", T, c->max_seq_len);
     }
-    size_t N = (size_t)B * T, C = c->channels, L = c->num_layers, Dq = (size_t)c->num_heads * c->head_dim;
+    size_t N = (size_t)B * T, C = c->channels, L = c->num_layers, H = c->num_heads, dh = c->head_dim;
+    size_t lat = is_latent(c), rq = c->q_rank;
     size_t block_sizes[NUM_BLOCK_ACTIVATIONS];
-    block_activation_sizes(block_sizes, c, B, T, T);
+    block_activation_sizes(block_sizes, c, B, T, T, 0);
     ActivationTensors* a = &model->acts;
     a->blocks = (BlockActivations*)mallocCheck(L * sizeof(BlockActivations));
     size_t blocks = point_block_activations(a->blocks, (int)L, block_sizes, NULL);
-    real** ptrs[] = {&a->encoded, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->logits, &a->losses, &a->proj,
-                     &a->dresidual, &a->dln, &a->datty, &a->dqkv, &a->dfch, &a->attn_scratch};
-    size_t sizes[] = {N * C, N * C, N, N, N * c->padded_vocab_size, N, N * C,
-                      N * C, N * C, N * Dq, N * qkv_width(c), N * c->mlp_hidden, (size_t)B * c->num_kv_heads * T};
+    real** ptrs[] = {&a->encoded, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->logits, &a->losses, &a->proj, &a->dresidual,
+                     &a->dln, &a->dln_q, &a->datty, &a->dqkv, &a->dq, &a->dqlat, &a->dqlat_norm, &a->dkvlat,
+                     &a->dkvlat_norm, &a->dukv, &a->dfch, &a->attn_scratch};
+    size_t sizes[] = {N * C, N * C, N, N, N * c->padded_vocab_size, N, N * C, N * C,
+                      N * C, lat * N * C, N * H * dh, N * qkv_width(c), lat * N * H * qk_head_dim(c), N * rq, N * rq,
+                      lat * N * latent_width(c), lat * N * c->latent_dim, lat * N * 2 * H * dh, N * c->mlp_hidden,
+                      attention_scratch_size(c, B, T)};
     size_t total = blocks;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) total += sizes[i];
     model->acts_memory = (real*)callocCheck(total, sizeof(real));
     point_block_activations(a->blocks, (int)L, block_sizes, model->acts_memory);
     real* next = model->acts_memory + blocks;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        *ptrs[i] = next;
+        *ptrs[i] = sizes[i] ? next : NULL;
         next += sizes[i];
     }
     model->batch_size = B;
     model->seq_len = T;
 }
 
-// One transformer block forward on B*T rows at positions pos0.. (decoding: B = T = 1).
-// x (N,C) is the block's input; its output goes to acts->residual3, which may be x itself.
-// With kcache/vcache (maxT, Hkv*dh) this row's key and value are stored at pos0 and attention reads
-// the cache; otherwise it reads the keys and values of the batch.
-static void block_forward(const GPT* model, int l, BlockActivations* acts, real* proj, const real* x, int B, int T,
-                          int pos0, real* kcache, real* vcache) {
-    const GPTConfig* c = &model->config;
-    BlockParams p = block_params(&model->params, c, l);
-    int N = B * T, C = c->channels, H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim;
-    int Dqkv = qkv_width(c), F = c->mlp_hidden;
-    // x + attention
-    layernorm_forward(acts->ln1, acts->ln1_mean, acts->ln1_rstd, x, p.ln1w, p.ln1b, N, C);
-    matmul_forward(acts->qkv, acts->ln1, p.qkvw, p.qkvb, N, C, Dqkv);
-    if (model->rope_cos) { // q heads and k heads are adjacent in the fused layout: rotate H + Hkv vectors
-        rope_forward(acts->qkv, model->rope_cos, model->rope_sin, B, T, pos0, H + Hkv, Dqkv, dh, dh);
+// ----------------------------------------------------------------------------
+// attention of each variant: from ln1 (N,C) to atty (N,H*dh)
+
+// -- MHA, GQA, MQA and GTA: one fused projection x -> [q (H heads) | kv part]. The kv part ([K | V], or
+// GTA's [S | kr]) is exactly what the KV cache keeps for a token.
+
+typedef struct {
+    AttentionDims dims;
+    int k1, k2, v; // offsets of the core's k1, k2 and v within the kv part
+} FusedLayout;
+
+static FusedLayout fused_layout(const GPTConfig* c, int kv_stride) {
+    int H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim, dR = c->rope_dim, Dqkv = qkv_width(c);
+    FusedLayout f;
+    if (c->attn == ATTN_GTA) { // key = [S[:dh-dR] ; RoPE(kr)], value = the whole S
+        AttentionDims d = {H, Hkv, dh - dR, dR, dh, Dqkv, kv_stride, kv_stride, kv_stride, H * dh, dh, dh, 1 / sqrt((real)dh)};
+        f.dims = d;
+        f.k1 = 0;
+        f.k2 = Hkv * dh;
+        f.v = 0;
+    } else {
+        AttentionDims d = {H, Hkv, dh, 0, dh, Dqkv, kv_stride, 0, kv_stride, H * dh, dh, dh, 1 / sqrt((real)dh)};
+        f.dims = d;
+        f.k1 = 0;
+        f.k2 = -1;
+        f.v = Hkv * dh;
     }
-    const real* k = acts->qkv + H * dh;
-    const real* v = acts->qkv + (H + Hkv) * dh;
+    return f;
+}
+
+// RoPE on the fused rows (B,T,Dqkv) at positions pos0..: the rotated slice of each query head, then the
+// keys: every key head's first dR dims (MHA/GQA/MQA) or the one RoPE key (GTA). sign -1 inverts it.
+static void fused_rope(const GPT* model, real* qkv, int B, int T, int pos0, real sign) {
+    const GPTConfig* c = &model->config;
+    if (c->rope_dim == 0) return;
+    int H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim, dR = c->rope_dim, Dqkv = qkv_width(c);
+    int gta = c->attn == ATTN_GTA;
+    rope_rotate(qkv + (gta ? dh - dR : 0), model->rope_cos, model->rope_sin, B, T, pos0, H, Dqkv, dh, dR, sign);
+    rope_rotate(qkv + H * dh + (gta ? Hkv * dh : 0), model->rope_cos, model->rope_sin, B, T, pos0, gta ? 1 : Hkv, Dqkv, dh, dR, sign);
+}
+
+// ln1 -> atty through the fused projection. With a cache (maxT, kv part) this decodes one row at pos0:
+// its kv part is appended and attention reads the cache.
+static void fused_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T,
+                                    int pos0, real* cache) {
+    const GPTConfig* c = &model->config;
+    int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
+    matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, B * T, c->channels, Dqkv);
+    fused_rope(model, acts->qkv, B, T, pos0, 1);
+    const real* kv = acts->qkv + H * dh;
     int kv_stride = Dqkv, Tk = T;
-    if (kcache) {
-        memcpy(kcache + (size_t)pos0 * Hkv * dh, k, Hkv * dh * sizeof(real));
-        memcpy(vcache + (size_t)pos0 * Hkv * dh, v, Hkv * dh * sizeof(real));
-        k = kcache;
-        v = vcache;
-        kv_stride = Hkv * dh;
+    if (cache) {
+        int E = (int)gpt_kv_elements_per_token_layer(c);
+        memcpy(cache + (size_t)pos0 * E, kv, E * sizeof(real));
+        kv = cache;
+        kv_stride = E;
         Tk = pos0 + 1;
     }
-    attention_forward(acts->atty, acts->att, acts->qkv, k, v, B, T, Tk, H, Hkv, dh, dh, Dqkv, kv_stride, kv_stride, H * dh);
-    matmul_forward(proj, acts->atty, p.attprojw, p.attprojb, N, H * dh, C);
+    FusedLayout f = fused_layout(c, kv_stride);
+    attention_forward(acts->atty, acts->att, acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, Tk, &f.dims);
+}
+
+// datty -> dln (written), accumulating the projection's weight gradients into g
+static void fused_attention_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g,
+                                     const BlockActivations* acts, int B, int T) {
+    const GPTConfig* c = &model->config;
+    ActivationTensors* s = &model->acts;
+    int N = B * T, H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
+    FusedLayout f = fused_layout(c, Dqkv);
+    const real* kv = acts->qkv + H * dh;
+    real* dkv = s->dqkv + H * dh;
+    // atty = attention(rope(qkv)): the core accumulates into the kv part
+    memset(s->dqkv, 0, (size_t)N * Dqkv * sizeof(real));
+    attention_backward(s->dqkv, dkv + f.k1, f.k2 >= 0 ? dkv + f.k2 : NULL, dkv + f.v, s->attn_scratch, s->datty, acts->att,
+                       acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, &f.dims);
+    fused_rope(model, s->dqkv, B, T, 0, -1);
+    // qkv = ln1 @ qkvw^T + qkvb
+    matmul_backward(s->dln, g->qkvw, g->qkvb, s->dqkv, acts->ln1, p->qkvw, N, c->channels, Dqkv);
+}
+
+// -- MLA and GLA: queries (through a normalised low-rank bottleneck unless rq = 0), and a latent of n
+// normalised groups plus one RoPE key; group g up-projects into k_nope and v for its H/n heads.
+
+// the core's dims for group g's heads in training: k1/v in the group's ukv rows, k2 = the RoPE key
+static AttentionDims latent_group_dims(const GPTConfig* c) {
+    int H = c->num_heads, Hg = H / c->latent_groups, dh = c->head_dim, dR = c->rope_dim;
+    AttentionDims d = {Hg, Hg, dh, dR, dh, H * (dh + dR), Hg * 2 * dh, latent_width(c), Hg * 2 * dh, H * dh, dh, dh,
+                       1 / sqrt((real)(dh + dR))};
+    return d;
+}
+
+// ln1 -> q (N, H*(dh+dR)), rotated at positions pos0..
+static void latent_queries_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T, int pos0) {
+    const GPTConfig* c = &model->config;
+    int N = B * T, C = c->channels, rq = c->q_rank, dh = c->head_dim, dR = c->rope_dim, Dq = c->num_heads * (dh + dR);
+    if (rq > 0) {
+        matmul_forward(acts->qlat, acts->ln1, p->dqw, p->dqb, N, C, rq);
+        rmsnorm_forward(acts->qlat_norm, acts->qlat_rstd, acts->qlat, p->qnormw, N, rq, rq);
+        matmul_forward(acts->q, acts->qlat_norm, p->uqw, p->uqb, N, rq, Dq);
+    } else {
+        matmul_forward(acts->q, acts->ln1, p->qw, p->qb, N, C, Dq);
+    }
+    rope_forward(acts->q + dh, model->rope_cos, model->rope_sin, B, T, pos0, c->num_heads, Dq, dh + dR, dR);
+}
+
+// ln1 -> atty for training: keys and values materialised per head, group by group
+static void latent_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T) {
+    const GPTConfig* c = &model->config;
+    int N = B * T, n = c->latent_groups, dc = c->latent_dim, Hg = c->num_heads / n, dh = c->head_dim;
+    int dR = c->rope_dim, Dlat = latent_width(c);
+    latent_queries_forward(model, p, acts, B, T, 0);
+    matmul_forward(acts->kvlat, acts->ln1, p->dkvw, p->dkvb, N, c->channels, Dlat);
+    rope_forward(acts->kvlat + n * dc, model->rope_cos, model->rope_sin, B, T, 0, 1, Dlat, dR, dR);
+    AttentionDims d = latent_group_dims(c);
+    for (int g = 0; g < n; g++) {
+        real* cg = acts->kvlat_norm + (size_t)g * N * dc;
+        real* ukv = acts->ukv + (size_t)g * N * Hg * 2 * dh;
+        rmsnorm_forward(cg, acts->kvlat_rstd + (size_t)g * N, acts->kvlat + g * dc, p->kvnormw + g * dc, N, dc, Dlat);
+        matmul_forward(ukv, cg, p->ukvw + (size_t)g * Hg * 2 * dh * dc, p->ukvb ? p->ukvb + g * Hg * 2 * dh : NULL, N, dc, Hg * 2 * dh);
+        attention_forward(acts->atty + g * Hg * dh, acts->att + (size_t)g * B * Hg * T * T, acts->q + g * Hg * (dh + dR), ukv,
+                          acts->kvlat + n * dc, ukv + Hg * dh, B, T, T, &d);
+    }
+}
+
+// datty -> dln (written), accumulating the weight gradients into g
+static void latent_attention_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g,
+                                      const BlockActivations* acts, int B, int T) {
+    const GPTConfig* c = &model->config;
+    ActivationTensors* s = &model->acts;
+    int N = B * T, C = c->channels, n = c->latent_groups, dc = c->latent_dim, Hg = c->num_heads / n, dh = c->head_dim;
+    int dR = c->rope_dim, Dlat = latent_width(c), rq = c->q_rank, Dq = c->num_heads * (dh + dR);
+    // atty = attention per group; the core accumulates into dukv and the RoPE key's gradient
+    memset(s->dkvlat, 0, (size_t)N * Dlat * sizeof(real));
+    memset(s->dukv, 0, (size_t)N * 2 * c->num_heads * dh * sizeof(real));
+    AttentionDims d = latent_group_dims(c);
+    for (int grp = 0; grp < n; grp++) {
+        const real* ukv = acts->ukv + (size_t)grp * N * Hg * 2 * dh;
+        real* dukv = s->dukv + (size_t)grp * N * Hg * 2 * dh;
+        attention_backward(s->dq + grp * Hg * (dh + dR), dukv, s->dkvlat + n * dc, dukv + Hg * dh, s->attn_scratch,
+                           s->datty + grp * Hg * dh, acts->att + (size_t)grp * B * Hg * T * T, acts->q + grp * Hg * (dh + dR),
+                           ukv, acts->kvlat + n * dc, ukv + Hg * dh, B, T, &d);
+    }
+    rope_backward(s->dq + dh, model->rope_cos, model->rope_sin, B, T, 0, c->num_heads, Dq, dh + dR, dR);
+    rope_backward(s->dkvlat + n * dc, model->rope_cos, model->rope_sin, B, T, 0, 1, Dlat, dR, dR);
+    // ukv_g = rmsnorm(c_g) @ ukvw_g^T + ukvb_g, c_g the group's slice of kvlat
+    for (int grp = 0; grp < n; grp++) {
+        size_t w = (size_t)grp * Hg * 2 * dh;
+        matmul_backward(s->dkvlat_norm, g->ukvw + w * dc, g->ukvb ? g->ukvb + w : NULL, s->dukv + (size_t)grp * N * Hg * 2 * dh,
+                        acts->kvlat_norm + (size_t)grp * N * dc, p->ukvw + w * dc, N, dc, Hg * 2 * dh);
+        rmsnorm_backward(s->dkvlat + grp * dc, g->kvnormw + grp * dc, s->dkvlat_norm, acts->kvlat + grp * dc,
+                         p->kvnormw + grp * dc, acts->kvlat_rstd + (size_t)grp * N, N, dc, Dlat);
+    }
+    // kvlat = ln1 @ dkvw^T + dkvb
+    matmul_backward(s->dln, g->dkvw, g->dkvb, s->dkvlat, acts->ln1, p->dkvw, N, C, Dlat);
+    // q = rmsnorm(ln1 @ dqw^T + dqb) @ uqw^T + uqb, or ln1 @ qw^T + qb; its share of dln1 adds to the latent's
+    if (rq > 0) {
+        matmul_backward(s->dqlat_norm, g->uqw, g->uqb, s->dq, acts->qlat_norm, p->uqw, N, rq, Dq);
+        memset(s->dqlat, 0, (size_t)N * rq * sizeof(real));
+        rmsnorm_backward(s->dqlat, g->qnormw, s->dqlat_norm, acts->qlat, p->qnormw, acts->qlat_rstd, N, rq, rq);
+        matmul_backward(s->dln_q, g->dqw, g->dqb, s->dqlat, acts->ln1, p->dqw, N, C, rq);
+    } else {
+        matmul_backward(s->dln_q, g->qw, g->qb, s->dq, acts->ln1, p->qw, N, C, Dq);
+    }
+    residual_forward(s->dln, s->dln, s->dln_q, (size_t)N * C);
+}
+
+// Decoding one token at pos without materialising any key or value: the cache row holds the normalised
+// latent groups and the rotated RoPE key. Each head's query is absorbed into its group's key
+// up-projection, q~ = W_uk,h^T q_nope (the key bias shifts all of a head's scores equally, so softmax
+// ignores it), attention runs over the latents themselves, and the head's output is
+// W_uv,h (sum_t p_t c_t) + b_v,h (the weights sum to one, so the value bias passes through).
+static void latent_attention_decode(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int pos, real* cache) {
+    const GPTConfig* c = &model->config;
+    int C = c->channels, H = c->num_heads, n = c->latent_groups, dc = c->latent_dim, Hg = H / n, dh = c->head_dim;
+    int dR = c->rope_dim, Dlat = latent_width(c);
+    latent_queries_forward(model, p, acts, 1, 1, pos);
+    real* row = cache + (size_t)pos * Dlat;
+    matmul_forward(acts->kvlat, acts->ln1, p->dkvw, p->dkvb, 1, C, Dlat);
+    for (int g = 0; g < n; g++) rmsnorm_forward(row + g * dc, NULL, acts->kvlat + g * dc, p->kvnormw + g * dc, 1, dc, Dlat);
+    memcpy(row + n * dc, acts->kvlat + n * dc, dR * sizeof(real));
+    rope_forward(row + n * dc, model->rope_cos, model->rope_sin, 1, 1, pos, 1, Dlat, dR, dR);
+    for (int h = 0; h < H; h++) { // q~_h = [W_uk,h^T q_nope,h | q_rope,h]
+        const real* qh = acts->q + (size_t)h * (dh + dR);
+        const real* w_uk = p->ukvw + ((size_t)(h / Hg) * Hg * 2 * dh + (size_t)(h % Hg) * dh) * dc; // (dh, dc)
+        real* qa = acts->q_absorbed + (size_t)h * (dc + dR);
+        for (int j = 0; j < dc; j++) qa[j] = 0;
+        for (int i = 0; i < dh; i++) {
+            for (int j = 0; j < dc; j++) qa[j] += qh[i] * w_uk[(size_t)i * dc + j];
+        }
+        memcpy(qa + dc, qh + dh, dR * sizeof(real));
+    }
+    AttentionDims d = {H, n, dc, dR, dc, H * (dc + dR), Dlat, Dlat, Dlat, H * dc, dc, dc, 1 / sqrt((real)(dh + dR))};
+    attention_forward(acts->ctx, acts->att, acts->q_absorbed, cache, cache + n * dc, cache, 1, 1, pos + 1, &d);
+    for (int h = 0; h < H; h++) { // o_h = W_uv,h ctx_h + b_v,h
+        size_t v_row = (size_t)(h / Hg) * Hg * 2 * dh + (size_t)Hg * dh + (size_t)(h % Hg) * dh;
+        matmul_forward(acts->atty + (size_t)h * dh, acts->ctx + (size_t)h * dc, p->ukvw + v_row * dc,
+                       p->ukvb ? p->ukvb + v_row : NULL, 1, dc, dh);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the transformer block and the whole model
+
+// One block forward on B*T rows at positions pos0.. (decoding: B = T = 1 with a cache (maxT, E) for this
+// layer, E = KV elements per token). x (N,C) is the input; the output goes to acts->residual3, which may
+// be x itself.
+static void block_forward(const GPT* model, int l, BlockActivations* acts, real* proj, const real* x, int B, int T,
+                          int pos0, real* cache) {
+    const GPTConfig* c = &model->config;
+    ParameterTensors p = layer_params(&model->params, model->specs, l);
+    int N = B * T, C = c->channels, F = c->mlp_hidden, Dv = c->num_heads * c->head_dim;
+    // x + attention
+    layernorm_forward(acts->ln1, acts->ln1_mean, acts->ln1_rstd, x, p.ln1w, p.ln1b, N, C);
+    if (!is_latent(c)) fused_attention_forward(model, &p, acts, B, T, pos0, cache);
+    else if (cache) latent_attention_decode(model, &p, acts, pos0, cache);
+    else latent_attention_forward(model, &p, acts, B, T);
+    matmul_forward(proj, acts->atty, p.attprojw, p.attprojb, N, Dv, C);
     residual_forward(acts->residual2, x, proj, (size_t)N * C);
     // + MLP
     layernorm_forward(acts->ln2, acts->ln2_mean, acts->ln2_rstd, acts->residual2, p.ln2w, p.ln2b, N, C);
@@ -670,25 +968,19 @@ static void block_forward(const GPT* model, int l, BlockActivations* acts, real*
 // leaves holding the gradient of its input x.
 static void block_backward(GPT* model, int l, const BlockActivations* acts, const real* x, int B, int T) {
     const GPTConfig* c = &model->config;
-    BlockParams p = block_params(&model->params, c, l);
-    BlockParams g = block_params(&model->grads, c, l);
+    ParameterTensors p = layer_params(&model->params, model->specs, l);
+    ParameterTensors g = layer_params(&model->grads, model->specs, l);
     ActivationTensors* s = &model->acts;
-    int N = B * T, C = c->channels, H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim;
-    int Dqkv = qkv_width(c), F = c->mlp_hidden;
+    int N = B * T, C = c->channels, F = c->mlp_hidden, Dv = c->num_heads * c->head_dim;
     // residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
     matmul_backward(s->dfch, g.fcprojw, g.fcprojb, s->dresidual, acts->fch_gelu, p.fcprojw, N, F, C);
     gelu_backward(s->dfch, acts->fch, s->dfch, (size_t)N * F);
     matmul_backward(s->dln, g.fcw, g.fcb, s->dfch, acts->ln2, p.fcw, N, C, F);
     layernorm_backward(s->dresidual, g.ln2w, g.ln2b, s->dln, acts->residual2, p.ln2w, acts->ln2_mean, acts->ln2_rstd, N, C);
-    // residual2 = x + attproj(attention(rope(qkv(ln1(x)))))
-    matmul_backward(s->datty, g.attprojw, g.attprojb, s->dresidual, acts->atty, p.attprojw, N, H * dh, C);
-    const real* q = acts->qkv;
-    attention_backward(s->dqkv, s->dqkv + H * dh, s->dqkv + (H + Hkv) * dh, s->attn_scratch, s->datty, acts->att, q,
-                       q + H * dh, q + (H + Hkv) * dh, B, T, H, Hkv, dh, dh, Dqkv, Dqkv, Dqkv, H * dh);
-    if (model->rope_cos) {
-        rope_backward(s->dqkv, model->rope_cos, model->rope_sin, B, T, 0, H + Hkv, Dqkv, dh, dh);
-    }
-    matmul_backward(s->dln, g.qkvw, g.qkvb, s->dqkv, acts->ln1, p.qkvw, N, C, Dqkv);
+    // residual2 = x + attproj(attention(ln1(x)))
+    matmul_backward(s->datty, g.attprojw, g.attprojb, s->dresidual, acts->atty, p.attprojw, N, Dv, C);
+    if (is_latent(c)) latent_attention_backward(model, &p, &g, acts, B, T);
+    else fused_attention_backward(model, &p, &g, acts, B, T);
     layernorm_backward(s->dresidual, g.ln1w, g.ln1b, s->dln, x, p.ln1w, acts->ln1_mean, acts->ln1_rstd, N, C);
 }
 
@@ -708,7 +1000,7 @@ static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B
     encoder_forward(a->encoded, inputs, model->params.wte, model->params.wpe, B, T, C);
     for (int l = 0; l < c->num_layers; l++) {
         const real* x = l == 0 ? a->encoded : a->blocks[l - 1].residual3;
-        block_forward(model, l, &a->blocks[l], a->proj, x, B, T, 0, NULL, NULL);
+        block_forward(model, l, &a->blocks[l], a->proj, x, B, T, 0, NULL);
     }
     const real* last = a->blocks[c->num_layers - 1].residual3;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, model->params.lnfw, model->params.lnfb, N, C);
@@ -804,26 +1096,24 @@ static void gpt_adamw_step(GPT* model, const AdamWConfig* cfg, float grad_norm, 
 // decoding with a KV cache
 
 typedef struct {
-    real* kcache;       // (L, maxT, Hkv*dh) keys after RoPE
-    real* vcache;       // (L, maxT, Hkv*dh)
+    real* cache;           // (L, maxT, E): per token what each variant keeps (E = KV elements per token)
     BlockActivations acts; // one row; att holds (H, maxT)
-    real* x;            // (C,) the residual stream
-    real* proj;         // (C,)
-    real* lnf;          // (C,)
-    real* logits;       // (Vp,)
+    real* x;               // (C,) the residual stream
+    real* proj;            // (C,)
+    real* lnf;             // (C,)
+    real* logits;          // (Vp,)
     real* memory;
 } DecodeState;
 
 static void decode_state_init(DecodeState* d, const GPTConfig* c) {
-    size_t kv = (size_t)c->num_layers * c->max_seq_len * c->num_kv_heads * c->head_dim;
+    size_t cache = (size_t)c->num_layers * c->max_seq_len * gpt_kv_elements_per_token_layer(c);
     size_t sizes[NUM_BLOCK_ACTIVATIONS];
-    block_activation_sizes(sizes, c, 1, 1, c->max_seq_len);
+    block_activation_sizes(sizes, c, 1, 1, c->max_seq_len, 1);
     size_t blocks = point_block_activations(&d->acts, 1, sizes, NULL);
-    d->memory = (real*)callocCheck(2 * kv + blocks + 3 * (size_t)c->channels + c->padded_vocab_size, sizeof(real));
-    d->kcache = d->memory;
-    d->vcache = d->kcache + kv;
-    point_block_activations(&d->acts, 1, sizes, d->vcache + kv);
-    d->x = d->vcache + kv + blocks;
+    d->memory = (real*)callocCheck(cache + blocks + 3 * (size_t)c->channels + c->padded_vocab_size, sizeof(real));
+    d->cache = d->memory;
+    point_block_activations(&d->acts, 1, sizes, d->cache + cache);
+    d->x = d->cache + cache + blocks;
     d->proj = d->x + c->channels;
     d->lnf = d->proj + c->channels;
     d->logits = d->lnf + c->channels;
@@ -831,16 +1121,16 @@ static void decode_state_init(DecodeState* d, const GPTConfig* c) {
 
 static void decode_state_free(DecodeState* d) { free(d->memory); }
 
-// Runs one token at position pos through the model, appending its keys and values to the cache;
-// leaves the next-token logits (Vp,) in d->logits.
+// Runs one token at position pos through the model, appending to the cache; leaves the next-token
+// logits (Vp,) in d->logits.
 static void gpt_decode_step(const GPT* model, DecodeState* d, int token, int pos) {
     const GPTConfig* c = &model->config;
-    size_t layer_kv = (size_t)c->max_seq_len * c->num_kv_heads * c->head_dim;
+    size_t layer_cache = (size_t)c->max_seq_len * gpt_kv_elements_per_token_layer(c);
     const real* wpe = model->params.wpe ? model->params.wpe + (size_t)pos * c->channels : NULL;
     encoder_forward(d->x, &token, model->params.wte, wpe, 1, 1, c->channels);
     for (int l = 0; l < c->num_layers; l++) {
         d->acts.residual3 = d->x; // the block's output replaces its input
-        block_forward(model, l, &d->acts, d->proj, d->x, 1, 1, pos, d->kcache + l * layer_kv, d->vcache + l * layer_kv);
+        block_forward(model, l, &d->acts, d->proj, d->x, 1, 1, pos, d->cache + l * layer_cache);
     }
     layernorm_forward(d->lnf, NULL, NULL, d->x, model->params.lnfw, model->params.lnfb, 1, c->channels);
     matmul_forward(d->logits, d->lnf, model->params.wte, NULL, 1, c->channels, c->padded_vocab_size);
@@ -1173,7 +1463,7 @@ int main(int argc, char** argv) {
         if (a->peak_gflops > 0) printf(" | MFU %.1f%%", 100.0 * gflops / a->peak_gflops);
         printf("\n");
         if (logfile) {
-            fprintf(logfile, "step %d train_loss %.9g lr %.9g grad_norm %.9g\n", step + 1, train_loss, adamw.lr, norm);
+            fprintf(logfile, "step %d train_loss %.9g lr %.9g grad_norm %.9g ms %.1f\n", step + 1, train_loss, adamw.lr, norm, ms);
             fflush(logfile);
         }
         // the state after step + 1 updates

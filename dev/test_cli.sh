@@ -111,8 +111,9 @@ RUN=(./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" "${SMALL[@]
 mkdir -p "$W/B"
 cp "$W/A/ckpt_00000010.safetensors" "$W/B/"
 "${RUN[@]}" -o "$W/B" -y 1 >"$W/B.log" 2>&1 || fail "resumed run failed: $(tail -n 3 "$W/B.log")"
-grep -E '^step (1[1-9]|20) train_loss' "$W/A/log.txt" >"$W/A.losses"
-grep -E '^step (1[1-9]|20) train_loss' "$W/B/log.txt" >"$W/B.losses"
+# the step lines without their timing (the last two fields)
+grep -E '^step (1[1-9]|20) train_loss' "$W/A/log.txt" | cut -d' ' -f1-8 >"$W/A.losses"
+grep -E '^step (1[1-9]|20) train_loss' "$W/B/log.txt" | cut -d' ' -f1-8 >"$W/B.losses"
 if [ "$(wc -l <"$W/A.losses")" -eq 10 ] && cmp -s "$W/A.losses" "$W/B.losses" &&
     cmp -s "$W/A/ckpt_00000020.safetensors" "$W/B/ckpt_00000020.safetensors"; then
     pass "resumed at step 10: steps 11-20 print the same losses, lr and norms to 9 digits, step-20 checkpoints byte-identical"
@@ -121,6 +122,33 @@ else
 fi
 grep -q "resuming from $W/B/ckpt_00000010.safetensors at step 10" "$W/B.log" &&
     pass "resume reports the checkpoint and step it continues from" || fail "resume message missing"
+
+# ---------------------------------------------------------------------------
+echo "== attention variants: resume, sample, parameter matching"
+for variant in "gta --kv-heads 2" "mla" "gla --latent-groups 2 --q-rank 0"; do
+    name=${variant%% *}
+    VRUN=(./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" --attn $variant --match-params 1 "${SMALL[@]}" -x 6 -n 3 -v 3 -m 2 --keep-last 0)
+    "${VRUN[@]}" -o "$W/$name.A" >"$W/$name.A.log" 2>&1 || fail "$name run failed: $(tail -n 3 "$W/$name.A.log")"
+    mkdir -p "$W/$name.B"
+    cp "$W/$name.A/ckpt_00000003.safetensors" "$W/$name.B/"
+    "${VRUN[@]}" -o "$W/$name.B" -y 1 >"$W/$name.B.log" 2>&1
+    if cmp -s "$W/$name.A/ckpt_00000006.safetensors" "$W/$name.B/ckpt_00000006.safetensors" &&
+        [ "$(grep -E '^step [4-6] ' "$W/$name.A/log.txt" | cut -d' ' -f1-8)" = "$(grep -E '^step [4-6] ' "$W/$name.B/log.txt" | cut -d' ' -f1-8)" ]; then
+        pass "$name: stopped at step 3 and resumed, steps 4-6 and the final checkpoint are bit-identical"
+    else
+        fail "$name: resume differs"
+    fi
+    grep -q -- "--match-params: MLP width F = " "$W/$name.A.log" && pass "$name: --match-params reports the MLP width it chose" ||
+        fail "$name: no --match-params line"
+    kv=$(grep -o 'KV cache: [0-9]* elements per token per layer, [0-9]* bytes per token' "$W/$name.A.log")
+    ./train_gpt sample -e "$W/$name.A/ckpt_00000006.safetensors" --prompt "ROMEO:" -g 20 >"$W/$name.sample" 2>&1 &&
+        grep -q "generated 20 tokens" "$W/$name.sample" && grep -q "$(sed 's/.* \([0-9]*\) bytes per token/KV cache \1 bytes\/token/' <<<"$kv")" "$W/$name.sample" &&
+        pass "$name: sample decodes from the checkpoint ($kv)" || fail "$name: sample failed: $(tail -n 3 "$W/$name.sample")"
+done
+expect_error "a checkpoint of one variant with flags of another" "--attn gla disagrees with" \
+    ./train_gpt -e "$W/mla.A/ckpt_00000006.safetensors" --attn gla -i "$TR" -j "$VA"
+expect_error "resuming a variant with another's size flags" "--rope-dim 4 disagrees with" \
+    ./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" --attn mla "${SMALL[@]}" -o "$W/mla.A" -y 1 --rope-dim 4
 
 # ---------------------------------------------------------------------------
 echo "== sampling"
@@ -187,10 +215,15 @@ expect_error "llm.c model whose vocabulary is not the data's" "the model's vocab
 head -c 3000 "$W/llmc_v300.bin" >"$W/llmc_trunc.bin"
 expect_error "truncated llm.c model file" "is 3000 bytes, but its header" ./train_gpt -e "$W/llmc_trunc.bin" -i "$TR" -j "$VA"
 expect_error "heads not divisible by kv heads" "--heads 6 is not divisible by --kv-heads 4" ./train_gpt --attn gqa --heads 6 --channels 96 --kv-heads 4
-expect_error "kv heads with mha" "--attn mha has one kv head per query head" ./train_gpt --attn mha --kv-heads 2
+expect_error "kv heads with mha" "--attn mha has 4 kv heads, but --kv-heads 2 was given" ./train_gpt --attn mha --kv-heads 2
 expect_error "sequence longer than the model's maximum" "sequence length -t 2048 exceeds the model's maximum 1024" ./train_gpt -t 2048 -i "$TR" -j "$VA"
-expect_error "odd RoPE width" "is odd" ./train_gpt --channels 36 --heads 4 -i "$TR" -j "$VA"
+expect_error "odd head width with RoPE" "RoPE rotates pairs of dims, but the rotated width is 9 (head width C/H = 36/4 = 9)" ./train_gpt --channels 36 --heads 4 -i "$TR" -j "$VA"
 expect_error "total batch not a multiple of B*T" "-d 1000 is not a positive multiple of B*T" ./train_gpt -b 4 -t 64 -d 1000
+expect_error "RoPE width odd" "RoPE rotates pairs of dims, but the rotated width is 7" ./train_gpt --attn mla --rope-dim 7
+expect_error "RoPE width beyond the head" "--rope-dim 40 is larger than the head width C/H = 128/4 = 32" ./train_gpt --attn gta --rope-dim 40
+expect_error "latent groups not dividing the heads" "--heads 6 is not divisible by --latent-groups 4" ./train_gpt --attn gla --heads 6 --channels 96 --latent-groups 4
+expect_error "GTA kv heads not dividing the heads" "--heads 6 is not divisible by --kv-heads 4" ./train_gpt --attn gta --heads 6 --channels 96 --kv-heads 4
+expect_error "latent flags on another variant" "apply to mla and gla, not gqa" ./train_gpt --attn gqa --latent-dim 64
 expect_error "unknown flag" "unknown flag '--layer'" ./train_gpt --layer 3
 expect_error "unknown attention" "unknown --attn 'xyz'" ./train_gpt --attn xyz -i "$TR" -j "$VA"
 expect_error "resume without -o" "-y 1 (resume) needs -o" ./train_gpt -y 1

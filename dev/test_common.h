@@ -16,6 +16,7 @@ static GPTConfig test_config(AttnType attn, int kv_heads, PosType pos, int bias,
     c.mlp_hidden = mlp_hidden;
     c.vocab_size = vocab_size;
     c.max_seq_len = max_seq_len;
+    c.q_rank = -1; // the variant's default (0 would mean no query compression)
     c.rope_theta = 10000.0f;
     gpt_config_finish(&c);
     return c;

@@ -296,7 +296,8 @@ static void test_decode_matches_forward(const char* label, GPTConfig c) {
     GPT model;
     gpt_build(&model, &c);
     gpt_init_random(&model, 9);
-    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] *= 5; // larger weights: sharper attention
+    // larger weights for sharper attention; noise makes biases and norm gains non-trivial
+    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] = 5 * model.params_memory[i] + 0.1f * (float)random_normal(&test_rng);
     int T = c.max_seq_len, Vp = c.padded_vocab_size;
     gpt_allocate_activations(&model, 1, T);
     int ids[64];
@@ -312,6 +313,166 @@ static void test_decode_matches_forward(const char* label, GPTConfig c) {
     CHECK(worst < 1e-5, "KV-cache decode == full forward, %s, %d positions: max rel diff %.2e (< 1e-5)", label, T, worst);
     decode_state_free(&d);
     gpt_free(&model);
+}
+
+// ----------------------------------------------------------------------------
+// each variant's attention against a plain double-precision reading of DESIGN.md 2.1
+
+static GPTConfig variant_config(AttnType attn, int kv_heads, int groups, int rq, int bias) {
+    GPTConfig c = small_config(attn, kv_heads, POS_ROPE, bias);
+    c.latent_groups = groups;
+    c.q_rank = rq;
+    gpt_config_finish(&c);
+    return c;
+}
+
+// y (rows) = W (rows, cols) x + b
+static void ref_linear(double* y, const float* W, const float* b, const double* x, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        double s = b ? b[r] : 0;
+        for (int i = 0; i < cols; i++) s += (double)W[(size_t)r * cols + i] * x[i];
+        y[r] = s;
+    }
+}
+
+// rotate-half RoPE of v (d dims) at position pos, frequencies theta^(-2i/d)
+static void ref_rope(double* v, int d, int pos, double theta) {
+    for (int i = 0; i < d / 2; i++) {
+        double a = pos * pow(theta, -2.0 * i / d), x1 = v[i], x2 = v[i + d / 2];
+        v[i] = x1 * cos(a) - x2 * sin(a);
+        v[i + d / 2] = x2 * cos(a) + x1 * sin(a);
+    }
+}
+
+static void ref_rmsnorm(double* y, const double* x, const float* w, int n) {
+    double ms = 0;
+    for (int i = 0; i < n; i++) ms += x[i] * x[i];
+    double r = 1 / sqrt(ms / n + 1e-6);
+    for (int i = 0; i < n; i++) y[i] = x[i] * r * w[i];
+}
+
+static void test_variant_attention_reference(const char* label, GPTConfig c) {
+    GPT model;
+    gpt_build(&model, &c);
+    gpt_init_random(&model, 21);
+    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] = 3 * model.params_memory[i] + 0.1f * (float)random_normal(&test_rng);
+    int T = 7, C = c.channels, H = c.num_heads, Hkv = c.num_kv_heads, dh = c.head_dim, dR = c.rope_dim;
+    gpt_allocate_activations(&model, 1, T);
+    float* x = random_floats((size_t)T * C, 1);
+    BlockActivations* acts = &model.acts.blocks[0];
+    block_forward(&model, 0, acts, model.acts.proj, x, 1, T, 0, NULL);
+    ParameterTensors p = layer_params(&model.params, model.specs, 0);
+    // Q (T,H,dq), K (T,H,dq) per query head, V (T,H,dh)
+    int lat = is_latent(&c), dq = lat ? dh + dR : dh;
+    double *Q = (double*)callocCheck((size_t)T * H * dq, 8), *K = (double*)callocCheck((size_t)T * H * dq, 8);
+    double *V = (double*)callocCheck((size_t)T * H * dh, 8), *xin = (double*)callocCheck(C, 8);
+    double *buf = (double*)callocCheck(4096, 8), *buf2 = (double*)callocCheck(4096, 8), *lat_norm = (double*)callocCheck(4096, 8);
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < C; i++) xin[i] = acts->ln1[(size_t)t * C + i];
+        double *q = &Q[(size_t)t * H * dq], *k = &K[(size_t)t * H * dq], *v = &V[(size_t)t * H * dh];
+        if (!lat) {
+            ref_linear(buf, p.qkvw, p.qkvb, xin, qkv_width(&c), C);
+            for (int h = 0; h < H; h++) {
+                int g = h / (H / Hkv);
+                const double* S = buf + H * dh + g * dh; // GTA: the tied state; else the key head
+                memcpy(q + h * dq, buf + h * dh, dh * 8);
+                if (c.attn == ATTN_GTA) { // key = [S[:dh-dR] ; RoPE(kr)], value = S, query rotated at dh-dR
+                    ref_rope(q + h * dq + dh - dR, dR, t, c.rope_theta);
+                    memcpy(k + h * dq, S, (dh - dR) * 8);
+                    memcpy(k + h * dq + dh - dR, buf + (H + Hkv) * dh, dR * 8);
+                    ref_rope(k + h * dq + dh - dR, dR, t, c.rope_theta);
+                    memcpy(v + h * dh, S, dh * 8);
+                } else {
+                    ref_rope(q + h * dq, dR, t, c.rope_theta);
+                    memcpy(k + h * dq, S, dh * 8);
+                    ref_rope(k + h * dq, dR, t, c.rope_theta);
+                    memcpy(v + h * dh, buf + (H + Hkv) * dh + g * dh, dh * 8);
+                }
+            }
+        } else {
+            int n = c.latent_groups, dc = c.latent_dim, Hg = H / n, rq = c.q_rank;
+            if (rq > 0) { // q = W_uq rmsnorm(W_dq x)
+                ref_linear(buf, p.dqw, p.dqb, xin, rq, C);
+                ref_rmsnorm(buf2, buf, p.qnormw, rq);
+                ref_linear(buf, p.uqw, p.uqb, buf2, H * dq, rq);
+            } else {
+                ref_linear(buf, p.qw, p.qb, xin, H * dq, C);
+            }
+            memcpy(q, buf, (size_t)H * dq * 8);
+            for (int h = 0; h < H; h++) ref_rope(q + h * dq + dh, dR, t, c.rope_theta);
+            ref_linear(buf, p.dkvw, p.dkvb, xin, n * dc + dR, C); // [c_0 .. c_n-1 | kr]
+            ref_rope(buf + n * dc, dR, t, c.rope_theta);
+            for (int g = 0; g < n; g++) ref_rmsnorm(lat_norm + g * dc, buf + g * dc, p.kvnormw + g * dc, dc);
+            for (int h = 0; h < H; h++) {
+                int g = h / Hg, j = h % Hg;
+                size_t krow = (size_t)g * Hg * 2 * dh + (size_t)j * dh, vrow = krow + (size_t)Hg * dh;
+                ref_linear(k + h * dq, p.ukvw + krow * dc, p.ukvb ? p.ukvb + krow : NULL, lat_norm + g * dc, dh, dc);
+                memcpy(k + h * dq + dh, buf + n * dc, dR * 8);
+                ref_linear(v + h * dh, p.ukvw + vrow * dc, p.ukvb ? p.ukvb + vrow : NULL, lat_norm + g * dc, dh, dc);
+            }
+        }
+    }
+    double worst = 0, scale = 1 / sqrt((double)dq), largest = 0;
+    for (int t = 0; t < T; t++) {
+        for (int h = 0; h < H; h++) {
+            double w[64], sum = 0, maxs = -1e300;
+            for (int s2 = 0; s2 <= t; s2++) {
+                double d = 0;
+                for (int i = 0; i < dq; i++) d += Q[((size_t)t * H + h) * dq + i] * K[((size_t)s2 * H + h) * dq + i];
+                w[s2] = d * scale;
+                maxs = fmax(maxs, w[s2]);
+            }
+            for (int s2 = 0; s2 <= t; s2++) sum += (w[s2] = exp(w[s2] - maxs));
+            for (int i = 0; i < dh; i++) {
+                double o = 0;
+                for (int s2 = 0; s2 <= t; s2++) o += w[s2] / sum * V[((size_t)s2 * H + h) * dh + i];
+                worst = fmax(worst, fabs(o - acts->atty[((size_t)t * H + h) * dh + i]));
+                largest = fmax(largest, fabs(o));
+            }
+        }
+    }
+    CHECK(worst / largest < 1e-5, "%s attention == DESIGN 2.1 computed plainly in double: max rel diff %.2e (< 1e-5)", label, worst / largest);
+    free(Q); free(K); free(V); free(xin); free(buf); free(buf2); free(lat_norm); free(x);
+    gpt_free(&model);
+}
+
+// Without RoPE carrying position, attention over a prefix is a set operation: reordering the earlier
+// tokens would leave the last position's logits unchanged. With it, they change in every variant.
+static void test_rope_carries_position(const char* label, GPTConfig c) {
+    GPT model;
+    gpt_build(&model, &c);
+    gpt_init_random(&model, 5);
+    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] *= 5;
+    int T = 12, Vp = c.padded_vocab_size;
+    gpt_allocate_activations(&model, 2, T);
+    int ids[24];
+    random_tokens(ids, T, c.vocab_size);
+    for (int t = 0; t < T - 1; t++) ids[T + t] = ids[T - 2 - t]; // the prefix reversed
+    ids[2 * T - 1] = ids[T - 1];
+    gpt_forward(&model, ids, NULL, 2, T);
+    double d = max_rel_diff(model.acts.logits + (size_t)(T - 1) * Vp, model.acts.logits + (size_t)(2 * T - 1) * Vp, c.vocab_size);
+    CHECK(d > 1e-3, "%s: reversing the prefix changes the last position's logits (rel diff %.2e > 1e-3): RoPE carries position", label, d);
+    gpt_free(&model);
+}
+
+// DESIGN 2.1's worked sizes at C = 768, H = 12, dh = 64: KV elements per token per layer and
+// attention-block weights without biases
+static void test_worked_sizes(void) {
+    struct { AttnType attn; int kv; int groups; const char* name; size_t kv_elems, weights; } cases[] = {
+        {ATTN_MHA, 0, 0, "MHA", 1536, 2359296}, {ATTN_GQA, 4, 0, "GQA-4", 512, 1572864}, {ATTN_MQA, 0, 0, "MQA", 128, 1277952},
+        {ATTN_GTA, 4, 0, "GTA-4", 288, 1400832}, {ATTN_MLA, 0, 0, "MLA", 288, 2188032}, {ATTN_GLA, 0, 2, "GLA-2", 288, 1991424}};
+    for (int i = 0; i < 6; i++) {
+        GPTConfig c = test_config(cases[i].attn, cases[i].kv, POS_ROPE, 0, 1, 768, 12, 0, 50257, 1024);
+        if (cases[i].groups) { c.latent_groups = cases[i].groups; gpt_config_finish(&c); }
+        ParamSpec specs[NUM_PARAMETER_TENSORS];
+        gpt_param_specs(&c, specs);
+        int attn_tensors[] = {P_QKVW, P_ATTPROJW, P_DQW, P_QNORMW, P_UQW, P_QW, P_DKVW, P_KVNORMW, P_UKVW};
+        size_t w = 0;
+        for (int j = 0; j < 9; j++) w += specs[attn_tensors[j]].numel;
+        size_t kv = gpt_kv_elements_per_token_layer(&c);
+        CHECK(kv == cases[i].kv_elems && w == cases[i].weights, "%s at C=768 H=12: %zu KV elements/token/layer (DESIGN %zu), %zu attention weights (DESIGN %zu)",
+              cases[i].name, kv, cases[i].kv_elems, w, cases[i].weights);
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -510,6 +671,27 @@ int main(void) {
     test_decode_matches_forward("GQA-2 rope nobias", small_config(ATTN_GQA, 2, POS_ROPE, 0));
     test_decode_matches_forward("MQA rope", small_config(ATTN_MQA, 0, POS_ROPE, 1));
     test_decode_matches_forward("MHA learned", small_config(ATTN_MHA, 0, POS_LEARNED, 1));
+    test_decode_matches_forward("GTA-2 rope", small_config(ATTN_GTA, 2, POS_ROPE, 1));
+    test_decode_matches_forward("GTA-3 learned nobias", small_config(ATTN_GTA, 3, POS_LEARNED, 0));
+    test_decode_matches_forward("MLA absorbed, bias", variant_config(ATTN_MLA, 0, 0, -1, 1));
+    test_decode_matches_forward("MLA absorbed, nobias, rq=0", variant_config(ATTN_MLA, 0, 0, 0, 0));
+    test_decode_matches_forward("GLA-2 absorbed, bias", variant_config(ATTN_GLA, 0, 2, -1, 1));
+    test_decode_matches_forward("GLA-2 absorbed, nobias", variant_config(ATTN_GLA, 0, 2, -1, 0));
+    test_decode_matches_forward("GLA-3 absorbed, bias, rq=0", variant_config(ATTN_GLA, 0, 3, 0, 1));
+    test_decode_matches_forward("GLA-6 absorbed, nobias", variant_config(ATTN_GLA, 0, 6, -1, 0));
+    test_variant_attention_reference("MHA", small_config(ATTN_MHA, 0, POS_ROPE, 1));
+    test_variant_attention_reference("GQA-2", small_config(ATTN_GQA, 2, POS_ROPE, 1));
+    test_variant_attention_reference("GTA-3", small_config(ATTN_GTA, 3, POS_ROPE, 1));
+    test_variant_attention_reference("MLA", variant_config(ATTN_MLA, 0, 0, -1, 1));
+    test_variant_attention_reference("MLA rq=0", variant_config(ATTN_MLA, 0, 0, 0, 1));
+    test_variant_attention_reference("GLA-3", variant_config(ATTN_GLA, 0, 3, -1, 1));
+    test_rope_carries_position("MHA", small_config(ATTN_MHA, 0, POS_ROPE, 1));
+    test_rope_carries_position("GQA-2", small_config(ATTN_GQA, 2, POS_ROPE, 1));
+    test_rope_carries_position("MQA", small_config(ATTN_MQA, 0, POS_ROPE, 1));
+    test_rope_carries_position("GTA-2", small_config(ATTN_GTA, 2, POS_ROPE, 1));
+    test_rope_carries_position("MLA", variant_config(ATTN_MLA, 0, 0, -1, 1));
+    test_rope_carries_position("GLA-2", variant_config(ATTN_GLA, 0, 2, -1, 1));
+    test_worked_sizes();
     test_llmc_import(3);
     test_llmc_import(5);
     test_dataloader();

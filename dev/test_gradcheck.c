@@ -165,33 +165,59 @@ static void test_rope(int rot_dim, int head_stride) {
 }
 
 typedef struct {
-    real *qkv, *out, *att, *R;
-    int B, T, H, Hkv, qk_dim, v_dim, stride;
+    real *x, *out, *att, *R;
+    const real *q, *k1, *k2, *v;
+    int B, T;
+    AttentionDims d;
 } AttnCtx;
 
 static double attention_loss(void* p) {
     AttnCtx* c = (AttnCtx*)p;
-    const real* k = c->qkv + c->H * c->qk_dim;
-    const real* v = k + c->Hkv * c->qk_dim;
-    attention_forward(c->out, c->att, c->qkv, k, v, c->B, c->T, c->T, c->H, c->Hkv, c->qk_dim, c->v_dim, c->stride,
-                      c->stride, c->stride, c->H * c->v_dim);
-    return dot(c->out, c->R, (size_t)c->B * c->T * c->H * c->v_dim);
+    attention_forward(c->out, c->att, c->q, c->k1, c->k2, c->v, c->B, c->T, c->T, &c->d);
+    return dot(c->out, c->R, (size_t)c->B * c->T * c->d.H * c->d.dv);
 }
 
-// q | k | v packed per row as in the fused layout; widths of q.k and v may differ (MLA, GLA)
-static void test_attention(const char* label, int H, int Hkv, int qk_dim, int v_dim) {
-    int B = 2, T = 6, stride = (H + Hkv) * qk_dim + Hkv * v_dim;
-    size_t n = (size_t)B * T * stride, nout = (size_t)B * T * H * v_dim;
-    AttnCtx c = {random_array(n, 1), zeros(nout), zeros((size_t)B * H * T * T), random_array(nout, 1),
-                 B, T, H, Hkv, qk_dim, v_dim, stride};
+// Each row packs [q (H heads of d1+d2) | k1 (Hkv heads) | k2 (d2) | v (Hkv heads of dv)]. tied: v is k1
+// itself (GTA's state: the first d1 of each dv-wide head are also the key), so dk1 and dv alias.
+static void test_attention(const char* label, int H, int Hkv, int d1, int d2, int dv, int tied) {
+    int B = 2, T = 6, k1_head = tied ? dv : d1;
+    int q_w = H * (d1 + d2), k1_w = Hkv * k1_head, stride = q_w + k1_w + d2 + (tied ? 0 : Hkv * dv);
+    size_t n = (size_t)B * T * stride, nout = (size_t)B * T * H * dv;
+    AttnCtx c = {random_array(n, 1), zeros(nout), zeros((size_t)B * H * T * T), random_array(nout, 1), NULL, NULL, NULL, NULL, B, T,
+                 {H, Hkv, d1, d2, dv, stride, stride, stride, stride, H * dv, k1_head, k1_head, 1 / sqrt((real)(d1 + d2))}};
+    c.q = c.x;
+    c.k1 = c.x + q_w;
+    c.k2 = d2 ? c.k1 + k1_w : NULL;
+    c.v = tied ? c.k1 : c.k1 + k1_w + d2;
+    if (!tied) c.d.v_head = dv;
     attention_loss(&c);
-    real *dqkv = zeros(n), *scratch = zeros((size_t)B * Hkv * T);
-    real* dk = dqkv + H * qk_dim;
-    attention_backward(dqkv, dk, dk + Hkv * qk_dim, scratch, c.R, c.att, c.qkv, c.qkv + H * qk_dim,
-                       c.qkv + H * qk_dim + Hkv * qk_dim, B, T, H, Hkv, qk_dim, v_dim, stride, stride, stride, H * v_dim);
+    real *dx = zeros(n), *scratch = zeros((size_t)B * Hkv * T * (1 + d2));
+    attention_backward(dx, dx + q_w, d2 ? dx + q_w + k1_w : NULL, tied ? dx + q_w : dx + q_w + k1_w + d2, scratch, c.R, c.att,
+                       c.q, c.k1, c.k2, c.v, B, T, &c.d);
     char name[64];
     snprintf(name, sizeof(name), "attention %s dq|dk|dv", label);
-    check_gradient(name, c.qkv, n, dqkv, attention_loss, &c);
+    check_gradient(name, c.x, n, dx, attention_loss, &c);
+}
+
+typedef struct {
+    real *inp, *weight, *out, *rstd, *R;
+    int N, C, stride;
+} RMSNormCtx;
+
+static double rmsnorm_loss(void* p) {
+    RMSNormCtx* c = (RMSNormCtx*)p;
+    rmsnorm_forward(c->out, c->rstd, c->inp, c->weight, c->N, c->C, c->stride);
+    return dot(c->out, c->R, (size_t)c->N * c->C);
+}
+
+// normalises a C-wide slice of rows that are `stride` wide, as the latent groups are
+static void test_rmsnorm(int N, int C, int stride) {
+    RMSNormCtx c = {random_array(N * stride, 1), random_array(C, 1), zeros(N * C), zeros(N), random_array(N * C, 1), N, C, stride};
+    rmsnorm_loss(&c);
+    real *dinp = zeros(N * stride), *dweight = zeros(C);
+    rmsnorm_backward(dinp, dweight, c.R, c.inp, c.weight, c.rstd, N, C, stride);
+    check_gradient("rmsnorm dinp (strided rows)", c.inp, N * stride, dinp, rmsnorm_loss, &c);
+    check_gradient("rmsnorm dweight", c.weight, C, dweight, rmsnorm_loss, &c);
 }
 
 typedef struct {
@@ -248,6 +274,16 @@ static GPTConfig tiny_config(AttnType attn, int kv_heads, PosType pos, int bias,
     return test_config(attn, kv_heads, pos, bias, layers, 16, 4, 24, 11, 8);
 }
 
+// MLA/GLA on the tiny shapes: n groups of dc, rq (0 = plain query projection), dR = 2 of dh = 4
+static GPTConfig tiny_latent(AttnType attn, int groups, int dc, int rq, PosType pos, int bias, int layers) {
+    GPTConfig c = tiny_config(attn, 0, pos, bias, layers);
+    c.latent_groups = groups;
+    c.latent_dim = dc;
+    c.q_rank = rq;
+    gpt_config_finish(&c);
+    return c;
+}
+
 typedef struct {
     GPT* model;
     real *x, *R;
@@ -257,7 +293,7 @@ typedef struct {
 static double block_loss(void* p) {
     BlockCtx* c = (BlockCtx*)p;
     BlockActivations* acts = &c->model->acts.blocks[0];
-    block_forward(c->model, 0, acts, c->model->acts.proj, c->x, c->B, c->T, 0, NULL, NULL);
+    block_forward(c->model, 0, acts, c->model->acts.proj, c->x, c->B, c->T, 0, NULL);
     return dot(acts->residual3, c->R, (size_t)c->B * c->T * c->model->config.channels);
 }
 
@@ -332,6 +368,18 @@ static void test_model(const char* label, GPTConfig config) {
         }
         offset += s->numel;
     }
+    // the rows that make the RoPE key shared by all heads (GTA: the last dR rows of qkvw; MLA/GLA: of
+    // dkvw), checked whole in the last layer
+    int tensor = config.attn == ATTN_GTA ? P_QKVW : is_latent(&config) ? P_DKVW : -1;
+    if (tensor >= 0) {
+        size_t start = 0;
+        for (int i = 0; i < tensor; i++) start += model.specs[i].numel;
+        size_t rows = model.specs[tensor].shape[1], width = (size_t)config.rope_dim * config.channels;
+        start += ((size_t)config.num_layers * rows * config.channels) - width;
+        char name[96];
+        snprintf(name, sizeof(name), "model %s RoPE key rows of d%s", label, model.specs[tensor].name);
+        check_gradient(name, model.params_memory + start, width, model.grads_memory + start, model_loss, &c);
+    }
     gpt_free(&model);
 }
 
@@ -344,17 +392,29 @@ int main(void) {
     test_gelu();
     test_rope(6, 6);
     test_rope(4, 10); // a slice of a wider head, as the latent variants rotate
-    test_attention("MHA H=4", 4, 4, 5, 5);
-    test_attention("GQA H=4 Hkv=2", 4, 2, 5, 5);
-    test_attention("MQA H=4", 4, 1, 5, 5);
-    test_attention("qk=6 v=4 H=4 Hkv=2", 4, 2, 6, 4);
+    test_rmsnorm(5, 7, 11);
+    test_attention("MHA H=4", 4, 4, 5, 0, 5, 0);
+    test_attention("GQA H=4 Hkv=2", 4, 2, 5, 0, 5, 0);
+    test_attention("MQA H=4", 4, 1, 5, 0, 5, 0);
+    test_attention("qk=6 v=4 H=4 Hkv=2", 4, 2, 6, 0, 4, 0);
+    test_attention("shared key d1=4 d2=2 (MLA)", 4, 4, 4, 2, 4, 0);
+    test_attention("tied k1=v, shared key (GTA)", 4, 2, 3, 2, 5, 1);
     test_crossentropy();
     test_block("MHA rope bias", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 1));
     test_block("GQA-2 rope nobias", tiny_config(ATTN_GQA, 2, POS_ROPE, 0, 1));
     test_block("MQA learned bias", tiny_config(ATTN_MQA, 0, POS_LEARNED, 1, 1));
+    test_block("GTA-2 rope bias", tiny_config(ATTN_GTA, 2, POS_ROPE, 1, 1));
+    test_block("GTA-1 learned nobias", tiny_config(ATTN_GTA, 1, POS_LEARNED, 0, 1));
+    test_block("MLA rq=6 bias", tiny_latent(ATTN_MLA, 1, 8, 6, POS_ROPE, 1, 1));
+    test_block("MLA rq=0 nobias", tiny_latent(ATTN_MLA, 1, 8, 0, POS_ROPE, 0, 1));
+    test_block("GLA-2 rq=6 bias", tiny_latent(ATTN_GLA, 2, 8, 6, POS_ROPE, 1, 1));
+    test_block("GLA-4 rq=0 learned bias", tiny_latent(ATTN_GLA, 4, 8, 0, POS_LEARNED, 1, 1));
     test_model("MHA rope bias", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 2));
     test_model("GQA-2 learned nobias", tiny_config(ATTN_GQA, 2, POS_LEARNED, 0, 2));
     test_model("MQA rope bias", tiny_config(ATTN_MQA, 0, POS_ROPE, 1, 2));
+    test_model("GTA-2 rope bias", tiny_config(ATTN_GTA, 2, POS_ROPE, 1, 2));
+    test_model("MLA rq=6 bias", tiny_latent(ATTN_MLA, 1, 8, 6, POS_ROPE, 1, 2));
+    test_model("GLA-2 rq=0 learned nobias", tiny_latent(ATTN_GLA, 2, 8, 0, POS_LEARNED, 0, 2));
     printf("%d gradient elements checked, %d failing checks\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -24,6 +24,7 @@ typedef struct {
     const char* attn;
     const char* pos;
     float rope_theta;
+    int rope_dim, latent_dim, latent_groups, q_rank, match_params;
     // optimisation
     const char* optimizer;
     int B, T, total_batch_tokens; // -b -t -d
@@ -78,6 +79,7 @@ static void args_defaults(ArgParser* p) {
     a->shuffle = 1;
     a->num_layers = 4; a->channels = 128; a->num_heads = 4; a->num_kv_heads = 0; a->mlp_hidden = 0;
     a->max_seq_len = 1024; a->bias = 1; a->attn = "mha"; a->pos = "rope"; a->rope_theta = 10000.0f;
+    a->rope_dim = 0; a->latent_dim = 0; a->latent_groups = 0; a->q_rank = -1; a->match_params = 0;
     a->optimizer = "adamw";
     a->B = 12; a->T = 64; a->total_batch_tokens = -1;
     a->lr = 1e-3f; a->final_lr_frac = 0.1f; a->weight_decay = 0.1f; a->grad_clip = 1.0f;
@@ -97,8 +99,13 @@ static void args_defaults(ArgParser* p) {
     arg_add(p, NULL, "--layers", ARG_INT, &a->num_layers, 1, "transformer blocks L");
     arg_add(p, NULL, "--channels", ARG_INT, &a->channels, 1, "model width C");
     arg_add(p, NULL, "--heads", ARG_INT, &a->num_heads, 1, "query heads H (head width C/H)");
-    arg_add(p, NULL, "--attn", ARG_STRING, &a->attn, 1, "attention: mha | gqa | mqa");
-    arg_add(p, NULL, "--kv-heads", ARG_INT, &a->num_kv_heads, 1, "key/value heads for gqa (0 = 4, or 1 when H < 4; must divide H)");
+    arg_add(p, NULL, "--attn", ARG_STRING, &a->attn, 1, "attention: mha | gqa | mqa | gta | mla | gla");
+    arg_add(p, NULL, "--kv-heads", ARG_INT, &a->num_kv_heads, 1, "key/value heads for gqa and gta (0 = 4, or 1 when H < 4; must divide H)");
+    arg_add(p, NULL, "--rope-dim", ARG_INT, &a->rope_dim, 1, "rotated dims per head dR, even (0 = the whole head; dh/2 for gta, mla, gla)");
+    arg_add(p, NULL, "--latent-dim", ARG_INT, &a->latent_dim, 1, "latent width per group dc (0 = 4*dh for mla, 2*dh for gla)");
+    arg_add(p, NULL, "--latent-groups", ARG_INT, &a->latent_groups, 1, "gla latent groups n (0 = 2; must divide H)");
+    arg_add(p, NULL, "--q-rank", ARG_INT, &a->q_rank, 1, "mla/gla query rank rq (-1 = 8*dh, 0 = plain query projection)");
+    arg_add(p, NULL, "--match-params", ARG_INT, &a->match_params, 0, "1 = widen or narrow the MLP to MHA's parameter count");
     arg_add(p, NULL, "--mlp-hidden", ARG_INT, &a->mlp_hidden, 1, "MLP hidden width F (0 = 4C)");
     arg_add(p, NULL, "--max-seq-len", ARG_INT, &a->max_seq_len, 1, "longest sequence the model supports (maxT)");
     arg_add(p, NULL, "--pos", ARG_STRING, &a->pos, 1, "positions: rope | learned");
@@ -222,7 +229,7 @@ static void args_model_config(const ArgParser* p, GPTConfig* c, int vocab_size) 
     const TrainArgs* a = &p->a;
     memset(c, 0, sizeof(*c));
     int attn = NAME_INDEX(a->attn, attn_names), pos = NAME_INDEX(a->pos, pos_names);
-    if (attn < 0) die_hint("use mha, gqa or mqa", "unknown --attn '%s'", a->attn);
+    if (attn < 0) die_hint("use mha, gqa, mqa, gta, mla or gla", "unknown --attn '%s'", a->attn);
     if (pos < 0) die_hint("use rope or learned", "unknown --pos '%s'", a->pos);
     c->attn = (AttnType)attn;
     c->pos = (PosType)pos;
@@ -235,7 +242,18 @@ static void args_model_config(const ArgParser* p, GPTConfig* c, int vocab_size) 
     c->vocab_size = vocab_size;
     c->bias = a->bias;
     c->rope_theta = a->rope_theta;
+    c->rope_dim = a->rope_dim;
+    c->latent_dim = a->latent_dim;
+    c->latent_groups = a->latent_groups;
+    c->q_rank = a->q_rank;
     gpt_config_finish(c);
+    if (a->match_params) {
+        if (args_given(p, &a->mlp_hidden)) die_hint("drop one of them", "--match-params 1 chooses the MLP width; --mlp-hidden was given too");
+        size_t mha_params;
+        c->mlp_hidden = gpt_matched_mlp_hidden(c, &mha_params);
+        printf("--match-params: MLP width F = %d gives %zu parameters; MHA at this depth and width (F = %d) has %zu\n",
+               c->mlp_hidden, gpt_num_parameters(c), 4 * c->channels, mha_params);
+    }
 }
 
 // Dies when `flag` was given and its value (asked) differs from the model's (has).
@@ -268,6 +286,10 @@ static void args_check_model_flags(const ArgParser* p, const GPTConfig* c, const
     check_model_int_flag(p, &a->bias, a->bias, c->bias, source);
     check_model_flag(p, &a->attn, a->attn, attn_names[c->attn], source);
     check_model_flag(p, &a->pos, a->pos, pos_names[c->pos], source);
+    check_model_int_flag(p, &a->rope_dim, a->rope_dim, c->rope_dim, source);
+    check_model_int_flag(p, &a->latent_dim, a->latent_dim, c->latent_dim, source);
+    check_model_int_flag(p, &a->latent_groups, a->latent_groups, c->latent_groups, source);
+    check_model_int_flag(p, &a->q_rank, a->q_rank, c->q_rank, source);
     char asked[32], has[32];
     snprintf(asked, sizeof(asked), "%g", a->rope_theta);
     snprintf(has, sizeof(has), "%g", c->rope_theta);

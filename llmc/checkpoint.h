@@ -68,6 +68,10 @@ static void gpt_config_to_meta(const GPTConfig* c, Metadata* m) {
     meta_set(m, "model.max_seq_len", "%d", c->max_seq_len);
     meta_set(m, "model.bias", "%d", c->bias);
     meta_set(m, "model.rope_theta", "%.9g", c->rope_theta);
+    meta_set(m, "model.rope_dim", "%d", c->rope_dim);
+    meta_set(m, "model.latent_dim", "%d", c->latent_dim);
+    meta_set(m, "model.latent_groups", "%d", c->latent_groups);
+    meta_set(m, "model.q_rank", "%d", c->q_rank);
 }
 
 // a metadata value that must be present
@@ -115,6 +119,10 @@ static void gpt_config_from_checkpoint(const SafeTensors* st, GPTConfig* c) {
     c->max_seq_len = checkpoint_meta_int(st, "model.max_seq_len");
     c->bias = checkpoint_meta_int(st, "model.bias");
     c->rope_theta = (float)checkpoint_meta_double(st, "model.rope_theta");
+    c->rope_dim = checkpoint_meta_int(st, "model.rope_dim");
+    c->latent_dim = checkpoint_meta_int(st, "model.latent_dim");
+    c->latent_groups = checkpoint_meta_int(st, "model.latent_groups");
+    c->q_rank = checkpoint_meta_int(st, "model.q_rank");
     gpt_config_finish(c);
 }
 

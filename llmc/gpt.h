@@ -4,31 +4,52 @@ The model's description, shared by both trainers: its configuration, the table o
 figures every run prints (parameter counts, KV-cache size, FLOPs per token). DESIGN.md section 2.
 
 Shape legend: L layers, C channels (d_model), H query heads, Hkv key/value heads, dh = C/H head width,
-F MLP hidden width, V vocabulary, Vp vocabulary padded to a multiple of 128, maxT longest sequence.
+dR rotated (RoPE) width, dc latent width per group, n latent groups, rq query rank, F MLP hidden width,
+V vocabulary, Vp vocabulary padded to a multiple of 128, maxT longest sequence.
 
-Parameters live in one block, in the order of the table below (llm.c's order, so llm.c model files
-load tensor by tensor). Per-layer tensors are stacked: their first dimension is L.
+Attention variants (DESIGN.md 2.1). All reduce to one causal softmax core per query head:
+    MHA, GQA-k, MQA  fused x -> [q (H heads) | k (Hkv heads) | v (Hkv heads)], RoPE on the first dR dims
+                     of every q and k head (dR = dh unless --rope-dim, none with --pos learned)
+    GTA-k            fused x -> [q (H heads) | S (k tied heads) | kr (dR)]: key = [S[:dh-dR] ; RoPE(kr)],
+                     value = S (never rotated), query = [q[:dh-dR] ; RoPE(q[dh-dR:])]
+    MLA, GLA-n       query: x -> rq -> RMSNorm -> H heads of [q_nope (dh) | q_rope (dR)] (rq = 0: x -> heads);
+                     latent: x -> [c_0 .. c_{n-1} (n groups of dc) | kr (dR)], RMSNorm per group, and group g
+                     up-projects c_g -> [k_nope | v] for its H/n heads; key = [k_nope ; RoPE(kr)], value = v.
+                     MLA is the one-group case with dc = --latent-dim.
+
+Parameters live in one block, in the order of the table below: llm.c's 16 tensors first (so llm.c model
+files load tensor by tensor), then those of the latent variants. Per-layer tensors are stacked: their
+first dimension is L. A configuration's absent tensors have no elements.
 
     name      shape                        what
     wte       (Vp, C)                      token embedding, tied with the LM head
     wpe       (maxT, C)                    learned positions (only with --pos learned)
     ln1w/b    (L, C)                       LayerNorm before attention (bias only with --bias 1)
-    qkvw      (L, (H + 2*Hkv)*dh, C)       fused q | k | v projection; head h of q at rows h*dh..
-    qkvb      (L, (H + 2*Hkv)*dh)
+    qkvw      (L, Dqkv, C)                 MHA/GQA/MQA/GTA fused projection, rows as above:
+                                           Dqkv = (H + 2Hkv)*dh, or for GTA (H + Hkv)*dh + dR
+    qkvb      (L, Dqkv)
     attprojw  (L, C, H*dh)                 attention output projection
     attprojb  (L, C)
     ln2w/b    (L, C)                       LayerNorm before the MLP
     fcw       (L, F, C), fcb (L, F)        MLP up projection
     fcprojw   (L, C, F), fcprojb (L, C)    MLP down projection
     lnfw/b    (C,)                         final LayerNorm
+    dqw, dqb  (L, rq, C), (L, rq)          MLA/GLA query down-projection (rq > 0)
+    qnormw    (L, rq)                      its RMSNorm gain
+    uqw, uqb  (L, H*(dh+dR), rq)           query up-projection; head h = rows h*(dh+dR).. [nope | rope]
+    qw, qb    (L, H*(dh+dR), C)            the plain query projection instead (rq = 0)
+    dkvw, dkvb (L, n*dc + dR, C)           latent down-projection: [c_0 | .. | c_{n-1} | kr]
+    kvnormw   (L, n*dc)                    the latent groups' RMSNorm gains
+    ukvw, ukvb (L, 2*H*dh, dc)             up-projections, group after group; group g's rows are
+                                           [k_nope of its H/n heads (dh each) | v of its H/n heads]
 */
 #ifndef LLMC_GPT_H
 #define LLMC_GPT_H
 
 #include "utils.h"
 
-typedef enum { ATTN_MHA, ATTN_GQA, ATTN_MQA } AttnType;
-static const char* const attn_names[] = {"mha", "gqa", "mqa"};
+typedef enum { ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_GTA, ATTN_MLA, ATTN_GLA } AttnType;
+static const char* const attn_names[] = {"mha", "gqa", "mqa", "gta", "mla", "gla"};
 
 typedef enum { POS_ROPE, POS_LEARNED } PosType;
 static const char* const pos_names[] = {"rope", "learned"};
@@ -39,19 +60,24 @@ typedef struct {
     int padded_vocab_size; // Vp
     int num_layers;        // L
     int num_heads;         // H
-    int num_kv_heads;      // Hkv: H for MHA, 1 for MQA, k for GQA-k
+    int num_kv_heads;      // Hkv: H for MHA, 1 for MQA, k for GQA-k and GTA-k; H for MLA/GLA (one per head)
     int channels;          // C
     int head_dim;          // dh = C / H
     int mlp_hidden;        // F
     AttnType attn;
-    PosType pos;
-    int bias;          // biases in qkv, attproj, fc, fcproj and the LayerNorms
-    float rope_theta;  // RoPE base
+    PosType pos;           // learned adds a position table; the latent variants and GTA rotate dR dims anyway
+    int bias;              // biases in every linear layer and the LayerNorms
+    float rope_theta;      // RoPE base
+    int rope_dim;          // dR: rotated dims per head (0: no RoPE)
+    int latent_dim;        // dc: width of each latent group (MLA/GLA)
+    int latent_groups;     // n (MLA: 1)
+    int q_rank;            // rq: query compression rank (MLA/GLA; 0 = plain query projection)
 } GPTConfig;
 
 enum {
     P_WTE, P_WPE, P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_ATTPROJW, P_ATTPROJB,
     P_LN2W, P_LN2B, P_FCW, P_FCB, P_FCPROJW, P_FCPROJB, P_LNFW, P_LNFB,
+    P_DQW, P_DQB, P_QNORMW, P_UQW, P_UQB, P_QW, P_QB, P_DKVW, P_DKVB, P_KVNORMW, P_UKVW, P_UKVB,
     NUM_PARAMETER_TENSORS
 };
 
@@ -77,8 +103,20 @@ static int name_index(const char* name, const char* const* names, int n) {
 
 static int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
 
-// the rows of the fused qkv projection: H query heads, then Hkv key heads, then Hkv value heads
-static int qkv_width(const GPTConfig* c) { return (c->num_heads + 2 * c->num_kv_heads) * c->head_dim; }
+static int is_latent(const GPTConfig* c) { return c->attn == ATTN_MLA || c->attn == ATTN_GLA; }
+
+// width of each query head against the keys: the latent variants append the rotated dims
+static int qk_head_dim(const GPTConfig* c) { return is_latent(c) ? c->head_dim + c->rope_dim : c->head_dim; }
+
+// rows of the fused projection (MHA/GQA/MQA/GTA; 0 for the latent variants)
+static int qkv_width(const GPTConfig* c) {
+    if (is_latent(c)) return 0;
+    if (c->attn == ATTN_GTA) return (c->num_heads + c->num_kv_heads) * c->head_dim + c->rope_dim;
+    return (c->num_heads + 2 * c->num_kv_heads) * c->head_dim;
+}
+
+// width of a latent row: the groups, then the RoPE key
+static int latent_width(const GPTConfig* c) { return c->latent_groups * c->latent_dim + c->rope_dim; }
 
 static void set_spec(ParamSpec* s, const char* name, int per_layer, int L, int64_t d0, int64_t d1, int present,
                      int is_matrix, InitKind init) {
@@ -96,15 +134,15 @@ static void set_spec(ParamSpec* s, const char* name, int per_layer, int L, int64
 }
 
 static void gpt_param_specs(const GPTConfig* c, ParamSpec specs[NUM_PARAMETER_TENSORS]) {
-    int L = c->num_layers, C = c->channels, F = c->mlp_hidden, Dq = c->num_heads * c->head_dim;
-    int b = c->bias;
+    int L = c->num_layers, C = c->channels, F = c->mlp_hidden, H = c->num_heads, dh = c->head_dim;
+    int b = c->bias, lat = is_latent(c), rq = c->q_rank, Dq = H * qk_head_dim(c), Dlat = latent_width(c);
     set_spec(&specs[P_WTE], "wte", 0, L, c->padded_vocab_size, C, 1, 1, INIT_NORMAL);
-    set_spec(&specs[P_WPE], "wpe", 0, L, c->max_seq_len, C, c->pos == POS_LEARNED, 0, INIT_NORMAL);
+    set_spec(&specs[P_WPE], "wpe", 0, L, c->max_seq_len, C, c->pos == POS_LEARNED, 1, INIT_NORMAL);
     set_spec(&specs[P_LN1W], "ln1w", 1, L, C, 0, 1, 0, INIT_ONES);
     set_spec(&specs[P_LN1B], "ln1b", 1, L, C, 0, b, 0, INIT_ZEROS);
-    set_spec(&specs[P_QKVW], "qkvw", 1, L, qkv_width(c), C, 1, 1, INIT_NORMAL);
-    set_spec(&specs[P_QKVB], "qkvb", 1, L, qkv_width(c), 0, b, 0, INIT_ZEROS);
-    set_spec(&specs[P_ATTPROJW], "attprojw", 1, L, C, Dq, 1, 1, INIT_RESIDUAL_PROJ);
+    set_spec(&specs[P_QKVW], "qkvw", 1, L, qkv_width(c), C, !lat, 1, INIT_NORMAL);
+    set_spec(&specs[P_QKVB], "qkvb", 1, L, qkv_width(c), 0, !lat && b, 0, INIT_ZEROS);
+    set_spec(&specs[P_ATTPROJW], "attprojw", 1, L, C, H * dh, 1, 1, INIT_RESIDUAL_PROJ);
     set_spec(&specs[P_ATTPROJB], "attprojb", 1, L, C, 0, b, 0, INIT_ZEROS);
     set_spec(&specs[P_LN2W], "ln2w", 1, L, C, 0, 1, 0, INIT_ONES);
     set_spec(&specs[P_LN2B], "ln2b", 1, L, C, 0, b, 0, INIT_ZEROS);
@@ -114,6 +152,18 @@ static void gpt_param_specs(const GPTConfig* c, ParamSpec specs[NUM_PARAMETER_TE
     set_spec(&specs[P_FCPROJB], "fcprojb", 1, L, C, 0, b, 0, INIT_ZEROS);
     set_spec(&specs[P_LNFW], "lnfw", 0, L, C, 0, 1, 0, INIT_ONES);
     set_spec(&specs[P_LNFB], "lnfb", 0, L, C, 0, b, 0, INIT_ZEROS);
+    set_spec(&specs[P_DQW], "dqw", 1, L, rq, C, lat && rq > 0, 1, INIT_NORMAL);
+    set_spec(&specs[P_DQB], "dqb", 1, L, rq, 0, lat && rq > 0 && b, 0, INIT_ZEROS);
+    set_spec(&specs[P_QNORMW], "qnormw", 1, L, rq, 0, lat && rq > 0, 0, INIT_ONES);
+    set_spec(&specs[P_UQW], "uqw", 1, L, Dq, rq, lat && rq > 0, 1, INIT_NORMAL);
+    set_spec(&specs[P_UQB], "uqb", 1, L, Dq, 0, lat && rq > 0 && b, 0, INIT_ZEROS);
+    set_spec(&specs[P_QW], "qw", 1, L, Dq, C, lat && rq == 0, 1, INIT_NORMAL);
+    set_spec(&specs[P_QB], "qb", 1, L, Dq, 0, lat && rq == 0 && b, 0, INIT_ZEROS);
+    set_spec(&specs[P_DKVW], "dkvw", 1, L, Dlat, C, lat, 1, INIT_NORMAL);
+    set_spec(&specs[P_DKVB], "dkvb", 1, L, Dlat, 0, lat && b, 0, INIT_ZEROS);
+    set_spec(&specs[P_KVNORMW], "kvnormw", 1, L, c->latent_groups * c->latent_dim, 0, lat, 0, INIT_ONES);
+    set_spec(&specs[P_UKVW], "ukvw", 1, L, 2 * H * dh, c->latent_dim, lat, 1, INIT_NORMAL);
+    set_spec(&specs[P_UKVB], "ukvb", 1, L, 2 * H * dh, 0, lat && b, 0, INIT_ZEROS);
 }
 
 static size_t gpt_num_parameters(const GPTConfig* c) {
@@ -124,7 +174,8 @@ static size_t gpt_num_parameters(const GPTConfig* c) {
     return n;
 }
 
-// Fills the derived fields and rejects impossible configurations with the flag to change.
+// Fills the derived fields and variant defaults, and rejects impossible configurations naming the
+// flag to change. Fields left 0 take their defaults (q_rank: -1 takes the default, 0 means none).
 static void gpt_config_finish(GPTConfig* c) {
     if (c->num_layers < 1 || c->channels < 1 || c->num_heads < 1 || c->vocab_size < 1 || c->max_seq_len < 1) {
         die("model sizes must be positive (layers %d, channels %d, heads %d, vocab %d, max-seq-len %d)",
@@ -134,30 +185,56 @@ static void gpt_config_finish(GPTConfig* c) {
         die_hint("choose --channels as a multiple of --heads", "--channels %d is not divisible by --heads %d",
                  c->channels, c->num_heads);
     }
-    c->head_dim = c->channels / c->num_heads;
-    if (c->attn == ATTN_MHA) {
-        if (c->num_kv_heads != 0 && c->num_kv_heads != c->num_heads) {
-            die_hint("use --attn gqa with --kv-heads, or drop --kv-heads",
-                     "--attn mha has one kv head per query head, but --kv-heads %d was given", c->num_kv_heads);
+    int H = c->num_heads, dh = c->channels / c->num_heads, lat = c->attn == ATTN_MLA || c->attn == ATTN_GLA;
+    c->head_dim = dh;
+    const char* attn = attn_names[c->attn];
+    if (c->attn == ATTN_MHA || c->attn == ATTN_MQA || lat) {
+        int fixed = c->attn == ATTN_MQA ? 1 : H; // the latent variants give every query head its own key
+        if (c->num_kv_heads != 0 && c->num_kv_heads != fixed) {
+            die_hint("use --attn gqa or gta with --kv-heads, or drop --kv-heads", "--attn %s has %d kv heads, but --kv-heads %d was given",
+                     attn, fixed, c->num_kv_heads);
         }
-        c->num_kv_heads = c->num_heads;
-    } else if (c->attn == ATTN_MQA) {
-        if (c->num_kv_heads != 0 && c->num_kv_heads != 1) {
-            die_hint("use --attn gqa with --kv-heads, or drop --kv-heads", "--attn mqa has 1 kv head, but --kv-heads %d was given",
-                     c->num_kv_heads);
-        }
-        c->num_kv_heads = 1;
+        c->num_kv_heads = fixed;
     } else if (c->num_kv_heads == 0) {
-        c->num_kv_heads = c->num_heads >= 4 ? 4 : 1; // GQA-4, the paper's default
+        c->num_kv_heads = H >= 4 ? 4 : 1; // GQA-4 / GTA-4, the paper's default
     }
-    if (c->num_kv_heads < 1 || c->num_heads % c->num_kv_heads != 0) {
+    if (c->num_kv_heads < 1 || H % c->num_kv_heads != 0) {
         die_hint("--kv-heads must divide --heads (each kv head serves H/Hkv query heads)",
-                 "--heads %d is not divisible by --kv-heads %d", c->num_heads, c->num_kv_heads);
+                 "--heads %d is not divisible by --kv-heads %d", H, c->num_kv_heads);
     }
-    if (c->pos == POS_ROPE && c->head_dim % 2 != 0) {
-        die_hint("choose --channels/--heads so the head width is even, or use --pos learned",
-                 "RoPE rotates pairs of dims, but the head width C/H = %d/%d = %d is odd", c->channels,
-                 c->num_heads, c->head_dim);
+    // RoPE: the whole head for MHA/GQA/MQA with --pos rope; a decoupled dR = dh/2 slice for GTA, MLA, GLA
+    int rotates = lat || c->attn == ATTN_GTA || c->pos == POS_ROPE;
+    if (!rotates && c->rope_dim != 0) {
+        die_hint("drop --rope-dim, or use --pos rope", "--rope-dim %d with --attn %s --pos learned: nothing is rotated", c->rope_dim, attn);
+    }
+    if (rotates && c->rope_dim == 0) c->rope_dim = (lat || c->attn == ATTN_GTA) ? dh / 2 : dh;
+    if (rotates && (c->rope_dim < 0 || c->rope_dim > dh)) {
+        die_hint("choose --rope-dim between 2 and the head width", "--rope-dim %d is larger than the head width C/H = %d/%d = %d",
+                 c->rope_dim, c->channels, H, dh);
+    }
+    if (rotates && c->rope_dim % 2 != 0) {
+        die_hint(c->rope_dim == dh ? "choose --channels/--heads so that the head width is even, or use --pos learned"
+                                   : "choose an even --rope-dim",
+                 "RoPE rotates pairs of dims, but the rotated width is %d (head width C/H = %d/%d = %d)", c->rope_dim,
+                 c->channels, H, dh);
+    }
+    if (lat) {
+        if (c->attn == ATTN_MLA && c->latent_groups != 0 && c->latent_groups != 1) {
+            die_hint("use --attn gla for several latent groups", "--attn mla has one latent, but --latent-groups %d was given", c->latent_groups);
+        }
+        if (c->latent_groups == 0) c->latent_groups = c->attn == ATTN_MLA ? 1 : 2;
+        if (c->latent_groups < 1 || H % c->latent_groups != 0) {
+            die_hint("--latent-groups must divide --heads (each group serves H/n heads)",
+                     "--heads %d is not divisible by --latent-groups %d", H, c->latent_groups);
+        }
+        if (c->latent_dim == 0) c->latent_dim = c->attn == ATTN_MLA ? 4 * dh : 2 * dh;
+        if (c->q_rank < 0) c->q_rank = 8 * dh;
+        if (c->latent_dim < 1) die("--latent-dim must be positive, got %d", c->latent_dim);
+    } else if (c->latent_groups != 0 || c->latent_dim != 0 || c->q_rank > 0) {
+        die_hint("drop --latent-groups, --latent-dim and --q-rank, or use --attn mla / gla",
+                 "--latent-groups, --latent-dim and --q-rank apply to mla and gla, not %s", attn);
+    } else {
+        c->q_rank = 0;
     }
     if (c->mlp_hidden == 0) c->mlp_hidden = 4 * c->channels;
     if (c->mlp_hidden < 1) die("--mlp-hidden must be positive, got %d", c->mlp_hidden);
@@ -169,8 +246,11 @@ static void gpt_config_finish(GPTConfig* c) {
     if (!(c->rope_theta > 0.0f)) die("--rope-theta must be positive, got %g", c->rope_theta);
 }
 
-// KV-cache elements per token per layer (DESIGN 2.1): K and V for each kv head
+// KV-cache elements per token per layer (DESIGN 2.1): MHA/GQA/MQA cache K and V per kv head, GTA the tied
+// state per kv head and one RoPE key, MLA/GLA the normalised latent groups and one RoPE key.
 static size_t gpt_kv_elements_per_token_layer(const GPTConfig* c) {
+    if (is_latent(c)) return (size_t)latent_width(c);
+    if (c->attn == ATTN_GTA) return (size_t)c->num_kv_heads * c->head_dim + c->rope_dim;
     return 2 * (size_t)c->num_kv_heads * c->head_dim;
 }
 
@@ -183,11 +263,12 @@ static double gpt_flops_per_token(const GPTConfig* c, int T) {
 }
 
 static void gpt_print_config(const GPTConfig* c, size_t bytes_per_element) {
-    printf("model: %s attention, %d layers, C=%d, H=%d, Hkv=%d, dh=%d, F=%d, V=%d (padded %d), maxT=%d, pos=%s, "
-           "rope_theta=%g, bias=%d\n",
-           attn_names[c->attn], c->num_layers, c->channels, c->num_heads, c->num_kv_heads, c->head_dim,
-           c->mlp_hidden, c->vocab_size, c->padded_vocab_size, c->max_seq_len, pos_names[c->pos],
-           c->rope_theta, c->bias);
+    printf("model: %s attention, %d layers, C=%d, H=%d, Hkv=%d, dh=%d, F=%d, V=%d (padded %d), maxT=%d, pos=%s, bias=%d",
+           attn_names[c->attn], c->num_layers, c->channels, c->num_heads, c->num_kv_heads, c->head_dim, c->mlp_hidden,
+           c->vocab_size, c->padded_vocab_size, c->max_seq_len, pos_names[c->pos], c->bias);
+    if (c->rope_dim > 0) printf(", RoPE on %d dims (theta %g)", c->rope_dim, c->rope_theta);
+    if (is_latent(c)) printf(", latent %d x %d, q rank %d", c->latent_groups, c->latent_dim, c->q_rank);
+    printf("\n");
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);
     printf("parameters by tensor:");
@@ -198,6 +279,26 @@ static void gpt_print_config(const GPTConfig* c, size_t bytes_per_element) {
     size_t kv = gpt_kv_elements_per_token_layer(c);
     printf("KV cache: %zu elements per token per layer, %zu bytes per token over %d layers\n", kv,
            kv * c->num_layers * bytes_per_element, c->num_layers);
+}
+
+// The MLP width that gives `c` the parameter count of MHA at the same depth and width (the GLA/GTA
+// paper's matching): parameters grow by L*(2C + bias) per unit of F. *mha_params gets MHA's count.
+static int gpt_matched_mlp_hidden(const GPTConfig* c, size_t* mha_params) {
+    GPTConfig mha = *c, variant = *c;
+    mha.attn = ATTN_MHA;
+    mha.num_kv_heads = 0;
+    mha.rope_dim = 0; // RoPE has no parameters: take MHA's default
+    mha.latent_dim = mha.latent_groups = 0;
+    mha.q_rank = 0;
+    mha.mlp_hidden = 4 * c->channels;
+    gpt_config_finish(&mha);
+    variant.mlp_hidden = 4 * c->channels;
+    double per_unit = (double)c->num_layers * (2.0 * c->channels + c->bias);
+    *mha_params = gpt_num_parameters(&mha);
+    double diff = (double)*mha_params - (double)gpt_num_parameters(&variant);
+    int F = variant.mlp_hidden + (int)lround(diff / per_unit);
+    if (F < 1) die("cannot match MHA's parameter count: the MLP width would be %d", F);
+    return F;
 }
 
 #endif // LLMC_GPT_H

@@ -56,31 +56,31 @@ typedef struct {
     size_t pos, len;
     char* err; // first error, written once
     size_t errlen;
-} JsonCursor;
+} StJsonCursor;
 
-static int json_fail(JsonCursor* c, const char* what) {
+static int st_json_fail(StJsonCursor* c, const char* what) {
     if (c->err[0] == '\0') snprintf(c->err, c->errlen, "bad JSON header at byte %zu: %s", c->pos, what);
     return -1;
 }
 
-static void json_skip_ws(JsonCursor* c) {
+static void st_json_skip_ws(StJsonCursor* c) {
     while (c->pos < c->len && isspace((unsigned char)c->s[c->pos])) c->pos++;
 }
 
-static int json_expect(JsonCursor* c, char ch) {
-    json_skip_ws(c);
+static int st_json_expect(StJsonCursor* c, char ch) {
+    st_json_skip_ws(c);
     if (c->pos >= c->len || c->s[c->pos] != ch) {
         char msg[32];
         snprintf(msg, sizeof(msg), "expected '%c'", ch);
-        return json_fail(c, msg);
+        return st_json_fail(c, msg);
     }
     c->pos++;
     return 0;
 }
 
 // true (and consumes it) when the next non-space character is ch
-static int json_accept(JsonCursor* c, char ch) {
-    json_skip_ws(c);
+static int st_json_accept(StJsonCursor* c, char ch) {
+    st_json_skip_ws(c);
     if (c->pos < c->len && c->s[c->pos] == ch) {
         c->pos++;
         return 1;
@@ -89,13 +89,13 @@ static int json_accept(JsonCursor* c, char ch) {
 }
 
 // parses a JSON string into a fresh heap buffer (UTF-8, \uXXXX decoded); NULL on error
-static char* json_string(JsonCursor* c) {
-    if (json_expect(c, '"') != 0) return NULL;
+static char* st_json_string(StJsonCursor* c) {
+    if (st_json_expect(c, '"') != 0) return NULL;
     char* out = (char*)mallocCheck(c->len - c->pos + 1); // decoded is never longer than encoded
     size_t n = 0;
     while (c->pos < c->len && c->s[c->pos] != '"') {
         unsigned char ch = (unsigned char)c->s[c->pos++];
-        if (ch < 0x20) { free(out); json_fail(c, "control character in string"); return NULL; }
+        if (ch < 0x20) { free(out); st_json_fail(c, "control character in string"); return NULL; }
         if (ch != '\\') { out[n++] = (char)ch; continue; }
         if (c->pos >= c->len) break;
         char esc = c->s[c->pos++];
@@ -112,7 +112,7 @@ static char* json_string(JsonCursor* c) {
                 unsigned cp = 0;
                 for (int i = 0; i < 4; i++) {
                     if (c->pos >= c->len || !isxdigit((unsigned char)c->s[c->pos])) {
-                        free(out); json_fail(c, "bad \\u escape"); return NULL;
+                        free(out); st_json_fail(c, "bad \\u escape"); return NULL;
                     }
                     char h = c->s[c->pos++];
                     cp = cp * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10));
@@ -123,22 +123,22 @@ static char* json_string(JsonCursor* c) {
                 else { out[n++] = (char)(0xE0 | (cp >> 12)); out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[n++] = (char)(0x80 | (cp & 0x3F)); }
                 break;
             }
-            default: free(out); json_fail(c, "unknown escape in string"); return NULL;
+            default: free(out); st_json_fail(c, "unknown escape in string"); return NULL;
         }
     }
-    if (c->pos >= c->len) { free(out); json_fail(c, "unterminated string"); return NULL; }
+    if (c->pos >= c->len) { free(out); st_json_fail(c, "unterminated string"); return NULL; }
     c->pos++; // closing quote
     out[n] = '\0';
     return out;
 }
 
-static int json_uint(JsonCursor* c, uint64_t* out) {
-    json_skip_ws(c);
-    if (c->pos >= c->len || !isdigit((unsigned char)c->s[c->pos])) return json_fail(c, "expected a non-negative integer");
+static int st_json_uint(StJsonCursor* c, uint64_t* out) {
+    st_json_skip_ws(c);
+    if (c->pos >= c->len || !isdigit((unsigned char)c->s[c->pos])) return st_json_fail(c, "expected a non-negative integer");
     uint64_t v = 0;
     while (c->pos < c->len && isdigit((unsigned char)c->s[c->pos])) {
         uint64_t d = (uint64_t)(c->s[c->pos++] - '0');
-        if (v > (UINT64_MAX - d) / 10) return json_fail(c, "integer overflow");
+        if (v > (UINT64_MAX - d) / 10) return st_json_fail(c, "integer overflow");
         v = v * 10 + d;
     }
     *out = v;
@@ -146,15 +146,15 @@ static int json_uint(JsonCursor* c, uint64_t* out) {
 }
 
 // [int, int, ...] into out (at most maxn); returns the count or -1
-static int json_uint_array(JsonCursor* c, uint64_t* out, int maxn) {
-    if (json_expect(c, '[') != 0) return -1;
+static int st_json_uint_array(StJsonCursor* c, uint64_t* out, int maxn) {
+    if (st_json_expect(c, '[') != 0) return -1;
     int n = 0;
-    if (json_accept(c, ']')) return 0;
+    if (st_json_accept(c, ']')) return 0;
     do {
-        if (n >= maxn) return json_fail(c, "array too long");
-        if (json_uint(c, &out[n++]) != 0) return -1;
-    } while (json_accept(c, ','));
-    if (json_expect(c, ']') != 0) return -1;
+        if (n >= maxn) return st_json_fail(c, "array too long");
+        if (st_json_uint(c, &out[n++]) != 0) return -1;
+    } while (st_json_accept(c, ','));
+    if (st_json_expect(c, ']') != 0) return -1;
     return n;
 }
 
@@ -172,54 +172,54 @@ static void safetensors_close(SafeTensors* st) {
 }
 
 // parses one tensor entry {"dtype":..., "shape":[...], "data_offsets":[b,e]}
-static int st_parse_tensor(JsonCursor* c, SafeTensorInfo* t) {
+static int st_parse_tensor(StJsonCursor* c, SafeTensorInfo* t) {
     int have_dtype = 0, have_shape = 0, have_offsets = 0;
-    if (json_expect(c, '{') != 0) return -1;
+    if (st_json_expect(c, '{') != 0) return -1;
     do {
-        char* key = json_string(c);
-        if (key == NULL || json_expect(c, ':') != 0) { free(key); return -1; }
+        char* key = st_json_string(c);
+        if (key == NULL || st_json_expect(c, ':') != 0) { free(key); return -1; }
         int rc = 0;
         if (strcmp(key, "dtype") == 0) {
-            char* dt = json_string(c);
+            char* dt = st_json_string(c);
             if (dt == NULL) rc = -1;
-            else if (st_dtype_size(dt) == 0 || strlen(dt) >= sizeof(t->dtype)) rc = json_fail(c, "unknown dtype");
+            else if (st_dtype_size(dt) == 0 || strlen(dt) >= sizeof(t->dtype)) rc = st_json_fail(c, "unknown dtype");
             else { strcpy(t->dtype, dt); have_dtype = 1; }
             free(dt);
         } else if (strcmp(key, "shape") == 0) {
             uint64_t dims[ST_MAX_NDIM];
-            int nd = json_uint_array(c, dims, ST_MAX_NDIM);
+            int nd = st_json_uint_array(c, dims, ST_MAX_NDIM);
             if (nd < 0) rc = -1;
             else { t->ndim = nd; for (int i = 0; i < nd; i++) t->shape[i] = (int64_t)dims[i]; have_shape = 1; }
         } else if (strcmp(key, "data_offsets") == 0) {
             uint64_t off[2];
-            if (json_uint_array(c, off, 2) != 2) rc = json_fail(c, "data_offsets must hold 2 integers");
+            if (st_json_uint_array(c, off, 2) != 2) rc = st_json_fail(c, "data_offsets must hold 2 integers");
             else { t->begin = off[0]; t->end = off[1]; have_offsets = 1; }
         } else {
-            rc = json_fail(c, "unexpected key in tensor entry");
+            rc = st_json_fail(c, "unexpected key in tensor entry");
         }
         free(key);
         if (rc != 0) return -1;
-    } while (json_accept(c, ','));
-    if (json_expect(c, '}') != 0) return -1;
-    if (!(have_dtype && have_shape && have_offsets)) return json_fail(c, "tensor entry lacks dtype, shape or data_offsets");
+    } while (st_json_accept(c, ','));
+    if (st_json_expect(c, '}') != 0) return -1;
+    if (!(have_dtype && have_shape && have_offsets)) return st_json_fail(c, "tensor entry lacks dtype, shape or data_offsets");
     return 0;
 }
 
-static int st_parse_metadata(JsonCursor* c, SafeTensors* st) {
-    if (json_expect(c, '{') != 0) return -1;
-    if (json_accept(c, '}')) return 0;
+static int st_parse_metadata(StJsonCursor* c, SafeTensors* st) {
+    if (st_json_expect(c, '{') != 0) return -1;
+    if (st_json_accept(c, '}')) return 0;
     do {
-        char* key = json_string(c);
+        char* key = st_json_string(c);
         if (key == NULL) return -1;
-        char* value = (json_expect(c, ':') == 0) ? json_string(c) : NULL;
-        if (value == NULL) { free(key); return json_fail(c, "metadata values must be strings"); }
+        char* value = (st_json_expect(c, ':') == 0) ? st_json_string(c) : NULL;
+        if (value == NULL) { free(key); return st_json_fail(c, "metadata values must be strings"); }
         st->meta_keys = (char**)realloc(st->meta_keys, (st->num_meta + 1) * sizeof(char*));
         st->meta_values = (char**)realloc(st->meta_values, (st->num_meta + 1) * sizeof(char*));
         st->meta_keys[st->num_meta] = key;
         st->meta_values[st->num_meta] = value;
         st->num_meta++;
-    } while (json_accept(c, ','));
-    return json_expect(c, '}');
+    } while (st_json_accept(c, ','));
+    return st_json_expect(c, '}');
 }
 
 // Opens and validates a safetensors file. Returns 0, or -1 with a message in err (st left empty).
@@ -249,14 +249,14 @@ static int safetensors_open(SafeTensors* st, const char* path, char* err, size_t
     header[header_len] = '\0';
     if (got != header_len) { snprintf(err, errlen, "short read of the header"); free(header); return -1; }
 
-    JsonCursor c = {header, 0, header_len, err, errlen};
+    StJsonCursor c = {header, 0, header_len, err, errlen};
     st->path = strdup(path);
     st->data_start = 8 + header_len;
-    int rc = json_expect(&c, '{');
-    if (rc == 0 && !json_accept(&c, '}')) {
+    int rc = st_json_expect(&c, '{');
+    if (rc == 0 && !st_json_accept(&c, '}')) {
         do {
-            char* key = json_string(&c);
-            if (key == NULL || json_expect(&c, ':') != 0) { free(key); rc = -1; break; }
+            char* key = st_json_string(&c);
+            if (key == NULL || st_json_expect(&c, ':') != 0) { free(key); rc = -1; break; }
             if (strcmp(key, "__metadata__") == 0) {
                 free(key);
                 if (st_parse_metadata(&c, st) != 0) { rc = -1; break; }
@@ -267,8 +267,8 @@ static int safetensors_open(SafeTensors* st, const char* path, char* err, size_t
             memset(t, 0, sizeof(*t));
             t->name = key;
             if (st_parse_tensor(&c, t) != 0) { rc = -1; break; }
-        } while (json_accept(&c, ','));
-        if (rc == 0) rc = json_expect(&c, '}');
+        } while (st_json_accept(&c, ','));
+        if (rc == 0) rc = st_json_expect(&c, '}');
     }
     free(header);
     // every tensor's byte range must match its shape and lie inside the data section, and the data
@@ -368,7 +368,7 @@ typedef struct {
 } SafeTensorWrite;
 
 // appends s as a JSON string literal
-static void json_put_string(FILE* fp, const char* s) {
+static void st_json_put_string(FILE* fp, const char* s) {
     fputc('"', fp);
     for (const unsigned char* p = (const unsigned char*)s; *p; p++) {
         if (*p == '"' || *p == '\\') { fputc('\\', fp); fputc(*p, fp); }
@@ -399,9 +399,9 @@ static void safetensors_write(const char* path, int num_meta, char* const* meta_
         fputs("\"__metadata__\":{", hp);
         for (int i = 0; i < num_meta; i++) {
             if (i > 0) fputc(',', hp);
-            json_put_string(hp, meta_keys[i]);
+            st_json_put_string(hp, meta_keys[i]);
             fputc(':', hp);
-            json_put_string(hp, meta_values[i]);
+            st_json_put_string(hp, meta_values[i]);
         }
         fputc('}', hp);
     }
@@ -409,7 +409,7 @@ static void safetensors_write(const char* path, int num_meta, char* const* meta_
     for (int i = 0; i < num_tensors; i++) {
         const SafeTensorWrite* t = &tensors[i];
         if (num_meta > 0 || i > 0) fputc(',', hp);
-        json_put_string(hp, t->name);
+        st_json_put_string(hp, t->name);
         fprintf(hp, ":{\"dtype\":\"%s\",\"shape\":[", t->dtype);
         for (int d = 0; d < t->ndim; d++) fprintf(hp, d ? ",%lld" : "%lld", (long long)t->shape[d]);
         size_t nbytes = st_tensor_bytes(t);

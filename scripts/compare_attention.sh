@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Trains MHA, GQA-4, MQA, GTA-4, MLA and GLA-2 on tiny Shakespeare (byte tokens) at matched parameter
+# counts (--match-params: the MLP absorbs the difference, as the GLA/GTA paper does) and equal tokens,
+# then writes OUT/attention.csv, OUT/attention.png (val loss vs tokens) and OUT/attention.md (final val
+# loss, parameters, KV bytes per token, train and decode tokens/s). The defaults take about an hour on
+# 2 cores; every size is a flag, so the same script drives larger runs.
+#
+#   scripts/compare_attention.sh [--out DIR] [--steps N] [--layers L] [--channels C] [--heads H]
+#                                [--seq-len T] [--batch B] [--lr LR] [--val-every N] [--decode-tokens N]
+#                                [--variants "mha gqa ..."] [--data PATH] [--trainer ./train_gpt]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=out/compare_attention
+steps=1000
+layers=4
+channels=256
+heads=8
+seq_len=128
+batch=8
+lr=2e-3
+val_every=100
+decode_tokens=1000
+variants="mha gqa mqa gta mla gla"
+data=data/tinyshakespeare/input.txt
+trainer=./train_gpt
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case $1 in -h | --help) usage; exit 0 ;; esac
+    [ $# -ge 2 ] || { echo "error: flag $1 needs a value" >&2; exit 1; }
+    case $1 in
+        --out) out=$2 ;;
+        --steps) steps=$2 ;;
+        --layers) layers=$2 ;;
+        --channels) channels=$2 ;;
+        --heads) heads=$2 ;;
+        --seq-len) seq_len=$2 ;;
+        --batch) batch=$2 ;;
+        --lr) lr=$2 ;;
+        --val-every) val_every=$2 ;;
+        --decode-tokens) decode_tokens=$2 ;;
+        --variants) variants=$2 ;;
+        --data) data=$2 ;;
+        --trainer) trainer=$2 ;;
+        *) echo "error: unknown flag $1" >&2; usage >&2; exit 1 ;;
+    esac
+    shift 2
+done
+[ -x "$trainer" ] || make -s train_gpt prepare_data
+[ -f "$data" ] || bash data/get_tinyshakespeare.sh "$data"
+mkdir -p "$out"
+shards="$out/data/tinyshakespeare_bytes"
+./prepare_data -o "$shards" "$data" >/dev/null
+
+# each variant at its paper defaults: GQA and GTA with 4 kv heads, GLA with 2 latent groups
+flags_of() {
+    case $1 in
+        mha | mqa | mla) echo "--attn $1" ;;
+        gqa | gta) echo "--attn $1 --kv-heads 4" ;;
+        gla) echo "--attn gla --latent-groups 2" ;;
+        *) echo "error: unknown variant $1 (mha gqa mqa gta mla gla)" >&2; exit 1 ;;
+    esac
+}
+
+runs=()
+for v in $variants; do
+    run="$out/$v"
+    runs+=("$run")
+    if [ -f "$run/ckpt_$(printf %08d "$steps").safetensors" ]; then
+        echo "== $v: done already ($run), skipping"
+        continue
+    fi
+    rm -rf "$run"
+    mkdir -p "$run"
+    echo "== $v: $steps steps of B=$batch T=$seq_len, L=$layers C=$channels H=$heads ($(date +%H:%M:%S))"
+    # shellcheck disable=SC2046
+    "$trainer" -i "${shards}_train*.bin" -j "${shards}_val*.bin" $(flags_of "$v") --match-params 1 \
+        --layers "$layers" --channels "$channels" --heads "$heads" -b "$batch" -t "$seq_len" -x "$steps" \
+        -l "$lr" -u $((steps / 20)) -q 0.1 -v "$val_every" -m 40 --keep-last 1 -o "$run" >"$run/train.log" 2>&1 ||
+        { tail -n 5 "$run/train.log"; exit 1; }
+    grep -E "^(--match-params|parameters:|KV cache|average)" "$run/train.log"
+    grep -E "val loss" "$run/train.log" | tail -n 1
+    # decode speed over a long context: greedy, from end-of-text, up to decode_tokens positions
+    "$trainer" sample -e "$run/ckpt_$(printf %08d "$steps").safetensors" -g "$decode_tokens" --temperature 0 \
+        >"$run/decode.log" 2>&1 || { tail -n 5 "$run/decode.log"; exit 1; }
+    grep "tokens/s" "$run/decode.log"
+done
+
+python3 scripts/runs.py csv "$out/attention.csv" "${runs[@]}"
+python3 scripts/runs.py attention-table "$out/attention.md" "${runs[@]}"
+python3 scripts/runs.py plot "$out/attention.png" "$out/attention.csv" --x tokens \
+    --title "tiny Shakespeare bytes: L=$layers C=$channels H=$heads, matched parameters, $steps steps of $((batch * seq_len)) tokens"
