@@ -22,6 +22,13 @@ else
   $(info build: OpenMP not found; building single-threaded)
 endif
 
+# PCRE2 (GPT-2's pre-tokenisation regex in llmc/bpe.h)
+ifeq ($(shell printf '\043include <pcre2.h>\n' | $(CC) -DPCRE2_CODE_UNIT_WIDTH=8 -E -x c - -o /dev/null 2>/dev/null && echo yes),yes)
+  LDLIBS += -lpcre2-8
+else ifneq ($(MAKECMDGOALS),clean)
+  $(error PCRE2 not found: install it (Debian/Ubuntu: apt-get install libpcre2-dev))
+endif
+
 CFLAGS = $(CFLAGS_BASE) $(OPT)
 HEADERS = $(wildcard llmc/*.h)
 
@@ -32,7 +39,7 @@ else
   $(info build: nvcc not found; CUDA targets skipped)
 endif
 
-.PHONY: all test train clean
+.PHONY: all test train clean bench-tokenizer
 all: train_gpt prepare_data
 
 # `make train`: tiny Shakespeare, byte tokens, a small GPT on the CPU in a few minutes.
@@ -61,6 +68,7 @@ prepare_data: data/prepare_data.c $(HEADERS)
 
 clean:
 	rm -f train_gpt prepare_data dev/test_gpt dev/test_gradcheck
+	rm -f dev/test_tokenizer dev/bench_tokenizer
 
 dev/test_gradcheck: dev/test_gradcheck.c dev/test_common.h train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -68,8 +76,20 @@ dev/test_gradcheck: dev/test_gradcheck.c dev/test_common.h train_gpt.c $(HEADERS
 dev/test_gpt: dev/test_gpt.c dev/test_common.h train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
+dev/test_tokenizer: dev/test_tokenizer.c $(HEADERS)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+dev/bench_tokenizer: dev/bench_tokenizer.c $(HEADERS)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+# GPT-2 BPE encode/decode speed on tiny Shakespeare, one core (BENCH_FLAGS: see dev/bench_tokenizer.c)
+bench-tokenizer: dev/bench_tokenizer
+	./dev/bench_tokenizer $(BENCH_FLAGS)
+
 # the CPU test suite: double-precision gradient checks, unit tests, end-to-end CLI tests
-test: train_gpt prepare_data dev/test_gradcheck dev/test_gpt
+test: train_gpt prepare_data dev/test_gradcheck dev/test_gpt dev/test_tokenizer
 	./dev/test_gradcheck
 	./dev/test_gpt
 	bash dev/test_cli.sh
+	./dev/test_tokenizer
+	bash dev/test_tokenizer.sh

@@ -50,20 +50,18 @@ static size_t shard_check(const char* path) {
     return (size_t)header[2];
 }
 
-// Writes a shard atomically (temp file + rename), so a failed run never leaves half a shard.
+// Writes a shard atomically (utils.h), so a failed run never leaves half a shard.
 static void shard_write(const char* path, const uint16_t* tokens, size_t n) {
     if (n > INT32_MAX) die("shard '%s' would hold %zu tokens, more than the format allows", path, n);
-    char tmp[4096 + 8];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE* fp = fopenCheck(tmp, "wb");
     int32_t header[256] = {0};
     header[0] = SHARD_MAGIC;
     header[1] = SHARD_VERSION;
     header[2] = (int32_t)n;
-    fwriteCheck(header, sizeof(int32_t), 256, fp, tmp);
-    fwriteCheck(tokens, sizeof(uint16_t), n, fp, tmp);
-    if (fclose(fp) != 0) die("closing '%s' failed: %s", tmp, strerror(errno));
-    if (rename(tmp, path) != 0) die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    AtomicFile f;
+    atomic_open(&f, path);
+    atomic_write(&f, header, sizeof(header));
+    atomic_write(&f, tokens, n * sizeof(uint16_t));
+    atomic_commit(&f);
 }
 
 typedef struct {

@@ -386,8 +386,8 @@ static size_t st_tensor_bytes(const SafeTensorWrite* t) {
     return n;
 }
 
-// Writes path atomically (temp file, fsync, rename, fsync of the directory). Dies on failure,
-// leaving any existing file at path untouched.
+// Writes path atomically (utils.h: temp file, fsync, rename). Dies on failure, leaving any existing file
+// at path untouched.
 static void safetensors_write(const char* path, int num_meta, char* const* meta_keys, char* const* meta_values,
                               int num_tensors, const SafeTensorWrite* tensors) {
     // the header is built in memory first, so its length is known before anything is written
@@ -420,34 +420,14 @@ static void safetensors_write(const char* path, int num_meta, char* const* meta_
     while (ftell(hp) % 8 != 0) fputc(' ', hp); // pad with spaces so the data starts 8-byte aligned
     fclose(hp);
 
-    char tmp[4096 + 8];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE* fp = fopen(tmp, "wb");
-    if (fp == NULL) {
-        die_hint("check the output directory (-o) exists and is writable", "cannot create '%s': %s", tmp, strerror(errno));
-    }
+    AtomicFile f;
+    atomic_open(&f, path);
     uint64_t hl = header_len;
-    int ok = fwrite(&hl, 8, 1, fp) == 1 && fwrite(header, 1, header_len, fp) == header_len;
-    for (int i = 0; ok && i < num_tensors; i++) {
-        size_t nbytes = st_tensor_bytes(&tensors[i]);
-        ok = fwrite(tensors[i].data, 1, nbytes, fp) == nbytes;
-    }
+    atomic_write(&f, &hl, 8);
+    atomic_write(&f, header, header_len);
     free(header);
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok) {
-        int e = errno;
-        unlink(tmp);
-        die_hint("check free disk space; the previous checkpoint is untouched", "writing '%s' failed: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        die("cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
-    }
-    char dir[4096];
-    path_dirname(dir, sizeof(dir), path);
-    fsync_dir(dir);
+    for (int i = 0; i < num_tensors; i++) atomic_write(&f, tensors[i].data, st_tensor_bytes(&tensors[i]));
+    atomic_commit(&f);
 }
 
 #endif // LLMC_SAFETENSORS_H

@@ -146,6 +146,48 @@ static void path_dirname(char* out, size_t outlen, const char* path) {
 }
 
 // ----------------------------------------------------------------------------
+// atomic file writes: the data goes to "<path>.tmp", which atomic_commit fsyncs and renames over path
+// (then fsyncs the directory). A crash or a failed write never leaves a partial file under path, and a
+// failure removes the temporary file before dying.
+
+typedef struct {
+    FILE* fp;
+    const char* path;
+    char tmp[4104];
+} AtomicFile;
+
+static void atomic_fail(AtomicFile* f, const char* what) __attribute__((noreturn));
+static void atomic_fail(AtomicFile* f, const char* what) {
+    int e = errno;
+    if (f->fp) fclose(f->fp);
+    unlink(f->tmp);
+    die_hint("check free disk space and permissions; any previous file at that path is untouched", "%s '%s' failed: %s", what,
+             f->tmp, strerror(e));
+}
+
+static void atomic_open(AtomicFile* f, const char* path) {
+    f->path = path;
+    snprintf(f->tmp, sizeof(f->tmp), "%s.tmp", path);
+    f->fp = fopen(f->tmp, "wb");
+    if (f->fp == NULL) atomic_fail(f, "creating");
+}
+
+static void atomic_write(AtomicFile* f, const void* data, size_t bytes) {
+    if (bytes > 0 && fwrite(data, 1, bytes, f->fp) != bytes) atomic_fail(f, "writing");
+}
+
+static void atomic_commit(AtomicFile* f) {
+    if (fflush(f->fp) != 0 || fsync(fileno(f->fp)) != 0) atomic_fail(f, "flushing");
+    int closed = fclose(f->fp);
+    f->fp = NULL;
+    if (closed != 0) atomic_fail(f, "closing");
+    if (rename(f->tmp, f->path) != 0) atomic_fail(f, "renaming");
+    char dir[4096];
+    path_dirname(dir, sizeof(dir), f->path);
+    fsync_dir(dir);
+}
+
+// ----------------------------------------------------------------------------
 // timing
 
 static double wall_seconds(void) {
