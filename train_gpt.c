@@ -628,8 +628,9 @@ typedef struct {
     real* params_memory;
     ParameterTensors grads;
     real* grads_memory;
-    real* m_memory; // AdamW first moment
+    real* m_memory; // AdamW first moment, or Muon momentum for Muon's tensors
     real* v_memory; // AdamW second moment
+    real* muon_scratch; // the largest Muon block's working space
     // RoPE tables (maxT, dR/2), NULL without RoPE
     real* rope_cos;
     real* rope_sin;
@@ -673,6 +674,7 @@ static void gpt_free(GPT* model) {
     free(model->grads_memory);
     free(model->m_memory);
     free(model->v_memory);
+    free(model->muon_scratch);
     free(model->rope_cos);
     free(model->rope_sin);
     free(model->acts.blocks);
@@ -1039,11 +1041,18 @@ static void gpt_backward(GPT* model, float grad_scale) {
 static void gpt_zero_grad(GPT* model) { memset(model->grads_memory, 0, model->num_parameters * sizeof(real)); }
 
 // ----------------------------------------------------------------------------
-// optimizer: AdamW
+// optimizers: AdamW, and Muon for the hidden matrices (with AdamW for the rest)
 
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
 } AdamWConfig;
+
+typedef struct {
+    float lr, momentum, weight_decay;
+    int ns_steps;
+    int polar_express;   // per-step Polar Express coefficients instead of the fixed quintic
+    int moonlight_scale; // 0.2*sqrt(max(rows, cols)) instead of sqrt(max(1, rows/cols))
+} MuonConfig;
 
 // One AdamW step at step t (1-based) on n elements. grad_scale multiplies the gradients (clipping);
 // weight_decay is decoupled and the caller passes 0 for tensors that are not 2-D matrices.
@@ -1062,34 +1071,153 @@ static void adamw_update(real* params, const real* grads, real* m, real* v, size
     }
 }
 
-// The global L2 norm of the gradients, summed in double in fixed chunks so that the result does not
-// depend on the thread count.
+// Sum of squares in double over fixed chunks, so that the result does not depend on the thread count.
 #define NORM_CHUNKS 64
-static float gpt_grad_norm(const GPT* model) {
+static double sum_squares(const real* x, size_t n) {
     double partial[NORM_CHUNKS];
-    size_t n = model->num_parameters, chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
+    size_t chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
     #pragma omp parallel for schedule(static)
     for (int k = 0; k < NORM_CHUNKS; k++) {
         double s = 0;
         size_t end = (k + 1) * chunk < n ? (k + 1) * chunk : n;
-        for (size_t i = k * chunk; i < end; i++) s += (double)model->grads_memory[i] * model->grads_memory[i];
+        for (size_t i = k * chunk; i < end; i++) s += (double)x[i] * x[i];
         partial[k] = s;
     }
     double total = 0;
     for (int k = 0; k < NORM_CHUNKS; k++) total += partial[k];
-    return (float)sqrt(total);
+    return total;
 }
 
-// Clips by global norm (grad_clip > 0) and applies AdamW to every tensor; t is the 1-based step.
-static void gpt_adamw_step(GPT* model, const AdamWConfig* cfg, float grad_norm, float grad_clip, int t) {
+// out (cols, rows) = in (rows, cols)^T
+static void transpose(real* out, const real* in, int rows, int cols) {
+    #pragma omp parallel for schedule(static)
+    for (int j = 0; j < cols; j++) {
+        for (int i = 0; i < rows; i++) out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
+    }
+}
+
+// Muon's quintic (Keller Jordan) and Polar Express's per-step coefficients (Amsel et al. 2025, the
+// table modded-nanogpt uses with a 2% safety margin on the normalisation)
+static const float NS_QUINTIC[3] = {3.4445f, -4.7750f, 2.0315f};
+#define POLAR_EXPRESS_STEPS 5
+static const float POLAR_EXPRESS[POLAR_EXPRESS_STEPS][3] = {
+    {8.156554524902461f, -22.48329292557795f, 15.878769915207462f},
+    {4.042929935166739f, -2.808917465908714f, 0.5000178451051316f},
+    {3.8916678022926607f, -2.772484153217685f, 0.5060648178503393f},
+    {3.285753657755655f, -2.3681294933425376f, 0.46449024233003106f},
+    {2.3465413258596377f, -1.7097828382687081f, 0.42323551169305323f}};
+
+// Newton-Schulz orthogonalisation of X (r,c), r <= c, in place; X arrives with singular values <= 1.
+// Each step X <- a X + (b A + c A A) X with A = X X^T maps every singular value s to a s + b s^3 + c s^5,
+// pushing them towards 1 without an SVD. Every product runs through matmul_forward (out = in @ w^T):
+// A is symmetric, so A A = A A^T and (B X)^T = X^T B^T. scratch: 2 r*r + 2 r*c.
+static void newton_schulz(real* X, int r, int c, int steps, int polar_express, real* scratch) {
+    real* A = scratch;       // (r, r)
+    real* AA = A + (size_t)r * r;  // (r, r)
+    real* XT = AA + (size_t)r * r; // (c, r)
+    real* BXT = XT + (size_t)r * c; // (c, r)
+    for (int k = 0; k < steps; k++) {
+        const float* abc = polar_express ? POLAR_EXPRESS[k] : NS_QUINTIC;
+        matmul_forward(A, X, X, NULL, r, c, r);
+        matmul_forward(AA, A, A, NULL, r, r, r);
+        for (size_t i = 0; i < (size_t)r * r; i++) A[i] = abc[1] * A[i] + abc[2] * AA[i]; // B = b A + c A A
+        transpose(XT, X, r, c);
+        matmul_forward(BXT, XT, A, NULL, c, r, r); // (B X)^T
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < c; j++) X[(size_t)i * c + j] = abc[0] * X[(size_t)i * c + j] + BXT[(size_t)j * r + i];
+        }
+    }
+}
+
+// scratch elements newton_schulz and muon_update need for a (rows, cols) block
+static size_t muon_scratch_size(int rows, int cols) {
+    size_t r = rows < cols ? rows : cols, n = (size_t)rows * cols;
+    return 4 * n + 2 * r * r;
+}
+
+// Muon on one matrix (rows, cols) with momentum mu (DESIGN.md 3):
+//   M <- mu M + (1 - mu) G;  U <- (1 - mu) G + mu M (Nesterov);  X <- NS(U / ||U||_F), on U^T when tall
+//   W <- W (1 - lr wd) - lr s X,  s = sqrt(max(1, rows/cols)) or Moonlight's 0.2 sqrt(max(rows, cols))
+static void muon_update(real* param, const real* grad, real* momentum, int rows, int cols, const MuonConfig* cfg,
+                        float lr, float mu, float grad_scale, real* scratch) {
+    size_t n = (size_t)rows * cols;
+    int tall = rows > cols, r = tall ? cols : rows, c = tall ? rows : cols;
+    real* U = scratch;   // (rows, cols)
+    real* X = U + n;     // (r, c)
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        real g = grad[i] * grad_scale;
+        momentum[i] = mu * momentum[i] + (1 - mu) * g;
+        U[i] = (1 - mu) * g + mu * momentum[i];
+    }
+    real norm = (real)sqrt(sum_squares(U, n)) * (cfg->polar_express ? 1.02f : 1.0f) + 1e-7f;
+    if (tall) transpose(X, U, rows, cols);
+    else memcpy(X, U, n * sizeof(real));
+    for (size_t i = 0; i < n; i++) X[i] /= norm;
+    newton_schulz(X, r, c, cfg->ns_steps, cfg->polar_express, X + n);
+    if (tall) transpose(U, X, r, c); // back to (rows, cols)
+    else memcpy(U, X, n * sizeof(real));
+    real scale = cfg->moonlight_scale ? 0.2f * sqrt((real)(rows > cols ? rows : cols))
+                                      : sqrt(rows > cols ? (real)rows / cols : (real)1);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) param[i] = param[i] * (1 - lr * cfg->weight_decay) - lr * scale * U[i];
+}
+
+static float gpt_grad_norm(const GPT* model) { return (float)sqrt(sum_squares(model->grads_memory, model->num_parameters)); }
+
+// One optimizer step t (1-based): clip by the global norm (grad_clip > 0), then Muon with momentum mu on
+// each hidden matrix's blocks (when muon is given) and AdamW on every other tensor (on all of them
+// without muon). The momentum buffers of Muon tensors live in m_memory.
+static void gpt_optimizer_step(GPT* model, const AdamWConfig* adamw, const MuonConfig* muon, float mu, float grad_norm,
+                               float grad_clip, int t) {
     float scale = (grad_clip > 0.0f && grad_norm > grad_clip) ? grad_clip / grad_norm : 1.0f;
     size_t offset = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         const ParamSpec* s = &model->specs[i];
-        adamw_update(model->params_memory + offset, model->grads_memory + offset, model->m_memory + offset,
-                     model->v_memory + offset, s->numel, cfg, s->is_matrix ? cfg->weight_decay : 0.0f, scale, t);
+        real *p = model->params_memory + offset, *g = model->grads_memory + offset, *m = model->m_memory + offset;
+        if (muon && s->numel > 0 && is_muon_tensor(s)) {
+            int rows[MAX_ROW_BLOCKS], cols = (int)s->shape[2];
+            int nblocks = gpt_row_blocks(&model->config, i, s, rows);
+            size_t at = 0;
+            for (int l = 0; l < model->config.num_layers; l++) {
+                for (int b = 0; b < nblocks; b++) {
+                    muon_update(p + at, g + at, m + at, rows[b], cols, muon, muon->lr, mu, scale, model->muon_scratch);
+                    at += (size_t)rows[b] * cols;
+                }
+            }
+        } else {
+            adamw_update(p, g, m, model->v_memory + offset, s->numel, adamw, s->is_matrix ? adamw->weight_decay : 0.0f, scale, t);
+        }
         offset += s->numel;
     }
+}
+
+// Allocates the scratch of the largest Muon block (once) and prints which tensors each optimizer owns.
+static void gpt_setup_muon(GPT* model, const MuonConfig* muon, const AdamWConfig* adamw) {
+    size_t most = 0;
+    printf("optimizer groups: muon (lr %g, momentum %g, wd %g, %d %s steps, %s scale):", muon->lr, muon->momentum,
+           muon->weight_decay, muon->ns_steps, muon->polar_express ? "Polar Express" : "Newton-Schulz quintic",
+           muon->moonlight_scale ? "Moonlight" : "Keller");
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model->specs[i];
+        if (s->numel == 0 || !is_muon_tensor(s)) continue;
+        int rows[MAX_ROW_BLOCKS], nblocks = gpt_row_blocks(&model->config, i, s, rows);
+        printf(" %s [", s->name);
+        for (int b = 0; b < nblocks; b++) {
+            printf(b ? " | %dx%lld" : "%dx%lld", rows[b], (long long)s->shape[2]);
+            size_t need = muon_scratch_size(rows[b], (int)s->shape[2]);
+            if (need > most) most = need;
+        }
+        printf("]");
+    }
+    printf("\n  adamw (lr %g):", adamw->lr);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        if (model->specs[i].numel > 0 && !is_muon_tensor(&model->specs[i])) printf(" %s", model->specs[i].name);
+    }
+    printf("\n");
+    free(model->muon_scratch);
+    model->muon_scratch = (real*)mallocCheck(most * sizeof(real));
 }
 
 // ----------------------------------------------------------------------------
@@ -1192,7 +1320,8 @@ static int gpt_load(GPT* model, const char* path, SafeTensors* st) {
     checkpoint_open(st, path);
     gpt_config_from_checkpoint(st, &config);
     gpt_build(model, &config);
-    checkpoint_read_block(st, &config, "", model->params_memory, REAL_DTYPE);
+    StateBlock params = {"", model->params_memory, NULL};
+    checkpoint_read_block(st, &config, &params, REAL_DTYPE);
     return 1;
 }
 
@@ -1203,10 +1332,27 @@ static int gpt_load(GPT* model, const char* path, SafeTensors* st) {
 // the state a checkpoint adds beyond the parameters
 typedef struct {
     int step;
+    int opt_steps; // updates the optimizer state has seen (AdamW's bias correction, Muon's momentum warmup)
     int data_epoch, data_shard_pos;
     size_t data_batch_pos;
     uint64_t sample_rng;
 } RunState;
+
+// The optimizer state as checkpoint blocks over m_memory and v_memory: AdamW's moments of its tensors
+// and, with Muon, the momentum of Muon's tensors. Fills the two masks; returns the block count.
+static int optimizer_state_blocks(const GPT* model, int muon, StateBlock blocks[3], unsigned char adamw_tensors[],
+                                  unsigned char muon_tensors[]) {
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        muon_tensors[i] = muon && is_muon_tensor(&model->specs[i]);
+        adamw_tensors[i] = !muon_tensors[i];
+    }
+    StateBlock adamw_m = {"opt.adamw.m.", model->m_memory, adamw_tensors}, adamw_v = {"opt.adamw.v.", model->v_memory, adamw_tensors};
+    StateBlock momentum = {"opt.muon.momentum.", model->m_memory, muon_tensors};
+    blocks[0] = adamw_m;
+    blocks[1] = adamw_v;
+    blocks[2] = momentum;
+    return muon ? 3 : 2;
+}
 
 static void save_checkpoint(const GPT* model, const TrainArgs* a, const Tokenizer* tok, const RunState* rs,
                             float train_loss) {
@@ -1214,7 +1360,9 @@ static void save_checkpoint(const GPT* model, const TrainArgs* a, const Tokenize
     checkpoint_path(path, sizeof(path), a->output_dir, rs->step);
     Metadata meta = {0};
     meta_set(&meta, "tokenizer", "%s", tokenizer_name(tok));
-    meta_set(&meta, "optimizer", "adamw");
+    int muon = strcmp(a->optimizer, "muon") == 0;
+    meta_set(&meta, "optimizer", "%s", a->optimizer);
+    meta_set(&meta, "opt.steps", "%d", rs->opt_steps);
     meta_set(&meta, "opt.lr", "%.9g", a->lr);
     meta_set(&meta, "opt.beta1", "%.9g", a->beta1);
     meta_set(&meta, "opt.beta2", "%.9g", a->beta2);
@@ -1222,6 +1370,15 @@ static void save_checkpoint(const GPT* model, const TrainArgs* a, const Tokenize
     meta_set(&meta, "opt.weight_decay", "%.9g", a->weight_decay);
     meta_set(&meta, "opt.grad_clip", "%.9g", a->grad_clip);
     meta_set(&meta, "opt.schedule", "%s", a->schedule);
+    if (muon) {
+        meta_set(&meta, "opt.muon_lr", "%.9g", a->muon_lr);
+        meta_set(&meta, "opt.muon_momentum", "%.9g", a->muon_momentum);
+        meta_set(&meta, "opt.muon_momentum_warmup", "%d", a->muon_momentum_warmup);
+        meta_set(&meta, "opt.muon_wd", "%.9g", a->muon_wd);
+        meta_set(&meta, "opt.muon_ns_steps", "%d", a->muon_ns_steps);
+        meta_set(&meta, "opt.muon_polar_express", "%d", a->muon_polar_express);
+        meta_set(&meta, "opt.muon_scale", "%s", a->muon_scale);
+    }
     meta_set(&meta, "train.step", "%d", rs->step);
     meta_set(&meta, "train.batch", "%d", a->B);
     meta_set(&meta, "train.seq_len", "%d", a->T);
@@ -1232,9 +1389,11 @@ static void save_checkpoint(const GPT* model, const TrainArgs* a, const Tokenize
     meta_set(&meta, "data.shard_pos", "%d", rs->data_shard_pos);
     meta_set(&meta, "data.batch_pos", "%zu", rs->data_batch_pos);
     meta_set(&meta, "rng.sample", "%llu", (unsigned long long)rs->sample_rng);
-    StateBlock blocks[3] = {{"", model->params_memory}, {"opt.adamw.m.", model->m_memory}, {"opt.adamw.v.", model->v_memory}};
+    StateBlock blocks[4] = {{"", model->params_memory, NULL}};
+    unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
+    int n = 1 + optimizer_state_blocks(model, muon, blocks + 1, adamw_tensors, muon_tensors);
     double t0 = wall_seconds();
-    checkpoint_write(path, &model->config, REAL_DTYPE, 3, blocks, &meta);
+    checkpoint_write(path, &model->config, REAL_DTYPE, n, blocks, &meta);
     meta_free(&meta);
     checkpoint_keep_last(a->output_dir, a->keep_last);
     printf("step %d | wrote %s (%.0f ms)\n", rs->step, path, 1e3 * (wall_seconds() - t0));
@@ -1243,9 +1402,9 @@ static void save_checkpoint(const GPT* model, const TrainArgs* a, const Tokenize
 // Restores what save_checkpoint wrote beyond the parameters, checking the run's shape is unchanged.
 static void load_run_state(GPT* model, const SafeTensors* st, const TrainArgs* a, RunState* rs) {
     const char* optimizer = checkpoint_meta(st, "optimizer");
-    if (strcmp(optimizer, a->optimizer) != 0) {
-        die_hint("resume with the optimizer the run was started with", "checkpoint '%s' was trained with --optimizer %s, not %s",
-                 st->path, optimizer, a->optimizer);
+    if (strcmp(optimizer, a->optimizer) != 0 && !a->reset_optimizer) {
+        die_hint("resume with the optimizer the run was started with, or pass --reset-optimizer 1 to start a new optimizer state",
+                 "checkpoint '%s' was trained with --optimizer %s, not %s", st->path, optimizer, a->optimizer);
     }
     int B = checkpoint_meta_int(st, "train.batch"), T = checkpoint_meta_int(st, "train.seq_len");
     int total = checkpoint_meta_int(st, "train.total_batch");
@@ -1258,8 +1417,16 @@ static void load_run_state(GPT* model, const SafeTensors* st, const TrainArgs* a
         die_hint("resume with the same --seed so the data order continues exactly", "checkpoint '%s' has --seed %s",
                  st->path, checkpoint_meta(st, "train.seed"));
     }
-    checkpoint_read_block(st, &model->config, "opt.adamw.m.", model->m_memory, REAL_DTYPE);
-    checkpoint_read_block(st, &model->config, "opt.adamw.v.", model->v_memory, REAL_DTYPE);
+    if (a->reset_optimizer) {
+        printf("--reset-optimizer 1: the %s state starts afresh\n", a->optimizer);
+        rs->opt_steps = 0;
+    } else {
+        StateBlock blocks[3];
+        unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
+        int n = optimizer_state_blocks(model, strcmp(optimizer, "muon") == 0, blocks, adamw_tensors, muon_tensors);
+        for (int i = 0; i < n; i++) checkpoint_read_block(st, &model->config, &blocks[i], REAL_DTYPE);
+        rs->opt_steps = checkpoint_meta_int(st, "opt.steps");
+    }
     rs->step = checkpoint_meta_int(st, "train.step");
     rs->data_epoch = checkpoint_meta_int(st, "data.epoch");
     rs->data_shard_pos = checkpoint_meta_int(st, "data.shard_pos");
@@ -1301,7 +1468,7 @@ static int sample_main(ArgParser* p) {
     SafeTensors st;
     int ours = gpt_load(&model, ckpt, &st);
     Tokenizer tok;
-    tokenizer_init(&tok, ours && !args_given(p, &a->tokenizer) ? checkpoint_meta(&st, "tokenizer") : a->tokenizer);
+    tokenizer_load(&tok, ours && !args_given(p, &a->tokenizer) ? checkpoint_meta(&st, "tokenizer") : a->tokenizer, a->vocab);
     int trained_T = ours ? checkpoint_meta_int(&st, "train.seq_len") : 0;
     if (ours) safetensors_close(&st);
     if (tok.vocab_size != model.config.vocab_size) {
@@ -1325,8 +1492,22 @@ static int sample_main(ArgParser* p) {
     size_t kv_bytes = gpt_kv_elements_per_token_layer(&model.config) * model.config.num_layers * sizeof(real);
     printf("generated %d tokens in %.2f s: %.1f tokens/s (prompt included in the time), KV cache %zu bytes/token\n", n,
            seconds, (n + strlen(a->prompt)) / (seconds > 0 ? seconds : 1e-9), kv_bytes);
+    tokenizer_free(&tok);
     gpt_free(&model);
     return 0;
+}
+
+// Shards carry no tokenizer: a gpt2 run on byte-tokenized data would still have valid ids, all < 257.
+static void warn_if_byte_data(const Tokenizer* tok, DataLoader* val) {
+    if (tok->type == TOKENIZER_BYTES) return;
+    dataloader_next_batch(val);
+    int max_id = 0;
+    for (int i = 0; i < val->B * val->T; i++) max_id = val->targets[i] > max_id ? val->targets[i] : max_id;
+    dataloader_reset(val);
+    if (max_id < 257) {
+        fprintf(stderr, "warning: the first validation batch holds only token ids < 257, as byte-tokenized data does, but the "
+                        "model uses tokenizer '%s'; check -i/-j\n", tokenizer_name(tok));
+    }
 }
 
 int main(int argc, char** argv) {
@@ -1343,7 +1524,7 @@ int main(int argc, char** argv) {
     RunState rs = {0};
     rs.sample_rng = rng_seed(a->seed + 1); // its own stream: sampling never shifts init or data order
     Tokenizer tok;
-    tokenizer_init(&tok, a->tokenizer);
+    tokenizer_load(&tok, a->tokenizer, a->vocab);
     char path[4096] = {0};
     if (a->output_dir) {
         make_dir_or_die(a->output_dir);
@@ -1388,6 +1569,7 @@ int main(int argc, char** argv) {
     dataloader_init(&train_loader, a->train_pattern, a->B, a->T, c->vocab_size, a->seed, a->shuffle);
     dataloader_init(&val_loader, a->val_pattern, a->B, a->T, c->vocab_size, a->seed, 0);
     dataloader_set_position(&train_loader, rs.data_epoch, rs.data_shard_pos, rs.data_batch_pos);
+    warn_if_byte_data(&tok, &val_loader);
     int tokens_per_step = a->total_batch_tokens > 0 ? a->total_batch_tokens : a->B * a->T;
     int accum_steps = tokens_per_step / (a->B * a->T);
     int max_steps = a->max_steps > 0 ? a->max_steps : (int)(train_loader.batches_per_epoch / accum_steps);
@@ -1395,6 +1577,9 @@ int main(int argc, char** argv) {
     LRSchedule sched = {(ScheduleType)schedule_from_name(a->schedule), a->lr, a->warmup, max_steps, a->final_lr_frac,
                         a->wsd_decay_frac};
     AdamWConfig adamw = {a->lr, a->beta1, a->beta2, a->eps, a->weight_decay};
+    MuonConfig muon = {a->muon_lr, a->muon_momentum, a->muon_wd, a->muon_ns_steps, a->muon_polar_express,
+                       strcmp(a->muon_scale, "moonlight") == 0};
+    int use_muon = strcmp(a->optimizer, "muon") == 0;
     SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
 
     // the resolved run
@@ -1408,8 +1593,9 @@ int main(int argc, char** argv) {
            imin(a->val_batches, (int)val_loader.batches_per_epoch));
     printf("batch: B=%d T=%d, %d tokens/step (%d micro-steps), %d steps | tokenizer %s | threads %d\n", a->B, a->T,
            tokens_per_step, accum_steps, max_steps, tokenizer_name(&tok), threads);
-    printf("optimizer: adamw lr %g betas (%g, %g) eps %g wd %g clip %g | schedule %s warmup %d final %g\n", a->lr, a->beta1,
-           a->beta2, a->eps, a->weight_decay, a->grad_clip, a->schedule, a->warmup, a->final_lr_frac);
+    printf("optimizer: %s | adamw lr %g betas (%g, %g) eps %g wd %g | clip %g | schedule %s warmup %d final %g\n", a->optimizer,
+           a->lr, a->beta1, a->beta2, a->eps, a->weight_decay, a->grad_clip, a->schedule, a->warmup, a->final_lr_frac);
+    if (use_muon) gpt_setup_muon(&model, &muon, &adamw);
     double flops_per_step = gpt_flops_per_token(c, a->T) * tokens_per_step;
 
     FILE* logfile = NULL;
@@ -1421,7 +1607,7 @@ int main(int argc, char** argv) {
     }
 
     float train_loss = 0.0f;
-    double total_ms = 0.0;
+    double total_ms = 0.0, total_opt_ms = 0.0;
     int timed_steps = 0, start_step = rs.step;
     for (int step = start_step; step <= max_steps; step++) {
         int last_step = step == max_steps;
@@ -1453,17 +1639,24 @@ int main(int argc, char** argv) {
         check_finite(train_loss, "training loss", step);
         float norm = gpt_grad_norm(&model);
         check_finite(norm, "gradient norm", step);
+        // both groups follow one schedule; Muon's momentum ramps from 0.85 over its warmup
         adamw.lr = lr_at_step(&sched, step);
-        gpt_adamw_step(&model, &adamw, norm, a->grad_clip, step + 1);
-        double ms = 1e3 * (wall_seconds() - t0);
-        if (step > start_step) { total_ms += ms; timed_steps++; } // the first step warms caches
+        muon.lr = a->muon_lr * adamw.lr / a->lr;
+        float ramp = a->muon_momentum_warmup > 0 ? fminf(1.0f, (float)rs.opt_steps / a->muon_momentum_warmup) : 1.0f;
+        float mu = a->muon_momentum_warmup > 0 ? 0.85f + ramp * (a->muon_momentum - 0.85f) : a->muon_momentum;
+        double t_opt = wall_seconds();
+        rs.opt_steps++;
+        gpt_optimizer_step(&model, &adamw, use_muon ? &muon : NULL, mu, norm, a->grad_clip, rs.opt_steps);
+        double opt_ms = 1e3 * (wall_seconds() - t_opt), ms = 1e3 * (wall_seconds() - t0);
+        if (step > start_step) { total_ms += ms; total_opt_ms += opt_ms; timed_steps++; } // the first step warms caches
         double gflops = flops_per_step / (ms * 1e6);
-        printf("step %4d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms | %.0f tok/s | %.1f GFLOP/s", step + 1, max_steps,
-               train_loss, norm, adamw.lr, ms, tokens_per_step / (ms / 1e3), gflops);
+        printf("step %4d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms (opt %.1f) | %.0f tok/s | %.1f GFLOP/s", step + 1,
+               max_steps, train_loss, norm, adamw.lr, ms, opt_ms, tokens_per_step / (ms / 1e3), gflops);
         if (a->peak_gflops > 0) printf(" | MFU %.1f%%", 100.0 * gflops / a->peak_gflops);
         printf("\n");
         if (logfile) {
-            fprintf(logfile, "step %d train_loss %.9g lr %.9g grad_norm %.9g ms %.1f\n", step + 1, train_loss, adamw.lr, norm, ms);
+            fprintf(logfile, "step %d train_loss %.9g lr %.9g grad_norm %.9g ms %.1f opt_ms %.1f\n", step + 1, train_loss,
+                    adamw.lr, norm, ms, opt_ms);
             fflush(logfile);
         }
         // the state after step + 1 updates
@@ -1478,12 +1671,14 @@ int main(int argc, char** argv) {
     }
     if (timed_steps > 0) {
         double ms = total_ms / timed_steps;
-        printf("average %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s over %d steps\n", ms, tokens_per_step / (ms / 1e3),
-               flops_per_step / (ms * 1e6), timed_steps);
+        printf("average %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s over %d steps; the optimizer took %.1f ms/step (%.1f%%)\n", ms,
+               tokens_per_step / (ms / 1e3), flops_per_step / (ms * 1e6), timed_steps, total_opt_ms / timed_steps,
+               100.0 * total_opt_ms / total_ms);
     }
     if (logfile) fclose(logfile);
     dataloader_free(&train_loader);
     dataloader_free(&val_loader);
+    tokenizer_free(&tok);
     gpt_free(&model);
     return 0;
 }

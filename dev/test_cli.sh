@@ -151,6 +151,43 @@ expect_error "resuming a variant with another's size flags" "--rope-dim 4 disagr
     ./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" --attn mla "${SMALL[@]}" -o "$W/mla.A" -y 1 --rope-dim 4
 
 # ---------------------------------------------------------------------------
+echo "== Muon"
+MRUN=(./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" "${SMALL[@]}" --optimizer muon --muon-momentum-warmup 4
+    -d 1024 -x 8 -n 4 -v 4 -m 2 --keep-last 0)
+"${MRUN[@]}" -o "$W/M.A" >"$W/M.A.log" 2>&1 || fail "Muon run failed: $(tail -n 3 "$W/M.A.log")"
+mkdir -p "$W/M.B"
+cp "$W/M.A/ckpt_00000004.safetensors" "$W/M.B/"
+"${MRUN[@]}" -o "$W/M.B" -y 1 >"$W/M.B.log" 2>&1
+if cmp -s "$W/M.A/ckpt_00000008.safetensors" "$W/M.B/ckpt_00000008.safetensors" &&
+    [ "$(grep -E '^step [5-8] ' "$W/M.A/log.txt" | cut -d' ' -f1-8)" = "$(grep -E '^step [5-8] ' "$W/M.B/log.txt" | cut -d' ' -f1-8)" ]; then
+    pass "Muon (momentum warmup, gradient accumulation): resumed at step 4, steps 5-8 and the final checkpoint are bit-identical"
+else
+    fail "Muon resume differs"
+fi
+grep -q "optimizer groups: muon .* qkvw \[64x64 | 64x64 | 64x64\] attprojw \[64x64\] fcw \[256x64\] fcprojw \[64x256\]" "$W/M.A.log" &&
+    grep -q "adamw (lr 0.001): wte ln1w ln1b qkvb attprojb ln2w ln2b fcb fcprojb lnfw lnfb" "$W/M.A.log" &&
+    pass "Muon run lists its groups: q/k/v blocks and the hidden matrices to Muon, the rest to AdamW" ||
+    fail "group listing: $(grep -A1 'optimizer groups' "$W/M.A.log")"
+expect_error "resume with another optimizer" "--reset-optimizer 1" "${MRUN[@]}" -o "$W/M.A" -y 1 -x 10 --optimizer adamw
+cp -r "$W/M.A" "$W/M.C"
+"${MRUN[@]}" -o "$W/M.C" -y 1 -x 10 --optimizer adamw --reset-optimizer 1 >"$W/M.C.log" 2>&1 &&
+    grep -q "starts afresh" "$W/M.C.log" && [ -f "$W/M.C/ckpt_00000010.safetensors" ] &&
+    pass "--reset-optimizer 1 switches a Muon run to AdamW with a fresh optimizer state" || fail "reset: $(tail -n 3 "$W/M.C.log")"
+
+# ---------------------------------------------------------------------------
+echo "== GPT-2 tokens"
+VOCAB=../shared/data/gpt2
+./prepare_data --tokenizer gpt2 --vocab "$VOCAB" -o "$W/g/g" "$W/a.txt" >"$W/g.log" 2>&1 || fail "gpt2 prepare: $(cat "$W/g.log")"
+GRUN=(./train_gpt --tokenizer gpt2 --vocab "$VOCAB" -i "$W/g/g_train.bin" -j "$W/g/g_val.bin" --layers 1 --channels 32 --heads 2 -b 4 -t 32 -x 3 -v 3 -m 2)
+"${GRUN[@]}" -o "$W/G" >"$W/G.log" 2>&1 && ./train_gpt sample -e "$W/G/ckpt_00000003.safetensors" --vocab "$VOCAB" --prompt "ROMEO:" -g 10 >"$W/G.sample" 2>&1 &&
+    grep -q "V=50257 (padded 50304)" "$W/G.log" && grep -q "^ROMEO:" "$W/G.sample" && grep -q "generated 10 tokens" "$W/G.sample" &&
+    pass "GPT-2 tokens: train with --tokenizer gpt2 (V=50257, padded 50304) and sample through the checkpoint's tokenizer" ||
+    fail "gpt2 run: $(tail -n 3 "$W/G.log" "$W/G.sample")"
+expect_error "a gpt2 checkpoint with byte data" "uses tokenizer 'gpt2', this run 'bytes'" ./train_gpt -e "$W/G/ckpt_00000003.safetensors" -i "$TR" -j "$VA"
+"${GRUN[@]}" -i "$TR" -j "$VA" -x 1 2>&1 | grep -q "warning: the first validation batch holds only token ids < 257" &&
+    pass "gpt2 model on byte-tokenized shards: warns that the data looks byte-tokenized" || fail "no byte-data warning"
+
+# ---------------------------------------------------------------------------
 echo "== sampling"
 CK="$W/learn/ckpt_00000300.safetensors"
 ./train_gpt sample -e "$CK" --prompt "ROMEO:" -g 60 --temperature 0.8 --top-k 40 --top-p 0.95 --seed 1 >"$W/s1.txt" 2>&1

@@ -180,6 +180,154 @@ static void test_schedules(void) {
 }
 
 // ----------------------------------------------------------------------------
+// Muon
+
+// p(s) = a s + b s^3 + c s^5 applied `steps` times: what Newton-Schulz does to each singular value
+static double ns_scalar_map(double s, int steps, int polar_express) {
+    for (int k = 0; k < steps; k++) {
+        const float* abc = polar_express ? POLAR_EXPRESS[k] : NS_QUINTIC;
+        s = abc[0] * s + abc[1] * s * s * s + abc[2] * s * s * s * s * s;
+    }
+    return s;
+}
+
+// A diagonal (r, c) input has its diagonal as singular values: Newton-Schulz must return the scalar
+// polynomial map of each (after Frobenius normalisation) and leave the rest zero.
+static void test_newton_schulz_diagonal(int polar_express) {
+    int r = 8, c = 13;
+    double sv[8] = {1.0, 0.5, 0.2, 0.1, 0.05, 0.03, 0.02, 0.017}, norm = 0;
+    for (int i = 0; i < r; i++) norm += sv[i] * sv[i];
+    norm = sqrt(norm) * (polar_express ? 1.02 : 1.0);
+    float* X = (float*)callocCheck((size_t)r * c, 4);
+    for (int i = 0; i < r; i++) X[i * c + i] = (float)(sv[i] / norm);
+    float* scratch = (float*)mallocCheck(muon_scratch_size(r, c) * 4);
+    newton_schulz(X, r, c, 5, polar_express, scratch);
+    double worst = 0, lo = 1e9, hi = -1e9;
+    for (int i = 0; i < r; i++) {
+        for (int j = 0; j < c; j++) {
+            double want = i == j ? ns_scalar_map(sv[i] / norm, 5, polar_express) : 0.0;
+            worst = fmax(worst, fabs(X[i * c + j] - want));
+        }
+        lo = fmin(lo, X[i * c + i]);
+        hi = fmax(hi, X[i * c + i]);
+    }
+    CHECK(worst < 1e-5, "%s on a diagonal 8x13 input = its scalar map per singular value: max diff %.2e (< 1e-5)",
+          polar_express ? "Polar Express" : "NS5", worst);
+    if (!polar_express) {
+        // the 5-step map's exact range over [0.01, 1] is [0.6818, 1.1344]: DESIGN's "about [0.68, 1.13]"
+        CHECK(lo >= 0.68 && hi <= 1.135, "NS5 maps normalised singular values in [%.3f, %.3f] into [%.3f, %.3f], within [0.68, 1.135]",
+              sv[r - 1] / norm, sv[0] / norm, lo, hi);
+    }
+    free(X);
+    free(scratch);
+}
+
+// Muon of G^T is Muon of G transposed, up to the shape-dependent scale.
+static void test_muon_transpose_consistency(void) {
+    int rows = 8, cols = 20;
+    float *g = random_floats((size_t)rows * cols, 1), *gt = (float*)mallocCheck((size_t)rows * cols * 4);
+    transpose(gt, g, rows, cols);
+    float *p = (float*)callocCheck((size_t)rows * cols, 4), *pt = (float*)callocCheck((size_t)rows * cols, 4);
+    float *m = (float*)callocCheck((size_t)rows * cols, 4), *mt = (float*)callocCheck((size_t)rows * cols, 4);
+    float* scratch = (float*)mallocCheck(muon_scratch_size(rows, cols) * 4);
+    MuonConfig cfg = {1.0f, 0.95f, 0.0f, 5, 0, 0};
+    muon_update(p, g, m, rows, cols, &cfg, 1.0f, 0.95f, 1.0f, scratch);    // wide: scale 1
+    muon_update(pt, gt, mt, cols, rows, &cfg, 1.0f, 0.95f, 1.0f, scratch); // tall: scale sqrt(20/8)
+    double worst = 0, s = sqrt(20.0 / 8.0);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) worst = fmax(worst, fabs(p[i * cols + j] - pt[j * rows + i] / s));
+    }
+    CHECK(worst < 1e-5, "Muon on a 20x8 (tall) gradient = the transpose of Muon on its 8x20 transpose, / sqrt(20/8): max diff %.2e", worst);
+    free(g); free(gt); free(p); free(pt); free(m); free(mt); free(scratch);
+}
+
+// out (n, m) = a (n, k) @ b (k, m), in double
+static void dmatmul(double* out, const double* a, const double* b, int n, int k, int m) {
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < m; j++) {
+            double s = 0;
+            for (int l = 0; l < k; l++) s += a[i * k + l] * b[l * m + j];
+            out[i * m + j] = s;
+        }
+    }
+}
+
+// One Muon step (momentum, Nesterov, NS5, scale, weight decay) against DESIGN 3 recomputed in double.
+static void test_muon_step(int rows, int cols, int moonlight) {
+    size_t n = (size_t)rows * cols;
+    float *p = random_floats(n, 0.1), *g = random_floats(n, 1), *m = random_floats(n, 0.5);
+    double *pd = (double*)mallocCheck(n * 8), *md = (double*)mallocCheck(n * 8), *u = (double*)mallocCheck(n * 8);
+    for (size_t i = 0; i < n; i++) { pd[i] = p[i]; md[i] = m[i]; }
+    float lr = 0.05f, mu = 0.9f, wd = 0.1f, clip = 0.7f;
+    MuonConfig cfg = {lr, mu, wd, 5, 0, moonlight};
+    float* scratch = (float*)mallocCheck(muon_scratch_size(rows, cols) * 4);
+    muon_update(p, g, m, rows, cols, &cfg, lr, mu, clip, scratch);
+    double norm = 0;
+    for (size_t i = 0; i < n; i++) {
+        double gi = (double)g[i] * clip;
+        md[i] = mu * md[i] + (1 - mu) * gi;
+        u[i] = (1 - mu) * gi + mu * md[i];
+        norm += u[i] * u[i];
+    }
+    int tall = rows > cols, r = tall ? cols : rows, c = tall ? rows : cols;
+    double *X = (double*)mallocCheck(n * 8), *XT = (double*)mallocCheck(n * 8), *A = (double*)mallocCheck((size_t)r * r * 8);
+    double *AA = (double*)mallocCheck((size_t)r * r * 8), *BX = (double*)mallocCheck(n * 8);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) {
+            double v = u[i * cols + j] / (sqrt(norm) + 1e-7);
+            if (tall) X[j * c + i] = v; else X[i * c + j] = v;
+        }
+    }
+    for (int k = 0; k < 5; k++) {
+        for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) XT[j * r + i] = X[i * c + j];
+        dmatmul(A, X, XT, r, c, r);
+        dmatmul(AA, A, A, r, r, r);
+        for (int i = 0; i < r * r; i++) A[i] = -4.7750 * A[i] + 2.0315 * AA[i];
+        dmatmul(BX, A, X, r, r, c);
+        for (size_t i = 0; i < n; i++) X[i] = 3.4445 * X[i] + BX[i];
+    }
+    double scale = moonlight ? 0.2 * sqrt((double)(rows > cols ? rows : cols)) : sqrt(fmax(1.0, (double)rows / cols));
+    double worst = 0, largest = 0;
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) {
+            double o = tall ? X[j * c + i] : X[i * c + j];
+            double want = pd[i * cols + j] * (1 - (double)lr * wd) - lr * scale * o;
+            worst = fmax(worst, fabs(want - p[i * cols + j]));
+            largest = fmax(largest, fabs(want));
+        }
+    }
+    double mdiff = 0;
+    for (size_t i = 0; i < n; i++) mdiff = fmax(mdiff, fabs(md[i] - m[i]));
+    CHECK(worst / largest < 1e-5 && mdiff < 1e-6, "Muon step %dx%d (%s scale) vs double: params rel diff %.2e, momentum diff %.2e",
+          rows, cols, moonlight ? "Moonlight" : "Keller", worst / largest, mdiff);
+    free(p); free(g); free(m); free(pd); free(md); free(u); free(X); free(XT); free(A); free(AA); free(BX); free(scratch);
+}
+
+// The rule of DESIGN 3: Muon for every hidden 2-D matrix, split into its separate projections; AdamW for
+// the embedding, positions, norms and biases. `expect` lists "name:rows,rows,..." for Muon's tensors.
+static void test_muon_groups(const char* label, GPTConfig c, const char* expect) {
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(&c, specs);
+    char got[512] = "", adamw_ok = 1;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        if (specs[i].numel == 0) continue;
+        if (!is_muon_tensor(&specs[i])) {
+            // everything else must be the embedding, positions, or a vector (a norm gain or a bias)
+            adamw_ok &= i == P_WTE || i == P_WPE || specs[i].ndim - specs[i].per_layer == 1;
+            continue;
+        }
+        int rows[MAX_ROW_BLOCKS], nb = gpt_row_blocks(&c, i, &specs[i], rows), total = 0;
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s:", got[0] ? " " : "", specs[i].name);
+        for (int b = 0; b < nb; b++) {
+            snprintf(got + strlen(got), sizeof(got) - strlen(got), b ? ",%d" : "%d", rows[b]);
+            total += rows[b];
+        }
+        adamw_ok &= total == specs[i].shape[1]; // the blocks tile the matrix
+    }
+    CHECK(strcmp(got, expect) == 0 && adamw_ok, "Muon groups %s: %s", label, got);
+}
+
+// ----------------------------------------------------------------------------
 // checkpoints
 
 static void test_checkpoint_round_trip(void) {
@@ -196,12 +344,13 @@ static void test_checkpoint_round_trip(void) {
     Metadata meta = {0};
     meta_set(&meta, "tokenizer", "bytes");
     meta_set(&meta, "note", "quote \" backslash \\ newline \n tab \t");
-    StateBlock blocks[3] = {{"", a.params_memory}, {"opt.adamw.m.", a.m_memory}, {"opt.adamw.v.", a.v_memory}};
+    StateBlock blocks[3] = {{"", a.params_memory, NULL}, {"opt.adamw.m.", a.m_memory, NULL}, {"opt.adamw.v.", a.v_memory, NULL}};
     checkpoint_write(path, &c, "F32", 3, blocks, &meta);
     SafeTensors st;
     gpt_load(&b, path, &st);
-    checkpoint_read_block(&st, &b.config, "opt.adamw.m.", b.m_memory, "F32");
-    checkpoint_read_block(&st, &b.config, "opt.adamw.v.", b.v_memory, "F32");
+    StateBlock into[2] = {{"opt.adamw.m.", b.m_memory, NULL}, {"opt.adamw.v.", b.v_memory, NULL}};
+    checkpoint_read_block(&st, &b.config, &into[0], "F32");
+    checkpoint_read_block(&st, &b.config, &into[1], "F32");
     size_t bytes = a.num_parameters * sizeof(float);
     CHECK(memcmp(&a.config, &b.config, sizeof(GPTConfig)) == 0, "checkpoint: config round trip");
     CHECK(memcmp(a.params_memory, b.params_memory, bytes) == 0 && memcmp(a.m_memory, b.m_memory, bytes) == 0 &&
@@ -664,6 +813,20 @@ int main(void) {
     test_matmul_reference(64, 128, 384);
     test_thread_count_independence();
     test_adamw();
+    test_newton_schulz_diagonal(0);
+    test_newton_schulz_diagonal(1);
+    test_muon_transpose_consistency();
+    test_muon_step(6, 10, 0);
+    test_muon_step(12, 5, 0);
+    test_muon_step(7, 7, 1);
+    // C=48, H=6, dh=8: dR = 4 for GTA/MLA/GLA; MLA dc = 32, rq = 64; GLA-3 dc = 16
+    test_muon_groups("MHA", small_config(ATTN_MHA, 0, POS_LEARNED, 1), "qkvw:48,48,48 attprojw:48 fcw:192 fcprojw:48");
+    test_muon_groups("GQA-2", small_config(ATTN_GQA, 2, POS_ROPE, 1), "qkvw:48,16,16 attprojw:48 fcw:192 fcprojw:48");
+    test_muon_groups("MQA", small_config(ATTN_MQA, 0, POS_ROPE, 0), "qkvw:48,8,8 attprojw:48 fcw:192 fcprojw:48");
+    test_muon_groups("GTA-3", small_config(ATTN_GTA, 3, POS_ROPE, 1), "qkvw:48,24,4 attprojw:48 fcw:192 fcprojw:48");
+    test_muon_groups("MLA", variant_config(ATTN_MLA, 0, 0, -1, 1), "attprojw:48 fcw:192 fcprojw:48 dqw:64 uqw:72 dkvw:32,4 ukvw:48,48");
+    test_muon_groups("GLA-3 rq=0", variant_config(ATTN_GLA, 0, 3, 0, 1),
+                     "attprojw:48 fcw:192 fcprojw:48 qw:72 dkvw:48,4 ukvw:16,16,16,16,16,16");
     test_schedules();
     test_checkpoint_round_trip();
     test_corrupt_checkpoints();

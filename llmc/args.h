@@ -18,6 +18,7 @@ typedef struct {
     const char* train_pattern; // -i
     const char* val_pattern;   // -j
     const char* tokenizer;
+    const char* vocab; // gpt2's vocabulary: a directory or file (NULL: data/gpt2)
     int shuffle;
     // model (a fresh run; a checkpoint brings its own)
     int num_layers, channels, num_heads, num_kv_heads, mlp_hidden, max_seq_len, bias;
@@ -27,6 +28,9 @@ typedef struct {
     int rope_dim, latent_dim, latent_groups, q_rank, match_params;
     // optimisation
     const char* optimizer;
+    float muon_lr, muon_momentum, muon_wd;
+    int muon_momentum_warmup, muon_ns_steps, muon_polar_express, reset_optimizer;
+    const char* muon_scale;
     int B, T, total_batch_tokens; // -b -t -d
     float lr, final_lr_frac, weight_decay, grad_clip, beta1, beta2, eps, wsd_decay_frac;
     int warmup, max_steps;
@@ -76,11 +80,14 @@ static void args_defaults(ArgParser* p) {
     a->train_pattern = "data/tinyshakespeare/tinyshakespeare_bytes_train*.bin";
     a->val_pattern = "data/tinyshakespeare/tinyshakespeare_bytes_val*.bin";
     a->tokenizer = "bytes";
+    a->vocab = NULL;
     a->shuffle = 1;
     a->num_layers = 4; a->channels = 128; a->num_heads = 4; a->num_kv_heads = 0; a->mlp_hidden = 0;
     a->max_seq_len = 1024; a->bias = 1; a->attn = "mha"; a->pos = "rope"; a->rope_theta = 10000.0f;
     a->rope_dim = 0; a->latent_dim = 0; a->latent_groups = 0; a->q_rank = -1; a->match_params = 0;
     a->optimizer = "adamw";
+    a->muon_lr = 0.02f; a->muon_momentum = 0.95f; a->muon_wd = 0.0f; a->muon_momentum_warmup = 0;
+    a->muon_ns_steps = 5; a->muon_polar_express = 0; a->muon_scale = "keller"; a->reset_optimizer = 0;
     a->B = 12; a->T = 64; a->total_batch_tokens = -1;
     a->lr = 1e-3f; a->final_lr_frac = 0.1f; a->weight_decay = 0.1f; a->grad_clip = 1.0f;
     a->beta1 = 0.9f; a->beta2 = 0.95f; a->eps = 1e-8f; a->wsd_decay_frac = 0.2f;
@@ -93,7 +100,8 @@ static void args_defaults(ArgParser* p) {
     // data
     arg_add(p, "-i", "--train-data", ARG_STRING, &a->train_pattern, 0, "glob of training token shards");
     arg_add(p, "-j", "--val-data", ARG_STRING, &a->val_pattern, 0, "glob of validation token shards");
-    arg_add(p, NULL, "--tokenizer", ARG_STRING, &a->tokenizer, 1, "tokenizer: bytes (ids 0-255 bytes, 256 end-of-text)");
+    arg_add(p, NULL, "--tokenizer", ARG_STRING, &a->tokenizer, 1, "bytes (ids 0-255 bytes, 256 end-of-text) | gpt2 (GPT-2 BPE, 50257)");
+    arg_add(p, NULL, "--vocab", ARG_STRING, &a->vocab, 0, "gpt2 vocabulary: a directory or r50k_base.tiktoken / encoder.json / gpt2_tokenizer.bin (unset = data/gpt2)");
     arg_add(p, NULL, "--shuffle", ARG_INT, &a->shuffle, 0, "shuffle shards and batches each epoch (0/1)");
     // model
     arg_add(p, NULL, "--layers", ARG_INT, &a->num_layers, 1, "transformer blocks L");
@@ -112,7 +120,15 @@ static void args_defaults(ArgParser* p) {
     arg_add(p, NULL, "--rope-theta", ARG_FLOAT, &a->rope_theta, 1, "RoPE base");
     arg_add(p, NULL, "--bias", ARG_INT, &a->bias, 1, "biases in linear layers and LayerNorms (0/1)");
     // optimisation
-    arg_add(p, NULL, "--optimizer", ARG_STRING, &a->optimizer, 0, "optimizer: adamw");
+    arg_add(p, NULL, "--optimizer", ARG_STRING, &a->optimizer, 0, "adamw, or muon (hidden matrices; AdamW with -l for the rest)");
+    arg_add(p, NULL, "--muon-lr", ARG_FLOAT, &a->muon_lr, 0, "Muon's peak learning rate (same schedule as -l)");
+    arg_add(p, NULL, "--muon-momentum", ARG_FLOAT, &a->muon_momentum, 0, "Muon's Nesterov momentum");
+    arg_add(p, NULL, "--muon-momentum-warmup", ARG_INT, &a->muon_momentum_warmup, 0, "steps to ramp Muon's momentum from 0.85 (0 = none)");
+    arg_add(p, NULL, "--muon-wd", ARG_FLOAT, &a->muon_wd, 0, "Muon's decoupled weight decay");
+    arg_add(p, NULL, "--muon-ns-steps", ARG_INT, &a->muon_ns_steps, 0, "Newton-Schulz steps");
+    arg_add(p, NULL, "--muon-polar-express", ARG_INT, &a->muon_polar_express, 0, "1 = Polar Express per-step coefficients (at most 5 steps)");
+    arg_add(p, NULL, "--muon-scale", ARG_STRING, &a->muon_scale, 0, "update scale: keller sqrt(max(1,rows/cols)) | moonlight 0.2*sqrt(max(rows,cols))");
+    arg_add(p, NULL, "--reset-optimizer", ARG_INT, &a->reset_optimizer, 0, "1 = on resume, start the optimizer state afresh (needed to switch --optimizer)");
     arg_add(p, "-b", "--batch", ARG_INT, &a->B, 0, "micro-batch size B (sequences)");
     arg_add(p, "-t", "--seq-len", ARG_INT, &a->T, 0, "sequence length T");
     arg_add(p, "-d", "--total-batch", ARG_INT, &a->total_batch_tokens, 0, "tokens per step; gradient accumulation fills it (-1 = B*T)");
@@ -310,7 +326,18 @@ static void args_validate(const ArgParser* p) {
     if (schedule_from_name(a->schedule) < 0) die_hint("use cosine, linear, constant or wsd", "unknown -k schedule '%s'", a->schedule);
     if (a->final_lr_frac < 0.0f || a->final_lr_frac > 1.0f) die("-q (final lr fraction) must be in [0, 1], got %g", a->final_lr_frac);
     if (a->wsd_decay_frac < 0.0f || a->wsd_decay_frac > 1.0f) die("--wsd-decay-frac must be in [0, 1], got %g", a->wsd_decay_frac);
-    if (strcmp(a->optimizer, "adamw") != 0) die_hint("use --optimizer adamw", "unknown --optimizer '%s'", a->optimizer);
+    if (strcmp(a->optimizer, "adamw") != 0 && strcmp(a->optimizer, "muon") != 0) {
+        die_hint("use --optimizer adamw or muon", "unknown --optimizer '%s'", a->optimizer);
+    }
+    if (strcmp(a->muon_scale, "keller") != 0 && strcmp(a->muon_scale, "moonlight") != 0) {
+        die_hint("use --muon-scale keller or moonlight", "unknown --muon-scale '%s'", a->muon_scale);
+    }
+    if (a->muon_ns_steps < 1) die("--muon-ns-steps must be at least 1, got %d", a->muon_ns_steps);
+    if (a->muon_polar_express && a->muon_ns_steps > 5) {
+        die_hint("use --muon-ns-steps 5 or fewer", "Polar Express has coefficients for 5 steps, --muon-ns-steps is %d", a->muon_ns_steps);
+    }
+    if (!(a->muon_momentum >= 0.0f && a->muon_momentum < 1.0f)) die("--muon-momentum must be in [0, 1), got %g", a->muon_momentum);
+    if (!(a->muon_lr > 0.0f)) die("--muon-lr must be positive, got %g", a->muon_lr);
     if (a->grad_clip < 0.0f) die("--grad-clip must be >= 0, got %g", a->grad_clip);
     if (a->val_batches < 1) die("-m (validation batches) must be at least 1, got %d", a->val_batches);
     if (a->gen_tokens < 0) die("-g (tokens to generate) must be >= 0, got %d", a->gen_tokens);

@@ -130,9 +130,12 @@ static void gpt_config_from_checkpoint(const SafeTensors* st, GPTConfig* c) {
 // write and read
 
 typedef struct {
-    const char* prefix; // "" for the parameters, "opt.adamw.m." etc. for optimizer state
-    const void* block;  // parameter-shaped, in table order
+    const char* prefix;         // "" for the parameters, "opt.adamw.m." etc. for optimizer state
+    const void* block;          // parameter-shaped, in table order
+    const unsigned char* which; // which tensors of the block are stored (NULL: all)
 } StateBlock;
+
+static int block_has(const StateBlock* b, int tensor) { return b->which == NULL || b->which[tensor]; }
 
 // Writes blocks[0..n) (each laid out like the parameters, elements of `dtype`) and the metadata
 // (format, version and model config are added here) atomically to path.
@@ -153,7 +156,10 @@ static void checkpoint_write(const char* path, const GPTConfig* c, const char* d
     for (int b = 0; b < num_blocks; b++) {
         size_t offset = 0;
         for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-            if (specs[i].numel == 0) continue;
+            if (specs[i].numel == 0 || !block_has(&blocks[b], i)) {
+                offset += specs[i].numel;
+                continue;
+            }
             names[n] = str_printf("%s%s", blocks[b].prefix, specs[i].name);
             SafeTensorWrite* t = &tensors[n];
             t->name = names[n];
@@ -197,13 +203,19 @@ static int checkpoint_has_block(const SafeTensors* st, const char* prefix) {
     return safetensors_find(st, name) != NULL;
 }
 
-// Reads one parameter-shaped block (see checkpoint_write) as dtype, checking every shape.
-static void checkpoint_read_block(const SafeTensors* st, const GPTConfig* c, const char* prefix, void* block, const char* dtype) {
+// Reads the tensors of one parameter-shaped block (see checkpoint_write) as dtype into b->block,
+// checking every shape.
+static void checkpoint_read_block(const SafeTensors* st, const GPTConfig* c, const StateBlock* b, const char* dtype) {
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);
     size_t offset = 0, elem = st_dtype_size(dtype);
+    const char* prefix = b->prefix;
+    void* block = (void*)b->block;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        if (specs[i].numel == 0) continue;
+        if (specs[i].numel == 0 || !block_has(b, i)) {
+            offset += specs[i].numel;
+            continue;
+        }
         char name[256];
         snprintf(name, sizeof(name), "%s%s", prefix, specs[i].name);
         const SafeTensorInfo* t = safetensors_find(st, name);

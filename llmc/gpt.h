@@ -281,6 +281,36 @@ static void gpt_print_config(const GPTConfig* c, size_t bytes_per_element) {
            kv * c->num_layers * bytes_per_element, c->num_layers);
 }
 
+// Muon's parameter group (DESIGN.md 3): the hidden 2-D matrices, i.e. every per-layer weight matrix.
+// The embedding / LM head, a position table, norms and biases stay with AdamW.
+static int is_muon_tensor(const ParamSpec* s) { return s->per_layer && s->is_matrix; }
+
+// The separate matrices a per-layer Muon tensor stacks by rows, which Muon orthogonalises one by one:
+// fused [q | k | v] (GTA: [q | S | kr]), the latent down-projection [latent | kr], and each latent
+// group's [k_nope | v] up-projections. Fills rows[] and returns how many blocks (at most 2n).
+#define MAX_ROW_BLOCKS 256
+static int gpt_row_blocks(const GPTConfig* c, int tensor, const ParamSpec* s, int rows[MAX_ROW_BLOCKS]) {
+    int H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim, dR = c->rope_dim;
+    if (tensor == P_QKVW) {
+        rows[0] = H * dh;
+        rows[1] = Hkv * dh;
+        rows[2] = c->attn == ATTN_GTA ? dR : Hkv * dh;
+        return 3;
+    }
+    if (tensor == P_DKVW) {
+        rows[0] = c->latent_groups * c->latent_dim;
+        rows[1] = dR;
+        return 2;
+    }
+    if (tensor == P_UKVW) {
+        if (2 * c->latent_groups > MAX_ROW_BLOCKS) die("--latent-groups %d exceeds %d", c->latent_groups, MAX_ROW_BLOCKS / 2);
+        for (int g = 0; g < 2 * c->latent_groups; g++) rows[g] = (H / c->latent_groups) * dh;
+        return 2 * c->latent_groups;
+    }
+    rows[0] = (int)s->shape[1];
+    return 1;
+}
+
 // The MLP width that gives `c` the parameter count of MHA at the same depth and width (the GLA/GTA
 // paper's matching): parameters grow by L*(2C + bias) per unit of F. *mha_params gets MHA's count.
 static int gpt_matched_mlp_hidden(const GPTConfig* c, size_t* mha_params) {

@@ -8,12 +8,17 @@ A run directory holds the trainer's log.txt and train.log (its stdout); recipes 
                                                  train_loss, val_loss (seconds = cumulative step time)
   runs.py plot OUT.png CSV --x tokens|seconds    validation loss of every run against tokens or time
   runs.py attention-table OUT.md RUN_DIR...      the attention comparison's markdown table
+  runs.py muon-table OUT.md ADAMW_DIRS -- MUON_DIRS   the optimizer comparison's markdown table
+
+Step times are medians over the logged steps, so a moment of contention on a shared machine does not
+move them.
 """
 import argparse
 import csv
 import math
 import os
 import re
+import statistics
 import sys
 
 
@@ -46,6 +51,12 @@ def read_run(run_dir):
     for key, pattern in patterns.items():
         m = re.search(pattern, text, re.M)
         info[key] = float(m.group(1)) if m else None
+    step_ms = [r["ms"] for s, r in sorted(steps.items()) if "ms" in r][1:]  # the first step warms caches
+    opt_ms = [r["opt_ms"] for s, r in sorted(steps.items()) if "opt_ms" in r][1:]
+    info["median_ms"] = statistics.median(step_ms) if step_ms else None
+    info["median_opt_ms"] = statistics.median(opt_ms) if opt_ms else None
+    if info["median_ms"] and info["tokens_per_step"]:
+        info["train_tok_s"] = info["tokens_per_step"] / (info["median_ms"] / 1e3)
     decode_log = os.path.join(run_dir, "decode.log")
     if os.path.exists(decode_log):
         m = re.search(r"generated (\d+) tokens in [\d.]+ s: ([\d.]+) tokens/s", open(decode_log, errors="replace").read())
@@ -126,6 +137,72 @@ def cmd_attention_table(args):
     print(f"wrote {args.out}")
 
 
+def val_curve(steps, tokens_per_step):
+    return [(s * tokens_per_step, r["val_loss"]) for s, r in sorted(steps.items()) if "val_loss" in r and s > 0]
+
+
+def tokens_to_reach(curve, target):
+    """Tokens at which a validation curve first reaches target, interpolated linearly between evaluations."""
+    prev = None
+    for tokens, loss in curve:
+        if loss <= target:
+            if prev is None:
+                return tokens
+            (t0, l0) = prev
+            return t0 + (tokens - t0) * (l0 - target) / (l0 - loss)
+        prev = (tokens, loss)
+    return None
+
+
+def cmd_muon_table(args):
+    """Every run's final loss; the best setting of each optimizer averaged over its seeds (run names end in
+    _s<seed>); the tokens Muon's best needs to reach AdamW's best final loss; the optimizer's share."""
+    if "--" not in args.runs:
+        sys.exit("error: muon-table needs ADAMW_DIRS -- MUON_DIRS")
+    cut = args.runs.index("--")
+    groups = {"AdamW": args.runs[:cut], "Muon": args.runs[cut + 1:]}
+    lines = ["| optimizer | run | final val loss | median ms/step | optimizer ms/step (share of the step) |",
+             "|---|---|---|---|---|"]
+    settings = {}  # (optimizer, setting) -> list of (curve, info)
+    for opt, dirs in groups.items():
+        for run_dir in dirs:
+            name, steps, info = read_run(run_dir)
+            curve = val_curve(steps, info["tokens_per_step"] or 0)
+            final = curve[-1][1] if curve else float("nan")
+            share = (f"{info['median_opt_ms']:.1f} ({100 * info['median_opt_ms'] / info['median_ms']:.1f}%)"
+                     if info["median_opt_ms"] is not None and info["median_ms"] else "n/a")
+            lines.append(f"| {opt} | {name} | {final:.4f} | {fmt(info['median_ms'], '{:.1f}')} | {share} |")
+            if curve and all(math.isfinite(l) for _, l in curve):
+                settings.setdefault((opt, re.sub(r"_s\d+$", "", name)), []).append((curve, info))
+    best = {}
+    for (opt, setting), runs in settings.items():
+        n = min(len(c) for c, _ in runs)
+        mean_curve = [(runs[0][0][i][0], statistics.mean(c[i][1] for c, _ in runs)) for i in range(n)]
+        if opt not in best or mean_curve[-1][1] < best[opt][1][-1][1]:
+            best[opt] = (setting, mean_curve, runs)
+    summary = []
+    for opt in ("AdamW", "Muon"):
+        if opt in best:
+            setting, curve, runs = best[opt]
+            finals = ", ".join(f"{c[-1][1]:.4f}" for c, _ in runs)
+            shares = [i["median_opt_ms"] / i["median_ms"] for _, i in runs if i["median_opt_ms"] is not None and i["median_ms"]]
+            share = f"; optimizer step {100 * statistics.mean(shares):.1f}% of the step time" if shares else ""
+            summary.append(f"- best {opt}: {setting}, final val loss {curve[-1][1]:.4f} (mean of {len(runs)} seed(s): {finals}){share}")
+    if "AdamW" in best and "Muon" in best:
+        target, budget = best["AdamW"][1][-1][1], best["AdamW"][1][-1][0]
+        need = tokens_to_reach(best["Muon"][1], target)
+        if need is not None:
+            summary.append(f"- Muon reaches AdamW's best final val loss ({target:.4f}) after {need:,.0f} tokens; AdamW needs "
+                           f"{budget:,.0f}: {budget / need:.2f}x fewer tokens with Muon")
+        else:
+            summary.append(f"- Muon does not reach AdamW's best final val loss ({target:.4f}) within {budget:,.0f} tokens")
+    text = "\n".join(lines + [""] + summary) + "\n"
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+    print(f"wrote {args.out}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +216,10 @@ def main():
     p.add_argument("--x", choices=["tokens", "seconds"], default="tokens")
     p.add_argument("--title", default="")
     p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("muon-table")
+    p.add_argument("out")
+    p.add_argument("runs", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_muon_table)
     p = sub.add_parser("attention-table")
     p.add_argument("out")
     p.add_argument("runs", nargs="+")
