@@ -39,7 +39,7 @@ else
   $(info build: nvcc not found; CUDA targets skipped)
 endif
 
-.PHONY: all test train clean bench-tokenizer
+.PHONY: all test train clean bench bench-tokenizer
 all: train_gpt prepare_data
 
 # `make train`: tiny Shakespeare, byte tokens, a small GPT on the CPU in a few minutes.
@@ -68,7 +68,7 @@ prepare_data: data/prepare_data.c $(HEADERS)
 
 clean:
 	rm -f train_gpt prepare_data dev/test_gpt dev/test_gradcheck
-	rm -f dev/test_tokenizer dev/bench_tokenizer
+	rm -f dev/test_tokenizer dev/bench_tokenizer dev/bench_cpu
 
 dev/test_gradcheck: dev/test_gradcheck.c dev/test_common.h train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -81,6 +81,21 @@ dev/test_tokenizer: dev/test_tokenizer.c $(HEADERS)
 
 dev/bench_tokenizer: dev/bench_tokenizer.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+dev/bench_cpu: dev/bench_cpu.c train_gpt.c $(HEADERS)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+# CPU training speed (dev/bench_cpu.c): the 4-layer C=256 model with GPT-2's vocabulary for every attention
+# variant with AdamW and Muon, then GPT-2 124M with MHA and AdamW (about a minute on 2 cores);
+# BENCH_CPU_FLAGS runs that instead (./dev/bench_cpu --help)
+BENCH_CPU_FLAGS ?=
+bench: dev/bench_cpu
+ifeq ($(BENCH_CPU_FLAGS),)
+	./dev/bench_cpu --preset small --table 1
+	./dev/bench_cpu --preset gpt2
+else
+	./dev/bench_cpu $(BENCH_CPU_FLAGS)
+endif
 
 # GPT-2 BPE encode/decode speed on tiny Shakespeare, one core (BENCH_FLAGS: see dev/bench_tokenizer.c)
 bench-tokenizer: dev/bench_tokenizer

@@ -1,5 +1,8 @@
 /*
-GPT training on the CPU: the reference implementation, fp32 with OpenMP.
+GPT training on the CPU, fp32 with OpenMP. Every matmul, and attention's per-head products, run through
+one packed GEMM (an AVX-512 register tile, or portable C); the elementwise kernels vectorise (exp in
+plain arithmetic). Each fast kernel keeps the plain reference it replaced beside it, which the tests
+compare it with; results do not depend on the thread count.
 
 The model is a pre-LN GPT-2 (DESIGN.md section 2): token embedding (+ learned positions, or RoPE),
 L blocks of x += Attn(LN1(x)); x += MLP(LN2(x)), a final LayerNorm and an LM head tied to the
@@ -47,8 +50,38 @@ typedef float real;
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
+// exp in plain arithmetic, so that the loops of softmax, GELU and cross-entropy vectorise (libm's expf is
+// a call the compiler does not vectorise): Cephes' expf. x = n ln2 + r with |r| <= ln2/2 (ln2 in two
+// parts, so that n ln2 is exact), a polynomial for e^r, and 2^n built in the exponent bits; within
+// 7.5e-8 relative (measured) on [-87, 88], clamped outside. The double build keeps libm's exp, so that
+// the gradient checks see the exact function.
+#ifdef REAL_DOUBLE
+static inline real exp_vec(real x) { return exp(x); }
+#else
+static inline float exp_vec(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x; // a ternary, unlike fminf, vectorises here
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+}
+#endif
+
 // ----------------------------------------------------------------------------
 // all the individual layers' forward and backward passes
+
+// Sums over rows (weight and bias gradients) take this many columns per thread at a time.
+#define COLUMN_BLOCK 64
 
 // out (B,T,C) = wte[inp] + wpe[t]. inp (B,T) token ids, wte (Vp,C), wpe (T,C) or NULL (RoPE).
 static void encoder_forward(real* out, const int* inp, const real* wte, const real* wpe, int B, int T, int C) {
@@ -118,18 +151,23 @@ static void layernorm_backward(real* dinp, real* dweight, real* dbias, const rea
             dx[i] += (d[i] * weight[i] - dnorm_mean - norm * dnorm_norm_mean) * rstd[n];
         }
     }
-    // weight and bias gradients sum over rows; each column belongs to one thread, so the sum's
-    // order (and result) does not depend on the thread count
+    // weight and bias gradients sum over rows, a block of columns per thread (rows read contiguously);
+    // each column belongs to one thread, so the sum's order (and result) does not depend on the thread count
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < C; i++) {
-        real dw = 0, db = 0;
+    for (int i0 = 0; i0 < C; i0 += COLUMN_BLOCK) {
+        int width = imin(COLUMN_BLOCK, C - i0);
+        real dw[COLUMN_BLOCK] = {0}, db[COLUMN_BLOCK] = {0};
         for (int n = 0; n < N; n++) {
-            real norm = (inp[(size_t)n * C + i] - mean[n]) * rstd[n];
-            dw += dout[(size_t)n * C + i] * norm;
-            db += dout[(size_t)n * C + i];
+            const real *x = inp + (size_t)n * C + i0, *d = dout + (size_t)n * C + i0;
+            for (int i = 0; i < width; i++) {
+                dw[i] += d[i] * (x[i] - mean[n]) * rstd[n];
+                db[i] += d[i];
+            }
         }
-        dweight[i] += dw;
-        if (dbias) dbias[i] += db;
+        for (int i = 0; i < width; i++) {
+            dweight[i0 + i] += dw[i];
+            if (dbias) dbias[i0 + i] += db[i];
+        }
     }
 }
 
@@ -164,88 +202,277 @@ static void rmsnorm_backward(real* dinp, real* dweight, const real* dout, const 
         for (int i = 0; i < C; i++) dx[i] += r * (d[i] * weight[i] - x[i] * k);
     }
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < C; i++) {
-        real dw = 0;
-        for (int n = 0; n < N; n++) dw += dout[(size_t)n * C + i] * inp[(size_t)n * inp_stride + i] * rstd[n];
-        dweight[i] += dw;
+    for (int i0 = 0; i0 < C; i0 += COLUMN_BLOCK) { // as in layernorm_backward
+        int width = imin(COLUMN_BLOCK, C - i0);
+        real dw[COLUMN_BLOCK] = {0};
+        for (int n = 0; n < N; n++) {
+            const real *x = inp + (size_t)n * inp_stride + i0, *d = dout + (size_t)n * C + i0;
+            for (int i = 0; i < width; i++) dw[i] += d[i] * x[i] * rstd[n];
+        }
+        for (int i = 0; i < width; i++) dweight[i0 + i] += dw[i];
     }
 }
 
-// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC,) or no bias. Blocks of 32 weight rows are
-// shared out to threads and each block meets four input rows at a time, so a weight row is read
-// once per four rows while it sits in cache.
-#define MATMUL_ROWS 4
-#define MATMUL_COLS 32
-static void matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C, int OC) {
+// The reference matmuls: plain loops, kept to test the fast path against (and used by it for fewer rows
+// than a register tile, as in decoding, where packing would cost more than the product).
+// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC,) or no bias.
+static void matmul_forward_reference(real* out, const real* inp, const real* weight, const real* bias, int N, int C, int OC) {
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++) {
+        for (int o = 0; o < OC; o++) {
+            const real *x = inp + (size_t)n * C, *w = weight + (size_t)o * C;
+            real s = 0;
+            for (int i = 0; i < C; i++) s += x[i] * w[i];
+            out[(size_t)n * OC + o] = s + (bias ? bias[o] : 0);
+        }
+    }
+}
+
+// dinp (N,C) = dout (N,OC) @ weight (OC,C); dweight (OC,C) += dout^T @ inp; dbias (OC,) += column sums
+// of dout, or no bias.
+static void matmul_backward_reference(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
+                                      const real* weight, int N, int C, int OC) {
     #pragma omp parallel for schedule(static)
-    for (int o0 = 0; o0 < OC; o0 += MATMUL_COLS) {
-        for (int n0 = 0; n0 < N; n0 += MATMUL_ROWS) {
-            int rows = imin(MATMUL_ROWS, N - n0);
-            for (int o = o0; o < imin(o0 + MATMUL_COLS, OC); o++) {
-                const real* w = weight + (size_t)o * C;
-                real b = bias ? bias[o] : 0;
-                if (rows == MATMUL_ROWS) {
-                    const real* x0 = inp + (size_t)n0 * C;
-                    const real *x1 = x0 + C, *x2 = x1 + C, *x3 = x2 + C;
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                    for (int i = 0; i < C; i++) {
-                        s0 += x0[i] * w[i];
-                        s1 += x1[i] * w[i];
-                        s2 += x2[i] * w[i];
-                        s3 += x3[i] * w[i];
-                    }
-                    out[(size_t)n0 * OC + o] = s0 + b;
-                    out[(size_t)(n0 + 1) * OC + o] = s1 + b;
-                    out[(size_t)(n0 + 2) * OC + o] = s2 + b;
-                    out[(size_t)(n0 + 3) * OC + o] = s3 + b;
-                } else {
-                    for (int r = 0; r < rows; r++) {
-                        const real* x = inp + (size_t)(n0 + r) * C;
-                        real s = 0;
-                        for (int i = 0; i < C; i++) s += x[i] * w[i];
-                        out[(size_t)(n0 + r) * OC + o] = s + b;
+    for (int n = 0; n < N; n++) {
+        real* dx = dinp + (size_t)n * C;
+        for (int i = 0; i < C; i++) dx[i] = 0;
+        for (int o = 0; o < OC; o++) {
+            for (int i = 0; i < C; i++) dx[i] += dout[(size_t)n * OC + o] * weight[(size_t)o * C + i];
+        }
+    }
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < OC; o++) {
+        for (int n = 0; n < N; n++) {
+            real g = dout[(size_t)n * OC + o];
+            for (int i = 0; i < C; i++) dweight[(size_t)o * C + i] += g * inp[(size_t)n * C + i];
+            if (dbias) dbias[o] += g;
+        }
+    }
+}
+
+// The fast path: one packed GEMM, C (M,N) (+)= A (M,K) @ B (K,N), serves all three products through
+// strided views of the operands (Goto and van de Geijn's blocking, as BLIS and OpenBLAS do it):
+//   forward  out  = inp @ weight^T    A = inp,    B = weight read transposed
+//   backward dinp = dout @ weight     A = dout,   B = weight
+//            dW  += dout^T @ inp      A = dout read transposed, B = inp
+// B is copied a KC x NC block at a time into panels of NR columns (so a panel streams through the
+// cache contiguously), A an MC x KC block at a time into panels of MR rows, and a register tile
+// multiplies one A panel by one B panel: MR x NR accumulators, each step of k one broadcast of A per row
+// and NR/16 loads of B. Threads share out the tiles of a block; every element of C is one thread's, its
+// sum running over k in blocks of KC in order, so the result does not depend on the thread count.
+#define GEMM_MR 6    // 6 x 32 tile: 12 AVX-512 accumulators, 2 loads of B and 6 broadcasts per 12 FMAs
+#define GEMM_NR 32
+#define GEMM_KC 384  // a B panel is KC x NR = 48 KB, an A panel KC x MR = 9 KB
+#define GEMM_MC 264  // A block 396 KB: stays in L2 while B panels pass
+#define GEMM_NC 3072 // B block 4.5 MB: stays in L3 while the A blocks pass
+
+// element (i, j) of a matrix view is p[i * rs + j * cs]
+typedef struct {
+    const real* p;
+    size_t rs, cs;
+} MatrixView;
+
+static MatrixView transposed(MatrixView m) {
+    MatrixView t = {m.p, m.cs, m.rs};
+    return t;
+}
+
+static _Alignas(64) real gemm_a_block[GEMM_MC * GEMM_KC];
+static _Alignas(64) real gemm_b_block[GEMM_KC * GEMM_NC];
+
+// rows i0.. (up to MR) of A, columns k0..k0+kc, as one panel: panel[k * MR + r], zero past the last row
+static void gemm_pack_a(real* panel, MatrixView A, int i0, int rows, int k0, int kc) {
+    for (int k = 0; k < kc; k++) {
+        const real* a = A.p + (size_t)i0 * A.rs + (size_t)(k0 + k) * A.cs;
+        for (int r = 0; r < GEMM_MR; r++) panel[k * GEMM_MR + r] = r < rows ? a[r * A.rs] : 0;
+    }
+}
+
+#if defined(__AVX512F__) && !defined(REAL_DOUBLE)
+#include <immintrin.h>
+// r[i] = row i of a 16x16 block -> r[i] = column i: pairs, then quads, then 128-bit lanes swapped
+static inline void transpose16x16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 8; i++) {
+        int j = (i / 4) * 8 + i % 4;
+        t[j] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0x88);
+        t[j + 4] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0xDD);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+}
+#endif
+
+// columns j0.. (up to NR) of B, rows k0..k0+kc, as one panel: panel[k * NR + c], zero past the last column.
+// The forward's B is the weight read transposed (B.rs == 1): with AVX-512 a whole panel moves 16x16
+// blocks through registers, which reads each weight row in cache-line runs (about twice as fast).
+static void gemm_pack_b(real* panel, MatrixView B, int j0, int cols, int k0, int kc) {
+#if defined(__AVX512F__) && !defined(REAL_DOUBLE)
+    if (B.rs == 1 && cols == GEMM_NR && kc % 16 == 0) {
+        for (int c0 = 0; c0 < GEMM_NR; c0 += 16) {
+            for (int k = 0; k < kc; k += 16) {
+                __m512 r[16];
+                for (int c = 0; c < 16; c++) r[c] = _mm512_loadu_ps(B.p + (size_t)(j0 + c0 + c) * B.cs + k0 + k);
+                transpose16x16(r);
+                for (int i = 0; i < 16; i++) _mm512_storeu_ps(panel + (k + i) * GEMM_NR + c0, r[i]);
+            }
+        }
+        return;
+    }
+#endif
+    for (int k = 0; k < kc; k++) {
+        const real* b = B.p + (size_t)(k0 + k) * B.rs + (size_t)j0 * B.cs;
+        for (int c = 0; c < GEMM_NR; c++) panel[k * GEMM_NR + c] = c < cols ? b[c * B.cs] : 0;
+    }
+}
+
+// c (MR rows ldc apart, NR columns) = a panel @ b panel (+ c when accumulate)
+#if defined(__AVX512F__) && !defined(REAL_DOUBLE)
+static void gemm_tile(int kc, const float* a, const float* b, float* c, size_t ldc, int accumulate) {
+    __m512 acc[GEMM_MR][2];
+    for (int r = 0; r < GEMM_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512 ar = _mm512_set1_ps(a[r]);
+            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < GEMM_MR; r++, c += ldc) {
+        if (accumulate) {
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(c));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(c + 16));
+        }
+        _mm512_storeu_ps(c, acc[r][0]);
+        _mm512_storeu_ps(c + 16, acc[r][1]);
+    }
+}
+#else
+// portable: the compiler vectorises the NR-wide rows (and the double build uses this)
+static void gemm_tile(int kc, const real* a, const real* b, real* c, size_t ldc, int accumulate) {
+    real acc[GEMM_MR][GEMM_NR] = {{0}};
+    for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
+        for (int r = 0; r < GEMM_MR; r++) {
+            for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[r] * b[j];
+        }
+    }
+    for (int r = 0; r < GEMM_MR; r++) {
+        for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = acc[r][j] + (accumulate ? c[r * ldc + j] : 0);
+    }
+}
+#endif
+
+typedef enum {
+    GEMM_SET,   // C = A @ B
+    GEMM_ADD,   // C += A @ B
+    GEMM_LOWER, // C = A @ B on and below the diagonal: tiles wholly above it are skipped (causal scores,
+                // and symmetric products, which mirror_lower completes)
+} GemmMode;
+
+// C (M,N), rows ldc apart, = or += A @ B. A tile that overhangs C's edge is computed in a local tile and
+// its valid part copied out. Called inside a parallel region (attention runs its products head by head,
+// one head per thread), it runs on the calling thread alone, with its own blocks.
+static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, int K, GemmMode mode) {
+    if (K == 0) { // an empty sum (GTA with every key dim rotated has no k1 part)
+        for (int i = 0; i < M && mode != GEMM_ADD; i++) memset(C + (size_t)i * ldc, 0, N * sizeof(real));
+        return;
+    }
+    int nested = 0;
+#ifdef _OPENMP
+    nested = omp_in_parallel();
+#endif
+    real *a_block = gemm_a_block, *b_block = gemm_b_block;
+    if (nested) {
+        a_block = (real*)mallocCheck((size_t)round_up(imin(M, GEMM_MC), GEMM_MR) * imin(K, GEMM_KC) * sizeof(real));
+        b_block = (real*)mallocCheck((size_t)round_up(imin(N, GEMM_NC), GEMM_NR) * imin(K, GEMM_KC) * sizeof(real));
+    }
+    #pragma omp parallel if (!nested)
+    for (int jc = 0; jc < N; jc += GEMM_NC) {
+        int nc = imin(GEMM_NC, N - jc), npanels = (nc + GEMM_NR - 1) / GEMM_NR;
+        for (int pc = 0; pc < K; pc += GEMM_KC) {
+            int kc = imin(GEMM_KC, K - pc), acc = mode == GEMM_ADD || pc > 0;
+            #pragma omp for schedule(static)
+            for (int j = 0; j < npanels; j++) {
+                gemm_pack_b(b_block + (size_t)j * GEMM_NR * kc, B, jc + j * GEMM_NR, imin(GEMM_NR, nc - j * GEMM_NR), pc, kc);
+            }
+            for (int ic = 0; ic < M; ic += GEMM_MC) {
+                int mc = imin(GEMM_MC, M - ic), mpanels = (mc + GEMM_MR - 1) / GEMM_MR;
+                #pragma omp for schedule(static)
+                for (int i = 0; i < mpanels; i++) {
+                    gemm_pack_a(a_block + (size_t)i * GEMM_MR * kc, A, ic + i * GEMM_MR, imin(GEMM_MR, mc - i * GEMM_MR), pc, kc);
+                }
+                #pragma omp for collapse(2) schedule(static)
+                for (int j = 0; j < npanels; j++) {
+                    for (int i = 0; i < mpanels; i++) {
+                        const real* a = a_block + (size_t)i * GEMM_MR * kc;
+                        const real* b = b_block + (size_t)j * GEMM_NR * kc;
+                        int rows = imin(GEMM_MR, mc - i * GEMM_MR), cols = imin(GEMM_NR, nc - j * GEMM_NR);
+                        int row0 = ic + i * GEMM_MR, col0 = jc + j * GEMM_NR;
+                        if (mode == GEMM_LOWER && row0 + rows - 1 < col0) continue;
+                        real* c = C + (size_t)row0 * ldc + col0;
+                        if (rows == GEMM_MR && cols == GEMM_NR) {
+                            gemm_tile(kc, a, b, c, ldc, acc);
+                        } else {
+                            real tile[GEMM_MR * GEMM_NR];
+                            gemm_tile(kc, a, b, tile, GEMM_NR, 0);
+                            for (int r = 0; r < rows; r++) {
+                                for (int q = 0; q < cols; q++) c[r * ldc + q] = tile[r * GEMM_NR + q] + (acc ? c[r * ldc + q] : 0);
+                            }
+                        }
                     }
                 }
             }
         }
     }
+    if (nested) {
+        free(a_block);
+        free(b_block);
+    }
 }
 
-// dinp (N,C) = dout (N,OC) @ weight (OC,C); dweight (OC,C) += dout^T @ inp; dbias (OC,) += column
-// sums of dout. Each output row belongs to one thread: deterministic for any thread count.
+// out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC,) or no bias
+static void matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C, int OC) {
+    if (N < GEMM_MR) { // decoding: fewer rows than a register tile, and packing would cost more than it saves
+        matmul_forward_reference(out, inp, weight, bias, N, C, OC);
+        return;
+    }
+    if (bias) {
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, OC * sizeof(real));
+    }
+    MatrixView x = {inp, (size_t)C, 1}, w = {weight, (size_t)C, 1};
+    gemm(out, OC, x, transposed(w), N, OC, C, bias ? GEMM_ADD : GEMM_SET);
+}
+
+// dinp (N,C) = dout (N,OC) @ weight (OC,C); dweight (OC,C) += dout^T @ inp; dbias (OC,) += column sums
+// of dout (a block of columns per thread, as in layernorm_backward), or no bias.
 static void matmul_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
                             const real* weight, int N, int C, int OC) {
+    MatrixView dy = {dout, (size_t)OC, 1}, w = {weight, (size_t)C, 1}, x = {inp, (size_t)C, 1};
+    gemm(dinp, C, dy, w, N, C, OC, GEMM_SET);
+    gemm(dweight, C, transposed(dy), x, OC, C, N, GEMM_ADD);
+    if (dbias == NULL) return;
     #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        real* dx = dinp + (size_t)n * C;
-        const real* d = dout + (size_t)n * OC;
-        for (int i = 0; i < C; i++) dx[i] = 0;
-        for (int o = 0; o < OC; o++) {
-            const real* w = weight + (size_t)o * C;
-            real g = d[o];
-            for (int i = 0; i < C; i++) dx[i] += g * w[i];
+    for (int o0 = 0; o0 < OC; o0 += COLUMN_BLOCK) {
+        int width = imin(COLUMN_BLOCK, OC - o0);
+        real sum[COLUMN_BLOCK] = {0};
+        for (int n = 0; n < N; n++) {
+            for (int o = 0; o < width; o++) sum[o] += dout[(size_t)n * OC + o0 + o];
         }
-    }
-    #pragma omp parallel for schedule(static)
-    for (int o = 0; o < OC; o++) {
-        real* dw = dweight + (size_t)o * C;
-        real db = 0;
-        int n = 0;
-        for (; n + MATMUL_ROWS <= N; n += MATMUL_ROWS) { // four rows per pass over dw
-            real g0 = dout[(size_t)n * OC + o], g1 = dout[(size_t)(n + 1) * OC + o];
-            real g2 = dout[(size_t)(n + 2) * OC + o], g3 = dout[(size_t)(n + 3) * OC + o];
-            const real* x0 = inp + (size_t)n * C;
-            const real *x1 = x0 + C, *x2 = x1 + C, *x3 = x2 + C;
-            for (int i = 0; i < C; i++) dw[i] += g0 * x0[i] + g1 * x1[i] + g2 * x2[i] + g3 * x3[i];
-            db += g0 + g1 + g2 + g3;
-        }
-        for (; n < N; n++) {
-            real g = dout[(size_t)n * OC + o];
-            const real* x = inp + (size_t)n * C;
-            for (int i = 0; i < C; i++) dw[i] += g * x[i];
-            db += g;
-        }
-        if (dbias) dbias[o] += db;
+        for (int o = 0; o < width; o++) dbias[o0 + o] += sum[o];
     }
 }
 
@@ -298,11 +525,12 @@ typedef struct {
     real scale;
 } AttentionDims;
 
+// The reference core, plain loops along each head.
 // q (B,Tq,q_stride): head h at h*(d1+d2)          k1 (B,Tk,k1_stride): kv head g at g*k1_head
 // k2 (B,Tk,k2_stride), or NULL when d2 = 0       v (B,Tk,v_stride): kv head g at g*v_head, dv wide
 // out (B,Tq,out_stride): head h at h*dv          att (B,H,Tq,Tk): probabilities, zero above the diagonal
-static void attention_forward(real* out, real* att, const real* q, const real* k1, const real* k2, const real* v,
-                              int B, int Tq, int Tk, const AttentionDims* d) {
+static void attention_forward_reference(real* out, real* att, const real* q, const real* k1, const real* k2, const real* v,
+                                        int B, int Tq, int Tk, const AttentionDims* d) {
     int H = d->H, group = d->H / d->Hkv, d1 = d->d1, d2 = d->d2;
     #pragma omp parallel for collapse(3) schedule(static)
     for (int b = 0; b < B; b++) {
@@ -341,14 +569,30 @@ static void attention_forward(real* out, real* att, const real* q, const real* k
     }
 }
 
+// dk2 (B,T,k2_stride) += the shared key's gradient that each (b, kv head) pair left in its scratch block
+// (B,Hkv,T,1+d2) at offset T, summed over kv heads in order
+static void attention_add_shared_key_grads(real* dk2, const real* scratch, int B, int T, const AttentionDims* d) {
+    int Hkv = d->Hkv, d2 = d->d2;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int s = 0; s < T; s++) {
+            real* dkr = dk2 + ((size_t)b * T + s) * d->k2_stride;
+            for (int g = 0; g < Hkv; g++) {
+                const real* part = scratch + ((size_t)b * Hkv + g) * T * (1 + d2) + T + (size_t)s * d2;
+                for (int i = 0; i < d2; i++) dkr[i] += part[i];
+            }
+        }
+    }
+}
+
 // Training only (Tq == Tk == T); dq has q's layout, dk1/dk2/dv those of k1/k2/v. dq is written; dk1, dk2
 // and dv accumulate (+=), so a kv head read by several query heads, and k2 read by all of them, get the
 // sum of their gradients, and dk1 may alias dv (GTA's tied state is both). Threads split (b, kv head)
 // pairs; k2's gradient is summed per kv head in scratch (B,Hkv,T,1+d2), then over kv heads in a fixed
 // order: the result does not depend on the thread count.
-static void attention_backward(real* dq, real* dk1, real* dk2, real* dv, real* scratch, const real* dout,
-                               const real* att, const real* q, const real* k1, const real* k2, const real* v,
-                               int B, int T, const AttentionDims* d) {
+static void attention_backward_reference(real* dq, real* dk1, real* dk2, real* dv, real* scratch, const real* dout,
+                                         const real* att, const real* q, const real* k1, const real* k2,
+                                         const real* v, int B, int T, const AttentionDims* d) {
     int H = d->H, Hkv = d->Hkv, group = d->H / d->Hkv, d1 = d->d1, d2 = d->d2;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
@@ -395,23 +639,117 @@ static void attention_backward(real* dq, real* dk1, real* dk2, real* dv, real* s
             }
         }
     }
-    if (d2 == 0) return;
+    if (d2 > 0) attention_add_shared_key_grads(dk2, scratch, B, T, d);
+}
+
+// The fast core: per head, the same arithmetic as products of small matrices through the GEMM (on strided
+// views of the rows, one head per thread), and the softmax and its backward as vector loops along the
+// keys. Above the diagonal the probabilities are zero, so the products run over whole rows and those
+// terms add exact zeros.
+//     scores S = Q1 K1^T + Q2 K2^T (Tq, Tk),  P = softmax(scale S),  out = P V
+
+// the views of head h's queries (d1 and d2 parts), kv head g's keys (k1, k2) and values, in sequence b
+typedef struct {
+    MatrixView q1, q2, k1, k2, v;
+} HeadViews;
+
+static HeadViews head_views(const real* q, const real* k1, const real* k2, const real* v, int b, int h, int Tq, int Tk,
+                            const AttentionDims* d) {
+    int g = h / (d->H / d->Hkv);
+    const real* qh = q + (size_t)b * Tq * d->q_stride + (size_t)h * (d->d1 + d->d2);
+    HeadViews w = {{qh, (size_t)d->q_stride, 1},
+                   {qh + d->d1, (size_t)d->q_stride, 1},
+                   {k1 + (size_t)b * Tk * d->k1_stride + (size_t)g * d->k1_head, (size_t)d->k1_stride, 1},
+                   {k2 ? k2 + (size_t)b * Tk * d->k2_stride : NULL, (size_t)d->k2_stride, 1},
+                   {v + (size_t)b * Tk * d->v_stride + (size_t)g * d->v_head, (size_t)d->v_stride, 1}};
+    return w;
+}
+
+// Arguments as attention_forward_reference. Threads take whole heads.
+static void attention_forward(real* out, real* att, const real* q, const real* k1, const real* k2, const real* v,
+                              int B, int Tq, int Tk, const AttentionDims* d) {
+    if (Tq < GEMM_MR) { // decoding: fewer query rows than a register tile, and the plain loops are faster
+        attention_forward_reference(out, att, q, k1, k2, v, B, Tq, Tk, d);
+        return;
+    }
+    int H = d->H;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
-        for (int s = 0; s < T; s++) {
-            real* dkr = dk2 + ((size_t)b * T + s) * d->k2_stride;
-            for (int g = 0; g < Hkv; g++) {
-                const real* part = scratch + ((size_t)b * Hkv + g) * T * (1 + d2) + T + (size_t)s * d2;
-                for (int i = 0; i < d2; i++) dkr[i] += part[i];
+        for (int h = 0; h < H; h++) {
+            HeadViews w = head_views(q, k1, k2, v, b, h, Tq, Tk, d);
+            real* S = att + ((size_t)b * H + h) * Tq * Tk;
+            gemm(S, Tk, w.q1, transposed(w.k1), Tq, Tk, d->d1, Tq == Tk ? GEMM_LOWER : GEMM_SET);
+            if (d->d2 > 0) gemm(S, Tk, w.q2, transposed(w.k2), Tq, Tk, d->d2, GEMM_ADD);
+            for (int t = 0; t < Tq; t++) {
+                int n = t + Tk - Tq + 1; // keys this row sees
+                real* a = S + (size_t)t * Tk;
+                real maxval = -INFINITY, sum = 0;
+                #pragma omp simd reduction(max : maxval) // a max in any order is exact: this lets it vectorise
+                for (int s = 0; s < n; s++) maxval = a[s] > maxval ? a[s] : maxval;
+                for (int s = 0; s < n; s++) {
+                    a[s] = exp_vec((a[s] - maxval) * d->scale);
+                    sum += a[s];
+                }
+                for (int s = 0; s < n; s++) a[s] /= sum;
+                for (int s = n; s < Tk; s++) a[s] = 0;
             }
+            MatrixView p = {S, (size_t)Tk, 1};
+            gemm(out + (size_t)b * Tq * d->out_stride + (size_t)h * d->dv, d->out_stride, p, w.v, Tq, d->dv, Tk, GEMM_SET);
         }
     }
 }
 
+// Arguments as attention_backward_reference. Threads take (b, kv head) pairs, whose key and value
+// gradients collect the products of the kv head's query heads in order; the RoPE key's share goes to
+// scratch per pair and is summed over kv heads in order, as in the reference. Each thread holds one
+// head's score gradients (T, T).
+//     dP = dout V^T,  dS = P (dP - rowsum(P dP)) scale,  dQ = dS K,  dK += dS^T Q,  dV += P^T dout
+static void attention_backward(real* dq, real* dk1, real* dk2, real* dv, real* scratch, const real* dout,
+                               const real* att, const real* q, const real* k1, const real* k2, const real* v,
+                               int B, int T, const AttentionDims* d) {
+    int H = d->H, Hkv = d->Hkv, group = H / Hkv, d1 = d->d1, d2 = d->d2;
+    #pragma omp parallel
+    {
+        real* dS = (real*)mallocCheck((size_t)T * T * sizeof(real));
+        MatrixView ds = {dS, (size_t)T, 1};
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++) {
+            for (int g = 0; g < Hkv; g++) {
+                real* dk2_part = scratch + ((size_t)b * Hkv + g) * T * (1 + d2) + T; // (T, d2)
+                for (int h = g * group; h < (g + 1) * group; h++) {
+                    HeadViews w = head_views(q, k1, k2, v, b, h, T, T, d);
+                    const real* P = att + ((size_t)b * H + h) * T * T;
+                    MatrixView p = {P, (size_t)T, 1}, dy = {dout + (size_t)b * T * d->out_stride + (size_t)h * d->dv, (size_t)d->out_stride, 1};
+                    gemm(dS, T, dy, transposed(w.v), T, T, d->dv, GEMM_LOWER);
+                    for (int t = 0; t < T; t++) {
+                        const real* a = P + (size_t)t * T;
+                        real* r = dS + (size_t)t * T;
+                        real dot = 0;
+                        for (int s = 0; s <= t; s++) dot += a[s] * r[s];
+                        for (int s = 0; s <= t; s++) r[s] = a[s] * (r[s] - dot) * d->scale;
+                        for (int s = t + 1; s < T; s++) r[s] = 0;
+                    }
+                    real* dqh = dq + (size_t)b * T * d->q_stride + (size_t)h * (d1 + d2);
+                    gemm(dqh, d->q_stride, ds, w.k1, T, d1, T, GEMM_SET);
+                    gemm(dk1 + (size_t)b * T * d->k1_stride + (size_t)g * d->k1_head, d->k1_stride, transposed(ds), w.q1, T, d1, T, GEMM_ADD);
+                    if (d2 > 0) {
+                        gemm(dqh + d1, d->q_stride, ds, w.k2, T, d2, T, GEMM_SET);
+                        gemm(dk2_part, d2, transposed(ds), w.q2, T, d2, T, h > g * group ? GEMM_ADD : GEMM_SET);
+                    }
+                    gemm(dv + (size_t)b * T * d->v_stride + (size_t)g * d->v_head, d->v_stride, transposed(p), dy, T, d->dv, T, GEMM_ADD);
+                }
+            }
+        }
+        free(dS);
+    }
+    if (d2 > 0) attention_add_shared_key_grads(dk2, scratch, B, T, d);
+}
+
 #define GELU_SCALING_FACTOR 0.7978845608028654f // sqrt(2 / pi)
 
-// out (N,) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's tanh approximation
-static void gelu_forward(real* out, const real* inp, size_t N) {
+// The reference GELU: out (N,) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's tanh
+// approximation, with libm's tanh.
+static void gelu_forward_reference(real* out, const real* inp, size_t N) {
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         real x = inp[i];
@@ -420,7 +758,7 @@ static void gelu_forward(real* out, const real* inp, size_t N) {
 }
 
 // dinp (N,) = dout * gelu'(inp); dinp may be dout itself
-static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
+static void gelu_backward_reference(real* dinp, const real* inp, const real* dout, size_t N) {
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         real x = inp[i];
@@ -432,6 +770,34 @@ static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t 
     }
 }
 
+// The same function vectorised: 0.5 (1 + tanh u) = sigmoid(2u), so gelu = x s with s = sigmoid(2u), and
+// gelu' = s + 2 x u' s (1 - s). Both come from e = exp_vec(-2|u|) <= 1, which neither overflows nor
+// cancels: with r = 1 / (1 + e), s = r (u >= 0) or e r (u < 0), and s (1 - s) = e r^2.
+static inline real gelu_sigmoid(real x, real* s_one_minus_s) {
+    real u = GELU_SCALING_FACTOR * (x + 0.044715f * x * x * x);
+    real e = exp_vec(-2 * fabs(u)), r = 1 / (1 + e);
+    *s_one_minus_s = e * r * r;
+    return u >= 0 ? r : e * r;
+}
+
+static void gelu_forward(real* out, const real* inp, size_t N) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        real unused;
+        out[i] = inp[i] * gelu_sigmoid(inp[i], &unused);
+    }
+}
+
+// dinp (N,) = dout * gelu'(inp); dinp may be dout itself
+static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        real x = inp[i], s_one_minus_s, s = gelu_sigmoid(x, &s_one_minus_s);
+        real du = GELU_SCALING_FACTOR * (1 + 3 * 0.044715f * x * x);
+        dinp[i] = (s + 2 * x * du * s_one_minus_s) * dout[i];
+    }
+}
+
 // out (N,) = a + b; out may alias a or b. Its backward passes the gradient to both inputs unchanged,
 // which the model's backward does by sharing the residual stream's gradient buffer.
 static void residual_forward(real* out, const real* a, const real* b, size_t N) {
@@ -439,8 +805,9 @@ static void residual_forward(real* out, const real* a, const real* b, size_t N) 
     for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
 }
 
-// losses (N,) = -log softmax(logits[:V])[target]. logits (N,Vp); the padded columns are ignored.
-static void crossentropy_forward(real* losses, const real* logits, const int* targets, int N, int V, int Vp) {
+// The reference cross-entropy: losses (N,) = -log softmax(logits[:V])[target]. logits (N,Vp); the padded
+// columns are ignored.
+static void crossentropy_forward_reference(real* losses, const real* logits, const int* targets, int N, int V, int Vp) {
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const real* l = logits + (size_t)n * Vp;
@@ -454,8 +821,8 @@ static void crossentropy_forward(real* losses, const real* logits, const int* ta
 
 // dlogits (N,Vp) = (softmax(logits) - onehot(target)) * dloss, zero in the padded columns; dloss is the
 // gradient of each position's loss (1/N for the mean). dlogits may be logits itself (in place).
-static void crossentropy_backward(real* dlogits, const real* logits, const int* targets, real dloss, int N, int V,
-                                  int Vp) {
+static void crossentropy_backward_reference(real* dlogits, const real* logits, const int* targets, real dloss, int N,
+                                            int V, int Vp) {
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const real* l = logits + (size_t)n * Vp;
@@ -466,6 +833,39 @@ static void crossentropy_backward(real* dlogits, const real* logits, const int* 
         for (int i = 0; i < V; i++) sum += exp(l[i] - maxval);
         for (int i = 0; i < V; i++) dl[i] = (exp(l[i] - maxval) / sum - (i == targets[n])) * dloss;
         for (int i = V; i < Vp; i++) dl[i] = 0;
+    }
+}
+
+// The fused softmax + cross-entropy: the forward keeps each row's log-sum-exp lse (N,), so that the
+// backward writes the gradient exp(logit - lse) - onehot in a single pass and no softmax is stored. A
+// row (200 KB at V = 50257) stays in L2 between the forward's max and sum passes, so the vocabulary-sized
+// logits come from memory once in each direction.
+// losses (N,) = lse - logits[target]; logits (N,Vp), the padded columns ignored.
+static void crossentropy_forward(real* losses, real* lse, const real* logits, const int* targets, int N, int V, int Vp) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const real* l = logits + (size_t)n * Vp;
+        real maxval = -INFINITY;
+        #pragma omp simd reduction(max : maxval) // a max in any order is exact: this lets it vectorise
+        for (int i = 0; i < V; i++) maxval = l[i] > maxval ? l[i] : maxval;
+        real sum = 0;
+        for (int i = 0; i < V; i++) sum += exp_vec(l[i] - maxval);
+        lse[n] = maxval + log(sum);
+        losses[n] = lse[n] - l[targets[n]];
+    }
+}
+
+// dlogits (N,Vp) = (exp(logits - lse) - onehot(target)) * dloss, zero in the padded columns; dlogits may
+// be logits itself (in place).
+static void crossentropy_backward(real* dlogits, const real* lse, const real* logits, const int* targets, real dloss,
+                                  int N, int V, int Vp) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const real* l = logits + (size_t)n * Vp;
+        real* dl = dlogits + (size_t)n * Vp;
+        for (int i = 0; i < V; i++) dl[i] = exp_vec(l[i] - lse[n]) * dloss;
+        for (int i = V; i < Vp; i++) dl[i] = 0;
+        dl[targets[n]] -= dloss;
     }
 }
 
@@ -603,6 +1003,7 @@ typedef struct {
     real* lnf_rstd;     // (N,)
     real* logits;       // (N, Vp); the backward overwrites it with dlogits
     real* losses;       // (N,)
+    real* lse;          // (N,) log-sum-exp of each row of logits, for the backward
     real* proj;         // (N, C) attention/MLP output projection before the residual add
     // backward scratch
     real* dresidual;    // (N, C) gradient of the residual stream
@@ -720,10 +1121,10 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
     ActivationTensors* a = &model->acts;
     a->blocks = (BlockActivations*)mallocCheck(L * sizeof(BlockActivations));
     size_t blocks = point_block_activations(a->blocks, (int)L, block_sizes, NULL);
-    real** ptrs[] = {&a->encoded, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->logits, &a->losses, &a->proj, &a->dresidual,
+    real** ptrs[] = {&a->encoded, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->logits, &a->losses, &a->lse, &a->proj, &a->dresidual,
                      &a->dln, &a->dln_q, &a->datty, &a->dqkv, &a->dq, &a->dqlat, &a->dqlat_norm, &a->dkvlat,
                      &a->dkvlat_norm, &a->dukv, &a->dfch, &a->attn_scratch};
-    size_t sizes[] = {N * C, N * C, N, N, N * c->padded_vocab_size, N, N * C, N * C,
+    size_t sizes[] = {N * C, N * C, N, N, N * c->padded_vocab_size, N, N, N * C, N * C,
                       N * C, lat * N * C, N * H * dh, N * qkv_width(c), lat * N * H * qk_head_dim(c), N * rq, N * rq,
                       lat * N * latent_width(c), lat * N * c->latent_dim, lat * N * 2 * H * dh, N * c->mlp_hidden,
                       attention_scratch_size(c, B, T)};
@@ -1008,7 +1409,7 @@ static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, model->params.lnfw, model->params.lnfb, N, C);
     matmul_forward(a->logits, a->lnf, model->params.wte, NULL, N, C, Vp);
     if (targets != NULL) {
-        crossentropy_forward(a->losses, a->logits, targets, N, V, Vp);
+        crossentropy_forward(a->losses, a->lse, a->logits, targets, N, V, Vp);
         double sum = 0;
         for (int i = 0; i < N; i++) sum += a->losses[i];
         model->mean_loss = (float)(sum / N);
@@ -1023,7 +1424,8 @@ static void gpt_backward(GPT* model, float grad_scale) {
     int B = model->batch_size, T = model->seq_len, N = B * T, C = c->channels;
     ActivationTensors* a = &model->acts;
     // logits = lnf @ wte^T, losses = crossentropy(logits); dlogits overwrite the logits
-    crossentropy_backward(a->logits, a->logits, model->targets, (real)grad_scale / N, N, c->vocab_size, c->padded_vocab_size);
+    crossentropy_backward(a->logits, a->lse, a->logits, model->targets, (real)grad_scale / N, N, c->vocab_size,
+                          c->padded_vocab_size);
     matmul_backward(a->dln, model->grads.wte, NULL, a->logits, a->lnf, model->params.wte, N, C, c->padded_vocab_size);
     // lnf = layernorm(residual of the last block)
     memset(a->dresidual, 0, (size_t)N * C * sizeof(real));
@@ -1088,14 +1490,6 @@ static double sum_squares(const real* x, size_t n) {
     return total;
 }
 
-// out (cols, rows) = in (rows, cols)^T
-static void transpose(real* out, const real* in, int rows, int cols) {
-    #pragma omp parallel for schedule(static)
-    for (int j = 0; j < cols; j++) {
-        for (int i = 0; i < rows; i++) out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
-    }
-}
-
 // Muon's quintic (Keller Jordan) and Polar Express's per-step coefficients (Amsel et al. 2025, the
 // table modded-nanogpt uses with a 2% safety margin on the normalisation)
 static const float NS_QUINTIC[3] = {3.4445f, -4.7750f, 2.0315f};
@@ -1107,61 +1501,69 @@ static const float POLAR_EXPRESS[POLAR_EXPRESS_STEPS][3] = {
     {3.285753657755655f, -2.3681294933425376f, 0.46449024233003106f},
     {2.3465413258596377f, -1.7097828382687081f, 0.42323551169305323f}};
 
-// Newton-Schulz orthogonalisation of X (r,c), r <= c, in place; X arrives with singular values <= 1.
-// Each step X <- a X + (b A + c A A) X with A = X X^T maps every singular value s to a s + b s^3 + c s^5,
-// pushing them towards 1 without an SVD. Every product runs through matmul_forward (out = in @ w^T):
-// A is symmetric, so A A = A A^T and (B X)^T = X^T B^T. scratch: 2 r*r + 2 r*c.
-static void newton_schulz(real* X, int r, int c, int steps, int polar_express, real* scratch) {
-    real* A = scratch;       // (r, r)
-    real* AA = A + (size_t)r * r;  // (r, r)
-    real* XT = AA + (size_t)r * r; // (c, r)
-    real* BXT = XT + (size_t)r * c; // (c, r)
-    for (int k = 0; k < steps; k++) {
-        const float* abc = polar_express ? POLAR_EXPRESS[k] : NS_QUINTIC;
-        matmul_forward(A, X, X, NULL, r, c, r);
-        matmul_forward(AA, A, A, NULL, r, r, r);
-        for (size_t i = 0; i < (size_t)r * r; i++) A[i] = abc[1] * A[i] + abc[2] * AA[i]; // B = b A + c A A
-        transpose(XT, X, r, c);
-        matmul_forward(BXT, XT, A, NULL, c, r, r); // (B X)^T
-        #pragma omp parallel for schedule(static)
-        for (int i = 0; i < r; i++) {
-            for (int j = 0; j < c; j++) X[(size_t)i * c + j] = abc[0] * X[(size_t)i * c + j] + BXT[(size_t)j * r + i];
-        }
+// A (n, n) above the diagonal = A below it: completes a symmetric product that GEMM_LOWER computed
+static void mirror_lower(real* A, int n) {
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) A[(size_t)i * n + j] = A[(size_t)j * n + i];
     }
 }
 
-// scratch elements newton_schulz and muon_update need for a (rows, cols) block
+// Newton-Schulz orthogonalisation of X (rows, cols) in place; X arrives with singular values <= 1. With
+// A = X X^T (r x r, r = rows <= cols), each step X <- a X + (b A + c A A) X maps every singular value s to
+// a s + b s^3 + c s^5, pushing them towards 1 without an SVD. A tall X takes the same step on X^T without
+// transposing it: A = X^T X and X <- a X + X (b A + c A A). Every product is the GEMM on views of X;
+// A and A A are symmetric (each pair of mirrored elements is the same sum of the same products), so only
+// their lower triangles are computed.
+// scratch: 2 r^2 + rows*cols.
+static void newton_schulz(real* X, int rows, int cols, int steps, int polar_express, real* scratch) {
+    int tall = rows > cols, r = tall ? cols : rows, c = tall ? rows : cols;
+    size_t n = (size_t)rows * cols;
+    real* A = scratch;             // (r, r)
+    real* AA = A + (size_t)r * r;  // (r, r)
+    real* BX = AA + (size_t)r * r; // (rows, cols): B X, or X B when tall
+    MatrixView x = {X, (size_t)cols, 1}, xt = transposed(x), a = {A, (size_t)r, 1};
+    for (int k = 0; k < steps; k++) {
+        const float* abc = polar_express ? POLAR_EXPRESS[k] : NS_QUINTIC;
+        gemm(A, r, tall ? xt : x, tall ? x : xt, r, r, c, GEMM_LOWER);
+        mirror_lower(A, r);
+        gemm(AA, r, a, a, r, r, r, GEMM_LOWER);
+        mirror_lower(AA, r);
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < (size_t)r * r; i++) A[i] = abc[1] * A[i] + abc[2] * AA[i]; // B = b A + c A A
+        gemm(BX, cols, tall ? x : a, tall ? a : x, rows, cols, r, GEMM_SET);
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) X[i] = abc[0] * X[i] + BX[i];
+    }
+}
+
+// scratch elements muon_update needs for a (rows, cols) block
 static size_t muon_scratch_size(int rows, int cols) {
     size_t r = rows < cols ? rows : cols, n = (size_t)rows * cols;
-    return 4 * n + 2 * r * r;
+    return 2 * n + 2 * r * r;
 }
 
 // Muon on one matrix (rows, cols) with momentum mu (DESIGN.md 3):
-//   M <- mu M + (1 - mu) G;  U <- (1 - mu) G + mu M (Nesterov);  X <- NS(U / ||U||_F), on U^T when tall
+//   M <- mu M + (1 - mu) G;  U <- (1 - mu) G + mu M (Nesterov);  X <- NS(U / ||U||_F)
 //   W <- W (1 - lr wd) - lr s X,  s = sqrt(max(1, rows/cols)) or Moonlight's 0.2 sqrt(max(rows, cols))
 static void muon_update(real* param, const real* grad, real* momentum, int rows, int cols, const MuonConfig* cfg,
                         float lr, float mu, float grad_scale, real* scratch) {
     size_t n = (size_t)rows * cols;
-    int tall = rows > cols, r = tall ? cols : rows, c = tall ? rows : cols;
-    real* U = scratch;   // (rows, cols)
-    real* X = U + n;     // (r, c)
+    real* X = scratch; // (rows, cols)
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         real g = grad[i] * grad_scale;
         momentum[i] = mu * momentum[i] + (1 - mu) * g;
-        U[i] = (1 - mu) * g + mu * momentum[i];
+        X[i] = (1 - mu) * g + mu * momentum[i];
     }
-    real norm = (real)sqrt(sum_squares(U, n)) * (cfg->polar_express ? 1.02f : 1.0f) + 1e-7f;
-    if (tall) transpose(X, U, rows, cols);
-    else memcpy(X, U, n * sizeof(real));
+    real norm = (real)sqrt(sum_squares(X, n)) * (cfg->polar_express ? 1.02f : 1.0f) + 1e-7f;
+    #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) X[i] /= norm;
-    newton_schulz(X, r, c, cfg->ns_steps, cfg->polar_express, X + n);
-    if (tall) transpose(U, X, r, c); // back to (rows, cols)
-    else memcpy(U, X, n * sizeof(real));
+    newton_schulz(X, rows, cols, cfg->ns_steps, cfg->polar_express, X + n);
     real scale = cfg->moonlight_scale ? 0.2f * sqrt((real)(rows > cols ? rows : cols))
                                       : sqrt(rows > cols ? (real)rows / cols : (real)1);
     #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) param[i] = param[i] * (1 - lr * cfg->weight_decay) - lr * scale * U[i];
+    for (size_t i = 0; i < n; i++) param[i] = param[i] * (1 - lr * cfg->weight_decay) - lr * scale * X[i];
 }
 
 static float gpt_grad_norm(const GPT* model) { return (float)sqrt(sum_squares(model->grads_memory, model->num_parameters)); }
