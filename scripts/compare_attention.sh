@@ -13,12 +13,12 @@ cd "$(dirname "$0")/.."
 
 out=out/compare_attention
 steps=1000
-layers=4
-channels=256
+layers=6
+channels=384
 heads=8
-seq_len=128
-batch=8
-lr=2e-3
+seq_len=256
+batch=4
+lr=1e-3
 val_every=100
 decode_tokens=1000
 variants="mha gqa mqa gta mla gla"
