@@ -32,15 +32,21 @@ endif
 CFLAGS = $(CFLAGS_BASE) $(OPT)
 HEADERS = $(wildcard llmc/*.h)
 
+# CUDA: train_gptcu when nvcc exists; GPU_ARCH picks the targets (default: A100 sm_80 and H100/H200 sm_90)
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+GPU_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+NVCC_FLAGS = -O3 -std=c++17 $(GPU_ARCH) -Xcompiler -Wall,-Wno-unused-function
+CUDA_HEADERS = $(wildcard llmc/cuda/*.cuh)
+CUDA_TARGETS =
 ifneq ($(NVCC),)
-  $(info build: nvcc found at $(NVCC))
+  $(info build: nvcc found at $(NVCC); CUDA targets for $(GPU_ARCH))
+  CUDA_TARGETS = train_gptcu
 else
   $(info build: nvcc not found; CUDA targets skipped)
 endif
 
 .PHONY: all test train clean bench bench-tokenizer
-all: train_gpt prepare_data
+all: train_gpt prepare_data $(CUDA_TARGETS)
 
 # `make train`: tiny Shakespeare, byte tokens, a small GPT on the CPU in a few minutes.
 # DATA=path trains on another copy of the text; OUT=dir writes elsewhere; RESUME=1 continues the run
@@ -61,13 +67,28 @@ train: train_gpt prepare_data
 	./train_gpt -i "$(SHARDS)_train*.bin" -j "$(SHARDS)_val*.bin" -o $(OUT) -y $(RESUME) $(TRAIN_CONFIG) $(TRAIN_FLAGS)
 
 train_gpt: train_gpt.c $(HEADERS)
-	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+	$(if $(filter 1,$(USE_MPI)),$(MPICC) -DUSE_MPI,$(CC)) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+# USE_MPI=1: train_gpt and train_gptcu run under mpirun (Debian's OpenMPI: openmpi-bin, libopenmpi-dev);
+# without it, several train_gptcu processes meet through --dist-init. train_gpt_mpi is the MPI build of
+# train_gpt under its own name, which the tests use beside the plain one.
+MPICC ?= mpicc
+ifeq ($(USE_MPI),1)
+  MPI_CFLAGS = -DUSE_MPI $(shell $(MPICC) --showme:compile 2>/dev/null)
+  MPI_LIBS = $(shell $(MPICC) --showme:link 2>/dev/null)
+endif
+
+train_gpt_mpi: train_gpt.c $(HEADERS)
+	$(MPICC) $(CFLAGS) -DUSE_MPI $< -o $@ $(LDLIBS)
+
+train_gptcu: train_gpt.cu $(HEADERS) $(CUDA_HEADERS)
+	$(NVCC) $(NVCC_FLAGS) $(MPI_CFLAGS) $< -o $@ -lcublasLt -lnccl $(LDLIBS) $(MPI_LIBS)
 
 prepare_data: data/prepare_data.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 clean:
-	rm -f train_gpt prepare_data dev/test_gpt dev/test_gradcheck
+	rm -f train_gpt train_gpt_mpi train_gptcu prepare_data dev/test_gpt dev/test_gradcheck dev/test_rendezvous dev/compare_dumps
 	rm -f dev/test_tokenizer dev/bench_tokenizer dev/bench_cpu
 
 dev/test_gradcheck: dev/test_gradcheck.c dev/test_common.h train_gpt.c $(HEADERS)
@@ -101,10 +122,22 @@ endif
 bench-tokenizer: dev/bench_tokenizer
 	./dev/bench_tokenizer $(BENCH_FLAGS)
 
-# the CPU test suite: double-precision gradient checks, unit tests, end-to-end CLI tests
-test: train_gpt prepare_data dev/test_gradcheck dev/test_gpt dev/test_tokenizer
+dev/test_rendezvous: dev/test_rendezvous.c $(HEADERS)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+dev/compare_dumps: dev/compare_dumps.c $(HEADERS)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+# the MPI build only where mpicc exists; dev/test_mpi.sh says it skipped otherwise
+MPI_TEST_TARGETS = $(if $(shell command -v $(MPICC) 2>/dev/null),train_gpt_mpi)
+
+# the CPU test suite: double-precision gradient checks, unit tests, end-to-end CLI tests, the tokenizer,
+# data parallelism under MPI and the rendezvous of processes launched without it
+test: train_gpt prepare_data dev/test_gradcheck dev/test_gpt dev/test_tokenizer dev/test_rendezvous dev/compare_dumps $(MPI_TEST_TARGETS)
 	./dev/test_gradcheck
 	./dev/test_gpt
 	bash dev/test_cli.sh
 	./dev/test_tokenizer
 	bash dev/test_tokenizer.sh
+	bash dev/test_mpi.sh
+	./dev/test_rendezvous

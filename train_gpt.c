@@ -30,9 +30,12 @@ input gradients are written (=) unless a comment says they accumulate.
 #endif
 
 #include "llmc/args.h"
+#include "llmc/attention_layout.h"
 #include "llmc/checkpoint.h"
 #include "llmc/dataloader.h"
+#include "llmc/distributed.h"
 #include "llmc/gpt.h"
+#include "llmc/run.h"
 #include "llmc/sampler.h"
 #include "llmc/schedule.h"
 #include "llmc/tokenizer.h"
@@ -47,6 +50,8 @@ typedef double real;
 typedef float real;
 #define REAL_DTYPE "F32"
 #endif
+
+#include "llmc/model_tensors.h"
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
@@ -277,8 +282,8 @@ static MatrixView transposed(MatrixView m) {
     return t;
 }
 
-static _Alignas(64) real gemm_a_block[GEMM_MC * GEMM_KC];
-static _Alignas(64) real gemm_b_block[GEMM_KC * GEMM_NC];
+static real gemm_a_block[GEMM_MC * GEMM_KC] __attribute__((aligned(64)));
+static real gemm_b_block[GEMM_KC * GEMM_NC] __attribute__((aligned(64)));
 
 // rows i0.. (up to MR) of A, columns k0..k0+kc, as one panel: panel[k * MR + r], zero past the last row
 static void gemm_pack_a(real* panel, MatrixView A, int i0, int rows, int k0, int kc) {
@@ -517,14 +522,6 @@ static void rope_backward(real* dx, const real* cos_table, const real* sin_table
 // Query head h reads kv head h / (H/Hkv). A query head is d1 dims scored against its kv head's key k1,
 // then d2 dims scored against k2, a key shared by all heads (the decoupled RoPE key of GTA, MLA, GLA):
 //     score = scale * (q[:d1] . k1 + q[d1:] . k2),   out = softmax(scores) @ v
-typedef struct {
-    int H, Hkv;
-    int d1, d2, dv;
-    int q_stride, k1_stride, k2_stride, v_stride, out_stride; // distance between the rows (tokens)
-    int k1_head, v_head;                                      // distance between kv heads within a row
-    real scale;
-} AttentionDims;
-
 // The reference core, plain loops along each head.
 // q (B,Tq,q_stride): head h at h*(d1+d2)          k1 (B,Tk,k1_stride): kv head g at g*k1_head
 // k2 (B,Tk,k2_stride), or NULL when d2 = 0       v (B,Tk,v_stride): kv head g at g*v_head, dv wide
@@ -548,7 +545,7 @@ static void attention_forward_reference(real* out, real* att, const real* q, con
                         const real* kr = k2 + ((size_t)b * Tk + s) * d->k2_stride;
                         for (int i = 0; i < d2; i++) dot += qh[d1 + i] * kr[i];
                     }
-                    a[s] = dot * d->scale;
+                    a[s] = dot * (real)d->scale;
                     if (a[s] > maxval) maxval = a[s];
                 }
                 real sum = 0;
@@ -620,7 +617,7 @@ static void attention_backward_reference(real* dq, real* dk1, real* dk2, real* d
                     // a = softmax(scores)  =>  dscore[s] = a[s] (datt[s] - sum_r a[r] datt[r])
                     for (int i = 0; i < d1 + d2; i++) dqh[i] = 0;
                     for (int s = 0; s <= t; s++) {
-                        real dscore = a[s] * (datt[s] - datt_dot_att) * d->scale;
+                        real dscore = a[s] * (datt[s] - datt_dot_att) * (real)d->scale;
                         const real* kh = k1 + ((size_t)b * T + s) * d->k1_stride + (size_t)g * d->k1_head;
                         real* dkh = dk1 + ((size_t)b * T + s) * d->k1_stride + (size_t)g * d->k1_head;
                         for (int i = 0; i < d1; i++) {
@@ -687,7 +684,7 @@ static void attention_forward(real* out, real* att, const real* q, const real* k
                 #pragma omp simd reduction(max : maxval) // a max in any order is exact: this lets it vectorise
                 for (int s = 0; s < n; s++) maxval = a[s] > maxval ? a[s] : maxval;
                 for (int s = 0; s < n; s++) {
-                    a[s] = exp_vec((a[s] - maxval) * d->scale);
+                    a[s] = exp_vec((a[s] - maxval) * (real)d->scale);
                     sum += a[s];
                 }
                 for (int s = 0; s < n; s++) a[s] /= sum;
@@ -726,7 +723,7 @@ static void attention_backward(real* dq, real* dk1, real* dk2, real* dv, real* s
                         real* r = dS + (size_t)t * T;
                         real dot = 0;
                         for (int s = 0; s <= t; s++) dot += a[s] * r[s];
-                        for (int s = 0; s <= t; s++) r[s] = a[s] * (r[s] - dot) * d->scale;
+                        for (int s = 0; s <= t; s++) r[s] = a[s] * (r[s] - dot) * (real)d->scale;
                         for (int s = t + 1; s < T; s++) r[s] = 0;
                     }
                     real* dqh = dq + (size_t)b * T * d->q_stride + (size_t)h * (d1 + d2);
@@ -872,66 +869,7 @@ static void crossentropy_backward(real* dlogits, const real* lse, const real* lo
 // ----------------------------------------------------------------------------
 // GPT model definition
 
-// The parameter tensors, in the order of gpt.h's table; absent tensors (no bias, no wpe, another
-// variant's projections) are NULL. The gradients use the same struct over their own block.
-typedef struct {
-    real* wte;      // (Vp, C)
-    real* wpe;      // (maxT, C)
-    real* ln1w;     // (L, C)
-    real* ln1b;     // (L, C)
-    real* qkvw;     // (L, Dqkv, C)      MHA/GQA/MQA/GTA
-    real* qkvb;     // (L, Dqkv)
-    real* attprojw; // (L, C, H*dh)
-    real* attprojb; // (L, C)
-    real* ln2w;     // (L, C)
-    real* ln2b;     // (L, C)
-    real* fcw;      // (L, F, C)
-    real* fcb;      // (L, F)
-    real* fcprojw;  // (L, C, F)
-    real* fcprojb;  // (L, C)
-    real* lnfw;     // (C)
-    real* lnfb;     // (C)
-    real* dqw;      // (L, rq, C)        MLA/GLA with rq > 0
-    real* dqb;      // (L, rq)
-    real* qnormw;   // (L, rq)
-    real* uqw;      // (L, H*(dh+dR), rq)
-    real* uqb;      // (L, H*(dh+dR))
-    real* qw;       // (L, H*(dh+dR), C) MLA/GLA with rq = 0
-    real* qb;       // (L, H*(dh+dR))
-    real* dkvw;     // (L, n*dc+dR, C)   MLA/GLA
-    real* dkvb;     // (L, n*dc+dR)
-    real* kvnormw;  // (L, n*dc)
-    real* ukvw;     // (L, 2*H*dh, dc)
-    real* ukvb;     // (L, 2*H*dh)
-} ParameterTensors;
-
-static void parameter_pointers(ParameterTensors* p, real** ptrs[NUM_PARAMETER_TENSORS]) {
-    real** list[NUM_PARAMETER_TENSORS] = {
-        &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b,
-        &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb, &p->dqw, &p->dqb, &p->qnormw, &p->uqw,
-        &p->uqb, &p->qw, &p->qb, &p->dkvw, &p->dkvb, &p->kvnormw, &p->ukvw, &p->ukvb};
-    memcpy(ptrs, list, sizeof(list));
-}
-
-static void point_parameters(ParameterTensors* p, const ParamSpec* specs, real* memory) {
-    real** ptrs[NUM_PARAMETER_TENSORS];
-    parameter_pointers(p, ptrs);
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        *ptrs[i] = specs[i].numel > 0 ? memory : NULL;
-        memory += specs[i].numel;
-    }
-}
-
-// The tensors as layer l sees them: per-layer tensors point at its slice (of parameters or gradients).
-static ParameterTensors layer_params(const ParameterTensors* p, const ParamSpec* specs, int l) {
-    ParameterTensors lp = *p;
-    real** ptrs[NUM_PARAMETER_TENSORS];
-    parameter_pointers(&lp, ptrs);
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        if (specs[i].per_layer && *ptrs[i]) *ptrs[i] += (size_t)l * (specs[i].numel / specs[i].shape[0]);
-    }
-    return lp;
-}
+// The parameter tensors (ParameterTensors, layer_params) are llmc/model_tensors.h's.
 
 // What one block keeps for N = B*T rows: training saves these for the backward (L of them in one block
 // of memory); decoding holds one set for a single row and reuses it in every layer. A variant leaves the
@@ -1029,8 +967,11 @@ typedef struct {
     real* params_memory;
     ParameterTensors grads;
     real* grads_memory;
-    real* m_memory; // AdamW first moment, or Muon momentum for Muon's tensors
-    real* v_memory; // AdamW second moment
+    // optimizer state in units (llmc/distributed.h): AdamW's moments, or Muon's momentum in m, each unit
+    // packed; under ZeRO-1 this process keeps and updates only the units it owns
+    OptimizerPlan plan; // its units, and which are this process's
+    real* m_memory;
+    real* v_memory;
     real* muon_scratch; // the largest Muon block's working space
     // RoPE tables (maxT, dR/2), NULL without RoPE
     real* rope_cos;
@@ -1044,7 +985,8 @@ typedef struct {
     float mean_loss;    // of the last forward with targets
 } GPT;
 
-// Allocates parameters, gradients and AdamW state (one block each) for a config; zero-filled.
+// Allocates parameters and gradients (one block each) for a config, zero-filled; gpt_setup_optimizer
+// adds the optimizer state.
 static void gpt_build(GPT* model, const GPTConfig* config) {
     memset(model, 0, sizeof(*model));
     model->config = *config;
@@ -1052,8 +994,6 @@ static void gpt_build(GPT* model, const GPTConfig* config) {
     model->num_parameters = gpt_num_parameters(config);
     model->params_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
     model->grads_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
-    model->m_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
-    model->v_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
     point_parameters(&model->params, model->specs, model->params_memory);
     point_parameters(&model->grads, model->specs, model->grads_memory);
     if (config->rope_dim > 0) { // frequencies theta^(-2i/dR) over the rotated width
@@ -1082,23 +1022,8 @@ static void gpt_free(GPT* model) {
     free(model->acts_memory);
 }
 
-// GPT-2 init: N(0, 0.02) weights, N(0, 0.02/sqrt(2L)) for the residual projections, zero biases, unit
-// norm gains, zero padded vocabulary rows. Deterministic from the seed.
-static void gpt_init_random(GPT* model, uint64_t seed) {
-    uint64_t rng = rng_seed(seed);
-    const GPTConfig* c = &model->config;
-    real* p = model->params_memory;
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        const ParamSpec* s = &model->specs[i];
-        double std = s->init == INIT_RESIDUAL_PROJ ? 0.02 / sqrt(2.0 * c->num_layers) : 0.02;
-        for (size_t j = 0; j < s->numel; j++) {
-            p[j] = s->init == INIT_ONES ? 1 : s->init == INIT_ZEROS ? 0 : (real)(std * random_normal(&rng));
-        }
-        p += s->numel;
-    }
-    memset(model->params.wte + (size_t)c->vocab_size * c->channels, 0,
-           (size_t)(c->padded_vocab_size - c->vocab_size) * c->channels * sizeof(real));
-}
+// GPT-2 init (llmc/gpt.h), the same draws as the CUDA trainer's for the same seed
+static void gpt_init_random(GPT* model, uint64_t seed) { gpt_init_params(model->params_memory, sizeof(real), &model->config, seed); }
 
 // the attention core's scratch for a backward over (B, T): (B, Hkv, T, 1+d2) of the core's calls
 static size_t attention_scratch_size(const GPTConfig* c, int B, int T) {
@@ -1147,39 +1072,15 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
 // -- MHA, GQA, MQA and GTA: one fused projection x -> [q (H heads) | kv part]. The kv part ([K | V], or
 // GTA's [S | kr]) is exactly what the KV cache keeps for a token.
 
-typedef struct {
-    AttentionDims dims;
-    int k1, k2, v; // offsets of the core's k1, k2 and v within the kv part
-} FusedLayout;
-
-static FusedLayout fused_layout(const GPTConfig* c, int kv_stride) {
-    int H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim, dR = c->rope_dim, Dqkv = qkv_width(c);
-    FusedLayout f;
-    if (c->attn == ATTN_GTA) { // key = [S[:dh-dR] ; RoPE(kr)], value = the whole S
-        AttentionDims d = {H, Hkv, dh - dR, dR, dh, Dqkv, kv_stride, kv_stride, kv_stride, H * dh, dh, dh, 1 / sqrt((real)dh)};
-        f.dims = d;
-        f.k1 = 0;
-        f.k2 = Hkv * dh;
-        f.v = 0;
-    } else {
-        AttentionDims d = {H, Hkv, dh, 0, dh, Dqkv, kv_stride, 0, kv_stride, H * dh, dh, dh, 1 / sqrt((real)dh)};
-        f.dims = d;
-        f.k1 = 0;
-        f.k2 = -1;
-        f.v = Hkv * dh;
-    }
-    return f;
-}
-
 // RoPE on the fused rows (B,T,Dqkv) at positions pos0..: the rotated slice of each query head, then the
 // keys: every key head's first dR dims (MHA/GQA/MQA) or the one RoPE key (GTA). sign -1 inverts it.
 static void fused_rope(const GPT* model, real* qkv, int B, int T, int pos0, real sign) {
     const GPTConfig* c = &model->config;
     if (c->rope_dim == 0) return;
-    int H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim, dR = c->rope_dim, Dqkv = qkv_width(c);
-    int gta = c->attn == ATTN_GTA;
-    rope_rotate(qkv + (gta ? dh - dR : 0), model->rope_cos, model->rope_sin, B, T, pos0, H, Dqkv, dh, dR, sign);
-    rope_rotate(qkv + H * dh + (gta ? Hkv * dh : 0), model->rope_cos, model->rope_sin, B, T, pos0, gta ? 1 : Hkv, Dqkv, dh, dR, sign);
+    FusedLayout f = fused_layout(c, qkv_width(c));
+    int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
+    rope_rotate(qkv + f.q_rope, model->rope_cos, model->rope_sin, B, T, pos0, H, Dqkv, dh, c->rope_dim, sign);
+    rope_rotate(qkv + H * dh + f.k_rope, model->rope_cos, model->rope_sin, B, T, pos0, f.k_rope_heads, Dqkv, dh, c->rope_dim, sign);
 }
 
 // ln1 -> atty through the fused projection. With a cache (maxT, kv part) this decodes one row at pos0:
@@ -1223,14 +1124,6 @@ static void fused_attention_backward(GPT* model, const ParameterTensors* p, cons
 
 // -- MLA and GLA: queries (through a normalised low-rank bottleneck unless rq = 0), and a latent of n
 // normalised groups plus one RoPE key; group g up-projects into k_nope and v for its H/n heads.
-
-// the core's dims for group g's heads in training: k1/v in the group's ukv rows, k2 = the RoPE key
-static AttentionDims latent_group_dims(const GPTConfig* c) {
-    int H = c->num_heads, Hg = H / c->latent_groups, dh = c->head_dim, dR = c->rope_dim;
-    AttentionDims d = {Hg, Hg, dh, dR, dh, H * (dh + dR), Hg * 2 * dh, latent_width(c), Hg * 2 * dh, H * dh, dh, dh,
-                       1 / sqrt((real)(dh + dR))};
-    return d;
-}
 
 // ln1 -> q (N, H*(dh+dR)), rotated at positions pos0..
 static void latent_queries_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T, int pos0) {
@@ -1332,7 +1225,7 @@ static void latent_attention_decode(const GPT* model, const ParameterTensors* p,
         }
         memcpy(qa + dc, qh + dh, dR * sizeof(real));
     }
-    AttentionDims d = {H, n, dc, dR, dc, H * (dc + dR), Dlat, Dlat, Dlat, H * dc, dc, dc, 1 / sqrt((real)(dh + dR))};
+    AttentionDims d = latent_decode_dims(c);
     attention_forward(acts->ctx, acts->att, acts->q_absorbed, cache, cache + n * dc, cache, 1, 1, pos + 1, &d);
     for (int h = 0; h < H; h++) { // o_h = W_uv,h ctx_h + b_v,h
         size_t v_row = (size_t)(h / Hg) * Hg * 2 * dh + (size_t)Hg * dh + (size_t)(h % Hg) * dh;
@@ -1445,16 +1338,7 @@ static void gpt_zero_grad(GPT* model) { memset(model->grads_memory, 0, model->nu
 // ----------------------------------------------------------------------------
 // optimizers: AdamW, and Muon for the hidden matrices (with AdamW for the rest)
 
-typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
-} AdamWConfig;
-
-typedef struct {
-    float lr, momentum, weight_decay;
-    int ns_steps;
-    int polar_express;   // per-step Polar Express coefficients instead of the fixed quintic
-    int moonlight_scale; // 0.2*sqrt(max(rows, cols)) instead of sqrt(max(1, rows/cols))
-} MuonConfig;
+// (AdamWConfig, MuonConfig and Newton-Schulz's coefficients are in llmc/run.h, shared with the CUDA trainer)
 
 // One AdamW step at step t (1-based) on n elements. grad_scale multiplies the gradients (clipping);
 // weight_decay is decoupled and the caller passes 0 for tensors that are not 2-D matrices.
@@ -1489,17 +1373,6 @@ static double sum_squares(const real* x, size_t n) {
     for (int k = 0; k < NORM_CHUNKS; k++) total += partial[k];
     return total;
 }
-
-// Muon's quintic (Keller Jordan) and Polar Express's per-step coefficients (Amsel et al. 2025, the
-// table modded-nanogpt uses with a 2% safety margin on the normalisation)
-static const float NS_QUINTIC[3] = {3.4445f, -4.7750f, 2.0315f};
-#define POLAR_EXPRESS_STEPS 5
-static const float POLAR_EXPRESS[POLAR_EXPRESS_STEPS][3] = {
-    {8.156554524902461f, -22.48329292557795f, 15.878769915207462f},
-    {4.042929935166739f, -2.808917465908714f, 0.5000178451051316f},
-    {3.8916678022926607f, -2.772484153217685f, 0.5060648178503393f},
-    {3.285753657755655f, -2.3681294933425376f, 0.46449024233003106f},
-    {2.3465413258596377f, -1.7097828382687081f, 0.42323551169305323f}};
 
 // A (n, n) above the diagonal = A below it: completes a symmetric product that GEMM_LOWER computed
 static void mirror_lower(real* A, int n) {
@@ -1568,58 +1441,86 @@ static void muon_update(real* param, const real* grad, real* momentum, int rows,
 
 static float gpt_grad_norm(const GPT* model) { return (float)sqrt(sum_squares(model->grads_memory, model->num_parameters)); }
 
-// One optimizer step t (1-based): clip by the global norm (grad_clip > 0), then Muon with momentum mu on
-// each hidden matrix's blocks (when muon is given) and AdamW on every other tensor (on all of them
-// without muon). The momentum buffers of Muon tensors live in m_memory.
-static void gpt_optimizer_step(GPT* model, const AdamWConfig* adamw, const MuonConfig* muon, float mu, float grad_norm,
-                               float grad_clip, int t) {
+// Divides the optimizer state into units, among the processes under ZeRO-1 (else every unit is every
+// process's), and allocates this process's state and the scratch of its largest Muon block.
+static void gpt_setup_optimizer(GPT* model, int muon, int zero, const Dist* dist) {
+    model->plan = optimizer_plan(&model->config, muon, zero, dist);
+    model->m_memory = (real*)callocCheck(model->plan.state_size + 1, sizeof(real));
+    model->v_memory = (real*)callocCheck(model->plan.state_size + 1, sizeof(real));
+    size_t most = 0;
+    for (int k = 0; k < model->plan.num_units; k++) {
+        const OptUnit* u = &model->plan.units[k];
+        if (!u->muon || !plan_owns(&model->plan, u)) continue;
+        size_t need = muon_scratch_size(u->rows, (int)model->specs[u->tensor].shape[2]);
+        most = need > most ? need : most;
+    }
+    model->muon_scratch = (real*)mallocCheck((most + 1) * sizeof(real));
+}
+
+// One optimizer step t (1-based): clip by the global norm (grad_clip > 0), then each unit: Muon with
+// momentum mu on a hidden matrix's row block, one layer at a time, or AdamW on a tensor (AdamW for every
+// tensor without muon). Under ZeRO-1 a process updates the units it owns, then each owner broadcasts the
+// parameters it updated.
+static void gpt_optimizer_step(GPT* model, const Dist* dist, const AdamWConfig* adamw, const MuonConfig* muon, float mu,
+                               float grad_norm, float grad_clip, int t) {
     float scale = (grad_clip > 0.0f && grad_norm > grad_clip) ? grad_clip / grad_norm : 1.0f;
-    size_t offset = 0;
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        const ParamSpec* s = &model->specs[i];
-        real *p = model->params_memory + offset, *g = model->grads_memory + offset, *m = model->m_memory + offset;
-        if (muon && s->numel > 0 && is_muon_tensor(s)) {
-            int rows[MAX_ROW_BLOCKS], cols = (int)s->shape[2];
-            int nblocks = gpt_row_blocks(&model->config, i, s, rows);
-            size_t at = 0;
-            for (int l = 0; l < model->config.num_layers; l++) {
-                for (int b = 0; b < nblocks; b++) {
-                    muon_update(p + at, g + at, m + at, rows[b], cols, muon, muon->lr, mu, scale, model->muon_scratch);
-                    at += (size_t)rows[b] * cols;
-                }
+    for (int k = 0; k < model->plan.num_units; k++) {
+        const OptUnit* u = &model->plan.units[k];
+        const ParamSpec* s = &model->specs[u->tensor];
+        real *m = model->m_memory + u->state_at, *v = model->v_memory + u->state_at;
+        if (!plan_owns(&model->plan, u)) continue;
+        UnitRuns r = unit_runs(&model->config, u);
+        if (u->muon) {
+            for (int l = 0; l < r.runs; l++) {
+                size_t w = r.first + l * r.stride;
+                muon_update(model->params_memory + w, model->grads_memory + w, m + l * r.run, u->rows, (int)s->shape[2], muon, muon->lr,
+                            mu, scale, model->muon_scratch);
             }
         } else {
-            adamw_update(p, g, m, model->v_memory + offset, s->numel, adamw, s->is_matrix ? adamw->weight_decay : 0.0f, scale, t);
+            adamw_update(model->params_memory + r.first, model->grads_memory + r.first, m, v, r.run, adamw,
+                         s->is_matrix ? adamw->weight_decay : 0.0f, scale, t);
         }
-        offset += s->numel;
+    }
+    if (model->plan.zero_rank < 0) return;
+    for (int k = 0; k < model->plan.num_units; k++) {
+        UnitRuns r = unit_runs(&model->config, &model->plan.units[k]);
+        for (int l = 0; l < r.runs; l++) {
+            dist_broadcast(dist, model->params_memory + r.first + l * r.stride, r.run * sizeof(real), model->plan.units[k].owner);
+        }
     }
 }
 
-// Allocates the scratch of the largest Muon block (once) and prints which tensors each optimizer owns.
-static void gpt_setup_muon(GPT* model, const MuonConfig* muon, const AdamWConfig* adamw) {
-    size_t most = 0;
-    printf("optimizer groups: muon (lr %g, momentum %g, wd %g, %d %s steps, %s scale):", muon->lr, muon->momentum,
-           muon->weight_decay, muon->ns_steps, muon->polar_express ? "Polar Express" : "Newton-Schulz quintic",
-           muon->moonlight_scale ? "Moonlight" : "Keller");
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        const ParamSpec* s = &model->specs[i];
-        if (s->numel == 0 || !is_muon_tensor(s)) continue;
-        int rows[MAX_ROW_BLOCKS], nblocks = gpt_row_blocks(&model->config, i, s, rows);
-        printf(" %s [", s->name);
-        for (int b = 0; b < nblocks; b++) {
-            printf(b ? " | %dx%lld" : "%dx%lld", rows[b], (long long)s->shape[2]);
-            size_t need = muon_scratch_size(rows[b], (int)s->shape[2]);
-            if (need > most) most = need;
+// The optimizer state in the parameter layout checkpoints use (m, v: parameter-shaped). Every process
+// takes part: under ZeRO-1 each unit's state comes from its owner.
+static void gpt_gather_optimizer_state(const GPT* model, const Dist* dist, real* m, real* v) {
+    size_t most = 1;
+    for (int k = 0; k < model->plan.num_units; k++) most = model->plan.units[k].numel > most ? model->plan.units[k].numel : most;
+    real* unit = (real*)mallocCheck(most * sizeof(real));
+    real* state[2] = {model->m_memory, model->v_memory};
+    real* full[2] = {m, v};
+    for (int k = 0; k < model->plan.num_units; k++) {
+        const OptUnit* u = &model->plan.units[k];
+        for (int j = 0; j < 2; j++) {
+            const real* src = state[j] + u->state_at;
+            if (model->plan.zero_rank >= 0) {
+                if (u->owner == model->plan.zero_rank) memcpy(unit, src, u->numel * sizeof(real));
+                dist_broadcast(dist, unit, u->numel * sizeof(real), u->owner);
+                src = unit;
+            }
+            unit_state_copy(&model->config, u, (void*)src, full[j], sizeof(real), 1);
         }
-        printf("]");
     }
-    printf("\n  adamw (lr %g):", adamw->lr);
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        if (model->specs[i].numel > 0 && !is_muon_tensor(&model->specs[i])) printf(" %s", model->specs[i].name);
+    free(unit);
+}
+
+// a checkpoint's optimizer state (parameter layout) into this process's units
+static void gpt_scatter_optimizer_state(GPT* model, real* m, real* v) {
+    for (int k = 0; k < model->plan.num_units; k++) {
+        const OptUnit* u = &model->plan.units[k];
+        if (!plan_owns(&model->plan, u)) continue;
+        unit_state_copy(&model->config, u, model->m_memory + u->state_at, m, sizeof(real), 0);
+        unit_state_copy(&model->config, u, model->v_memory + u->state_at, v, sizeof(real), 0);
     }
-    printf("\n");
-    free(model->muon_scratch);
-    model->muon_scratch = (real*)mallocCheck(most * sizeof(real));
 }
 
 // ----------------------------------------------------------------------------
@@ -1666,44 +1567,26 @@ static void gpt_decode_step(const GPT* model, DecodeState* d, int token, int pos
     matmul_forward(d->logits, d->lnf, model->params.wte, NULL, 1, c->channels, c->padded_vocab_size);
 }
 
-// Feeds the prompt (or end-of-text when it is empty) and samples up to n_gen tokens, printing the text
-// as it goes. Stops at the model's maximum sequence length. Returns the generated count and sets
-// *seconds to the time spent.
+// generate()'s view of decoding (llmc/run.h): one token through the model, the logits as floats
+typedef struct {
+    const GPT* model;
+    DecodeState state;
+} Decoder;
+
+static void decoder_step(void* ctx, int token, int pos, float* logits) {
+    Decoder* d = (Decoder*)ctx;
+    gpt_decode_step(d->model, &d->state, token, pos);
+    for (int i = 0; i < d->model->config.padded_vocab_size; i++) logits[i] = (float)d->state.logits[i];
+}
+
+// samples from the model as generate() describes, with a fresh KV cache
 static int gpt_generate(const GPT* model, const Tokenizer* tok, const char* prompt, int n_gen, const SamplerConfig* sc,
                         uint64_t* rng, double* seconds) {
-    const GPTConfig* c = &model->config;
-    size_t plen = strlen(prompt);
-    int* ids = (int*)mallocCheck((plen + 1) * sizeof(int));
-    int n_prompt = (int)tokenizer_encode(tok, (const unsigned char*)prompt, plen, ids);
-    if (n_prompt == 0) ids[n_prompt++] = tok->eot_token;
-    if (n_prompt >= c->max_seq_len) {
-        die_hint("shorten --prompt", "the prompt is %d tokens, the model's maximum sequence length is %d", n_prompt, c->max_seq_len);
-    }
-    DecodeState d;
-    decode_state_init(&d, c);
-    float* logits = (float*)mallocCheck(c->vocab_size * sizeof(float));
-    ProbIndex* scratch = (ProbIndex*)mallocCheck(c->vocab_size * sizeof(ProbIndex));
-    fwrite(prompt, 1, plen, stdout);
-    double t0 = wall_seconds();
-    int token = ids[0], generated = 0;
-    for (int pos = 0; pos < c->max_seq_len - 1 && generated < n_gen; pos++) {
-        gpt_decode_step(model, &d, token, pos);
-        if (pos + 1 < n_prompt) { token = ids[pos + 1]; continue; } // still reading the prompt
-        for (int i = 0; i < c->vocab_size; i++) logits[i] = (float)d.logits[i];
-        token = sample_token(logits, c->vocab_size, sc, scratch, rng);
-        size_t n;
-        const char* text = tokenizer_decode(tok, token, &n);
-        fwrite(text, 1, n, stdout);
-        fflush(stdout);
-        generated++;
-    }
-    *seconds = wall_seconds() - t0;
-    printf("\n");
-    free(logits);
-    free(scratch);
-    free(ids);
-    decode_state_free(&d);
-    return generated;
+    Decoder d = {model, {0}};
+    decode_state_init(&d.state, &model->config);
+    int n = generate(&model->config, tok, prompt, n_gen, sc, rng, decoder_step, &d, seconds);
+    decode_state_free(&d.state);
+    return n;
 }
 
 // ----------------------------------------------------------------------------
@@ -1729,114 +1612,9 @@ static int gpt_load(GPT* model, const char* path, SafeTensors* st) {
 
 #ifndef TESTING
 // ----------------------------------------------------------------------------
-// main training loop
+// main: sampling, and the training loop (its bookkeeping is llmc/run.h's, shared with train_gpt.cu)
 
-// the state a checkpoint adds beyond the parameters
-typedef struct {
-    int step;
-    int opt_steps; // updates the optimizer state has seen (AdamW's bias correction, Muon's momentum warmup)
-    int data_epoch, data_shard_pos;
-    size_t data_batch_pos;
-    uint64_t sample_rng;
-} RunState;
-
-// The optimizer state as checkpoint blocks over m_memory and v_memory: AdamW's moments of its tensors
-// and, with Muon, the momentum of Muon's tensors. Fills the two masks; returns the block count.
-static int optimizer_state_blocks(const GPT* model, int muon, StateBlock blocks[3], unsigned char adamw_tensors[],
-                                  unsigned char muon_tensors[]) {
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        muon_tensors[i] = muon && is_muon_tensor(&model->specs[i]);
-        adamw_tensors[i] = !muon_tensors[i];
-    }
-    StateBlock adamw_m = {"opt.adamw.m.", model->m_memory, adamw_tensors}, adamw_v = {"opt.adamw.v.", model->v_memory, adamw_tensors};
-    StateBlock momentum = {"opt.muon.momentum.", model->m_memory, muon_tensors};
-    blocks[0] = adamw_m;
-    blocks[1] = adamw_v;
-    blocks[2] = momentum;
-    return muon ? 3 : 2;
-}
-
-static void save_checkpoint(const GPT* model, const TrainArgs* a, const Tokenizer* tok, const RunState* rs,
-                            float train_loss) {
-    char path[4096];
-    checkpoint_path(path, sizeof(path), a->output_dir, rs->step);
-    Metadata meta = {0};
-    meta_set(&meta, "tokenizer", "%s", tokenizer_name(tok));
-    int muon = strcmp(a->optimizer, "muon") == 0;
-    meta_set(&meta, "optimizer", "%s", a->optimizer);
-    meta_set(&meta, "opt.steps", "%d", rs->opt_steps);
-    meta_set(&meta, "opt.lr", "%.9g", a->lr);
-    meta_set(&meta, "opt.beta1", "%.9g", a->beta1);
-    meta_set(&meta, "opt.beta2", "%.9g", a->beta2);
-    meta_set(&meta, "opt.eps", "%.9g", a->eps);
-    meta_set(&meta, "opt.weight_decay", "%.9g", a->weight_decay);
-    meta_set(&meta, "opt.grad_clip", "%.9g", a->grad_clip);
-    meta_set(&meta, "opt.schedule", "%s", a->schedule);
-    if (muon) {
-        meta_set(&meta, "opt.muon_lr", "%.9g", a->muon_lr);
-        meta_set(&meta, "opt.muon_momentum", "%.9g", a->muon_momentum);
-        meta_set(&meta, "opt.muon_momentum_warmup", "%d", a->muon_momentum_warmup);
-        meta_set(&meta, "opt.muon_wd", "%.9g", a->muon_wd);
-        meta_set(&meta, "opt.muon_ns_steps", "%d", a->muon_ns_steps);
-        meta_set(&meta, "opt.muon_polar_express", "%d", a->muon_polar_express);
-        meta_set(&meta, "opt.muon_scale", "%s", a->muon_scale);
-    }
-    meta_set(&meta, "train.step", "%d", rs->step);
-    meta_set(&meta, "train.batch", "%d", a->B);
-    meta_set(&meta, "train.seq_len", "%d", a->T);
-    meta_set(&meta, "train.total_batch", "%d", a->total_batch_tokens);
-    meta_set(&meta, "train.seed", "%llu", (unsigned long long)a->seed);
-    meta_set(&meta, "train.loss", "%.9g", train_loss);
-    meta_set(&meta, "data.epoch", "%d", rs->data_epoch);
-    meta_set(&meta, "data.shard_pos", "%d", rs->data_shard_pos);
-    meta_set(&meta, "data.batch_pos", "%zu", rs->data_batch_pos);
-    meta_set(&meta, "rng.sample", "%llu", (unsigned long long)rs->sample_rng);
-    StateBlock blocks[4] = {{"", model->params_memory, NULL}};
-    unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
-    int n = 1 + optimizer_state_blocks(model, muon, blocks + 1, adamw_tensors, muon_tensors);
-    double t0 = wall_seconds();
-    checkpoint_write(path, &model->config, REAL_DTYPE, n, blocks, &meta);
-    meta_free(&meta);
-    checkpoint_keep_last(a->output_dir, a->keep_last);
-    printf("step %d | wrote %s (%.0f ms)\n", rs->step, path, 1e3 * (wall_seconds() - t0));
-}
-
-// Restores what save_checkpoint wrote beyond the parameters, checking the run's shape is unchanged.
-static void load_run_state(GPT* model, const SafeTensors* st, const TrainArgs* a, RunState* rs) {
-    const char* optimizer = checkpoint_meta(st, "optimizer");
-    if (strcmp(optimizer, a->optimizer) != 0 && !a->reset_optimizer) {
-        die_hint("resume with the optimizer the run was started with, or pass --reset-optimizer 1 to start a new optimizer state",
-                 "checkpoint '%s' was trained with --optimizer %s, not %s", st->path, optimizer, a->optimizer);
-    }
-    int B = checkpoint_meta_int(st, "train.batch"), T = checkpoint_meta_int(st, "train.seq_len");
-    int total = checkpoint_meta_int(st, "train.total_batch");
-    if (B != a->B || T != a->T || total != a->total_batch_tokens) {
-        die_hint("resume with the same -b, -t and -d so the data order continues exactly",
-                 "checkpoint '%s' was trained with -b %d -t %d -d %d, this run asks for -b %d -t %d -d %d", st->path, B, T,
-                 total, a->B, a->T, a->total_batch_tokens);
-    }
-    if (checkpoint_meta_u64(st, "train.seed") != a->seed) {
-        die_hint("resume with the same --seed so the data order continues exactly", "checkpoint '%s' has --seed %s",
-                 st->path, checkpoint_meta(st, "train.seed"));
-    }
-    if (a->reset_optimizer) {
-        printf("--reset-optimizer 1: the %s state starts afresh\n", a->optimizer);
-        rs->opt_steps = 0;
-    } else {
-        StateBlock blocks[3];
-        unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
-        int n = optimizer_state_blocks(model, strcmp(optimizer, "muon") == 0, blocks, adamw_tensors, muon_tensors);
-        for (int i = 0; i < n; i++) checkpoint_read_block(st, &model->config, &blocks[i], REAL_DTYPE);
-        rs->opt_steps = checkpoint_meta_int(st, "opt.steps");
-    }
-    rs->step = checkpoint_meta_int(st, "train.step");
-    rs->data_epoch = checkpoint_meta_int(st, "data.epoch");
-    rs->data_shard_pos = checkpoint_meta_int(st, "data.shard_pos");
-    rs->data_batch_pos = (size_t)checkpoint_meta_u64(st, "data.batch_pos");
-    rs->sample_rng = checkpoint_meta_u64(st, "rng.sample");
-}
-
-// mean loss over the first val_batches batches of the validation shards
+// mean loss over the first val_batches batches of the validation shards (this process's slices)
 static float evaluate(GPT* model, DataLoader* val, int val_batches) {
     dataloader_reset(val);
     int n = val_batches < (int)val->batches_per_epoch ? val_batches : (int)val->batches_per_epoch;
@@ -1849,21 +1627,12 @@ static float evaluate(GPT* model, DataLoader* val, int val_batches) {
     return (float)(sum / n);
 }
 
-static void check_finite(float value, const char* what, int step) {
-    if (!isfinite(value)) {
-        die_hint("lower the learning rate (-l), add warmup (-u) or gradient clipping (--grad-clip); the checkpoints in -o are intact",
-                 "%s is %f at step %d", what, value, step);
-    }
-}
-
 static int sample_main(ArgParser* p) {
     TrainArgs* a = &p->a;
     char path[4096];
     const char* ckpt = a->init_from;
     if (ckpt == NULL) {
-        if (checkpoint_find_latest(a->output_dir, path, sizeof(path)) < 0) {
-            die_hint("train first, or pass -e CKPT", "no checkpoint in '%s'", a->output_dir);
-        }
+        if (checkpoint_find_latest(a->output_dir, path, sizeof(path)) < 0) die_hint("train first, or pass -e CKPT", "no checkpoint in '%s'", a->output_dir);
         ckpt = path;
     }
     GPT model;
@@ -1874,214 +1643,166 @@ static int sample_main(ArgParser* p) {
     int trained_T = ours ? checkpoint_meta_int(&st, "train.seq_len") : 0;
     if (ours) safetensors_close(&st);
     if (tok.vocab_size != model.config.vocab_size) {
-        die_hint("pass the tokenizer the model was trained with (--tokenizer)",
-                 "the model's vocabulary has %d tokens, but tokenizer '%s' has %d", model.config.vocab_size,
-                 tokenizer_name(&tok), tok.vocab_size);
+        die_hint("pass the tokenizer the model was trained with (--tokenizer)", "the model's vocabulary has %d tokens, but tokenizer '%s' has %d",
+                 model.config.vocab_size, tokenizer_name(&tok), tok.vocab_size);
     }
     args_check_model_flags(p, &model.config, ckpt);
     printf("checkpoint: %s\n", ckpt);
     gpt_print_config(&model.config, sizeof(real));
+    if (trained_T > 0 && (int)strlen(a->prompt) + a->gen_tokens > trained_T) {
+        printf("note: the model was trained on sequences of %d tokens; text beyond that position is out of its training distribution "
+               "and usually degrades\n", trained_T);
+    }
     SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
     uint64_t rng = rng_seed(a->seed);
-    if (trained_T > 0 && (int)strlen(a->prompt) + a->gen_tokens > trained_T) {
-        printf("note: the model was trained on sequences of %d tokens; text beyond that position is out of its training "
-               "distribution and usually degrades\n", trained_T);
-    }
     printf("---\n");
     double seconds;
     int n = gpt_generate(&model, &tok, a->prompt, a->gen_tokens, &sc, &rng, &seconds);
     printf("---\n");
     size_t kv_bytes = gpt_kv_elements_per_token_layer(&model.config) * model.config.num_layers * sizeof(real);
-    printf("generated %d tokens in %.2f s: %.1f tokens/s (prompt included in the time), KV cache %zu bytes/token\n", n,
-           seconds, (n + strlen(a->prompt)) / (seconds > 0 ? seconds : 1e-9), kv_bytes);
+    printf("generated %d tokens in %.2f s: %.1f tokens/s (prompt included in the time), KV cache %zu bytes/token\n", n, seconds,
+           (n + strlen(a->prompt)) / (seconds > 0 ? seconds : 1e-9), kv_bytes);
     tokenizer_free(&tok);
     gpt_free(&model);
     return 0;
 }
 
-// Shards carry no tokenizer: a gpt2 run on byte-tokenized data would still have valid ids, all < 257.
-static void warn_if_byte_data(const Tokenizer* tok, DataLoader* val) {
-    if (tok->type == TOKENIZER_BYTES) return;
-    dataloader_next_batch(val);
-    int max_id = 0;
-    for (int i = 0; i < val->B * val->T; i++) max_id = val->targets[i] > max_id ? val->targets[i] : max_id;
-    dataloader_reset(val);
-    if (max_id < 257) {
-        fprintf(stderr, "warning: the first validation batch holds only token ids < 257, as byte-tokenized data does, but the "
-                        "model uses tokenizer '%s'; check -i/-j\n", tokenizer_name(tok));
-    }
-}
-
 int main(int argc, char** argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    Dist dist = dist_init(&argc, &argv);
     ArgParser parser;
     args_defaults(&parser);
     args_parse(&parser, argc, argv);
     args_validate(&parser);
     TrainArgs* a = &parser.a;
     if (a->sample_mode) return sample_main(&parser);
-
-    // the model: resumed, initialised from a file, or fresh
-    GPT model;
-    RunState rs = {0};
-    rs.sample_rng = rng_seed(a->seed + 1); // its own stream: sampling never shifts init or data order
-    Tokenizer tok;
-    tokenizer_load(&tok, a->tokenizer, a->vocab);
-    char path[4096] = {0};
-    if (a->output_dir) {
-        make_dir_or_die(a->output_dir);
-        checkpoint_remove_partial(a->output_dir);
-        int latest = checkpoint_find_latest(a->output_dir, path, sizeof(path));
-        if (latest >= 0 && !a->resume) {
-            die_hint("pass -y 1 to resume that run, or choose another -o",
-                     "output directory '%s' already holds checkpoints (newest: step %d)", a->output_dir, latest);
-        }
-        if (latest < 0 && a->resume) die_hint("drop -y 1 to start a new run", "-y 1: no complete checkpoint in '%s'", a->output_dir);
+    if (a->num_processes > 1) {
+        die_hint("build with make USE_MPI=1 and launch with mpirun -np N", "the CPU trainer runs several processes under MPI only");
     }
-    const char* source = a->resume ? path : a->init_from;
+    if (strcmp(a->precision, "bf16") == 0) die_hint("drop --precision (or use train_gptcu)", "the CPU trainer computes in fp32");
+    if (dist.rank > 0 && freopen("/dev/null", "w", stdout) == NULL) die("cannot silence rank %d's output", dist.rank);
+
+    // the model: resumed, initialised from a file, or fresh; every process loads it
+    Run run;
+    memset(&run, 0, sizeof(run));
+    run.a = a;
+    run.dist = dist;
+    run.rs.sample_rng = rng_seed(a->seed + 1); // its own stream: sampling never shifts init or data order
+    tokenizer_load(&run.tok, a->tokenizer, a->vocab);
+    char resume_path[4096];
+    run_open_output(a, dist.rank, resume_path, sizeof(resume_path));
+    const char* source = a->resume ? resume_path : a->init_from;
+    GPT model;
+    int use_muon = strcmp(a->optimizer, "muon") == 0;
     if (source != NULL) {
         SafeTensors st;
         int ours = gpt_load(&model, source, &st);
         args_check_model_flags(&parser, &model.config, source);
+        gpt_setup_optimizer(&model, use_muon, a->zero_stage, &dist);
         if (ours) {
             const char* ckpt_tok = checkpoint_meta(&st, "tokenizer");
             if (strcmp(ckpt_tok, a->tokenizer) != 0) {
-                die_hint("pass --tokenizer to match the checkpoint", "checkpoint '%s' uses tokenizer '%s', this run '%s'",
-                         source, ckpt_tok, a->tokenizer);
+                die_hint("pass --tokenizer to match the checkpoint", "checkpoint '%s' uses tokenizer '%s', this run '%s'", source, ckpt_tok,
+                         a->tokenizer);
             }
-            if (a->resume) load_run_state(&model, &st, a, &rs);
+            if (a->resume) {
+                real* m = (real*)callocCheck(model.num_parameters, sizeof(real));
+                real* v = (real*)callocCheck(model.num_parameters, sizeof(real));
+                run_restore(&run, &st, &model.config, REAL_DTYPE, m, v);
+                gpt_scatter_optimizer_state(&model, m, v);
+                free(m);
+                free(v);
+            }
             safetensors_close(&st);
         }
-        printf("%s %s at step %d\n", a->resume ? "resuming from" : "initialised from", source, rs.step);
+        printf("%s %s at step %d\n", a->resume ? "resuming from" : "initialised from", source, run.rs.step);
     } else {
         GPTConfig config;
-        args_model_config(&parser, &config, tok.vocab_size);
+        args_model_config(&parser, &config, run.tok.vocab_size);
         gpt_build(&model, &config);
         gpt_init_random(&model, a->seed);
+        gpt_setup_optimizer(&model, use_muon, a->zero_stage, &dist);
     }
     const GPTConfig* c = &model.config;
-    if (c->vocab_size != tok.vocab_size) {
+    if (c->vocab_size != run.tok.vocab_size) {
         die_hint("use --tokenizer to match the model's vocabulary", "the model's vocabulary has %d tokens, tokenizer '%s' has %d",
-                 c->vocab_size, tokenizer_name(&tok), tok.vocab_size);
+                 c->vocab_size, tokenizer_name(&run.tok), run.tok.vocab_size);
     }
     gpt_allocate_activations(&model, a->B, a->T);
-
-    // data
-    DataLoader train_loader, val_loader;
-    dataloader_init(&train_loader, a->train_pattern, a->B, a->T, c->vocab_size, a->seed, a->shuffle);
-    dataloader_init(&val_loader, a->val_pattern, a->B, a->T, c->vocab_size, a->seed, 0);
-    dataloader_set_position(&train_loader, rs.data_epoch, rs.data_shard_pos, rs.data_batch_pos);
-    warn_if_byte_data(&tok, &val_loader);
-    int tokens_per_step = a->total_batch_tokens > 0 ? a->total_batch_tokens : a->B * a->T;
-    int accum_steps = tokens_per_step / (a->B * a->T);
-    int max_steps = a->max_steps > 0 ? a->max_steps : (int)(train_loader.batches_per_epoch / accum_steps);
-    if (max_steps < 1) max_steps = 1;
-    LRSchedule sched = {(ScheduleType)schedule_from_name(a->schedule), a->lr, a->warmup, max_steps, a->final_lr_frac,
-                        a->wsd_decay_frac};
-    AdamWConfig adamw = {a->lr, a->beta1, a->beta2, a->eps, a->weight_decay};
-    MuonConfig muon = {a->muon_lr, a->muon_momentum, a->muon_wd, a->muon_ns_steps, a->muon_polar_express,
-                       strcmp(a->muon_scale, "moonlight") == 0};
-    int use_muon = strcmp(a->optimizer, "muon") == 0;
-    SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
-
-    // the resolved run
-    gpt_print_config(c, sizeof(real));
     int threads = 1;
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
-    printf("data: train %s (%d shards, %zu batches/epoch), val %s (%zu batches, using %d)\n", a->train_pattern,
-           train_loader.num_shards, train_loader.batches_per_epoch, a->val_pattern, val_loader.batches_per_epoch,
-           imin(a->val_batches, (int)val_loader.batches_per_epoch));
-    printf("batch: B=%d T=%d, %d tokens/step (%d micro-steps), %d steps | tokenizer %s | threads %d\n", a->B, a->T,
-           tokens_per_step, accum_steps, max_steps, tokenizer_name(&tok), threads);
-    printf("optimizer: %s | adamw lr %g betas (%g, %g) eps %g wd %g | clip %g | schedule %s warmup %d final %g\n", a->optimizer,
-           a->lr, a->beta1, a->beta2, a->eps, a->weight_decay, a->grad_clip, a->schedule, a->warmup, a->final_lr_frac);
-    if (use_muon) gpt_setup_muon(&model, &muon, &adamw);
-    double flops_per_step = gpt_flops_per_token(c, a->T) * tokens_per_step;
-
-    FILE* logfile = NULL;
-    if (a->output_dir) {
-        char logpath[4096];
-        snprintf(logpath, sizeof(logpath), "%s/log.txt", a->output_dir);
-        logfile = fopenCheck(logpath, a->resume ? "a" : "w");
-        printf("writing checkpoints and log.txt to %s\n", a->output_dir);
+    char compute[256];
+    snprintf(compute, sizeof(compute), "%d process(es) x %d CPU thread(s)%s", dist.size, threads, a->zero_stage ? ", ZeRO-1" : "");
+    run_setup(&run, c, compute);
+    if (run.use_muon) print_optimizer_groups(c, &run.muon, &run.adamw);
+    if (a->dump_step) { // one forward and backward on the first training batch, for comparing trainers
+        dataloader_next_batch(&run.train);
+        gpt_zero_grad(&model);
+        gpt_forward(&model, run.train.inputs, run.train.targets, a->B, a->T);
+        size_t nl = (size_t)a->B * a->T * c->padded_vocab_size;
+        float* logits = (float*)mallocCheck(nl * sizeof(float));
+        float* grads = (float*)mallocCheck(model.num_parameters * sizeof(float));
+        for (size_t i = 0; i < nl; i++) logits[i] = (float)model.acts.logits[i];
+        gpt_backward(&model, 1.0f);
+        for (size_t i = 0; i < model.num_parameters; i++) grads[i] = (float)model.grads_memory[i];
+        if (dist.rank == 0) run_dump_step(a->dump_step, c, model.mean_loss, logits, a->B * a->T, grads);
+        dist_finalize();
+        return 0;
     }
 
+    SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
     float train_loss = 0.0f;
-    double total_ms = 0.0, total_opt_ms = 0.0;
-    int timed_steps = 0, start_step = rs.step;
-    for (int step = start_step; step <= max_steps; step++) {
-        int last_step = step == max_steps;
+    for (int step = run.start_step; step <= run.max_steps; step++) {
+        int last_step = step == run.max_steps;
         if ((a->val_every > 0 && step % a->val_every == 0) || last_step) {
-            float val_loss = evaluate(&model, &val_loader, a->val_batches);
-            check_finite(val_loss, "validation loss", step);
-            printf("step %d | val loss %.4f\n", step, val_loss);
-            if (logfile) { fprintf(logfile, "step %d val_loss %.9g\n", step, val_loss); fflush(logfile); }
+            run_log_val(&run, step, (float)dist_mean_double(&dist, evaluate(&model, &run.val, a->val_batches)));
         }
-        if ((a->sample_every > 0 && step > 0 && step % a->sample_every == 0) || (last_step && a->sample_every > 0)) {
+        if (dist.rank == 0 && a->sample_every > 0 && ((step > 0 && step % a->sample_every == 0) || last_step)) {
             printf("step %d | sample:\n---\n", step);
             double seconds;
-            gpt_generate(&model, &tok, a->prompt, a->gen_tokens, &sc, &rs.sample_rng, &seconds);
+            gpt_generate(&model, &run.tok, a->prompt, a->gen_tokens, &sc, &run.rs.sample_rng, &seconds);
             printf("---\n");
         }
         if (last_step) break;
 
-        // one optimizer step: accumulate gradients over micro-batches
+        // one optimizer step: accumulate gradients over micro-batches, then average them over the processes
         double t0 = wall_seconds();
         gpt_zero_grad(&model);
         double loss_sum = 0;
-        for (int micro = 0; micro < accum_steps; micro++) {
-            dataloader_next_batch(&train_loader);
-            gpt_forward(&model, train_loader.inputs, train_loader.targets, a->B, a->T);
-            gpt_backward(&model, 1.0f / accum_steps);
+        for (int micro = 0; micro < run.accum_steps; micro++) {
+            dataloader_next_batch(&run.train);
+            gpt_forward(&model, run.train.inputs, run.train.targets, a->B, a->T);
+            gpt_backward(&model, 1.0f / run.accum_steps);
             loss_sum += model.mean_loss;
         }
-        train_loss = (float)(loss_sum / accum_steps);
+        dist_mean(&dist, (float*)model.grads_memory, model.num_parameters);
+        train_loss = (float)dist_mean_double(&dist, loss_sum / run.accum_steps);
         check_finite(train_loss, "training loss", step);
         float norm = gpt_grad_norm(&model);
         check_finite(norm, "gradient norm", step);
-        // both groups follow one schedule; Muon's momentum ramps from 0.85 over its warmup
-        adamw.lr = lr_at_step(&sched, step);
-        muon.lr = a->muon_lr * adamw.lr / a->lr;
-        float ramp = a->muon_momentum_warmup > 0 ? fminf(1.0f, (float)rs.opt_steps / a->muon_momentum_warmup) : 1.0f;
-        float mu = a->muon_momentum_warmup > 0 ? 0.85f + ramp * (a->muon_momentum - 0.85f) : a->muon_momentum;
+        run_schedule(&run, step);
         double t_opt = wall_seconds();
-        rs.opt_steps++;
-        gpt_optimizer_step(&model, &adamw, use_muon ? &muon : NULL, mu, norm, a->grad_clip, rs.opt_steps);
-        double opt_ms = 1e3 * (wall_seconds() - t_opt), ms = 1e3 * (wall_seconds() - t0);
-        if (step > start_step) { total_ms += ms; total_opt_ms += opt_ms; timed_steps++; } // the first step warms caches
-        double gflops = flops_per_step / (ms * 1e6);
-        printf("step %4d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms (opt %.1f) | %.0f tok/s | %.1f GFLOP/s", step + 1,
-               max_steps, train_loss, norm, adamw.lr, ms, opt_ms, tokens_per_step / (ms / 1e3), gflops);
-        if (a->peak_gflops > 0) printf(" | MFU %.1f%%", 100.0 * gflops / a->peak_gflops);
-        printf("\n");
-        if (logfile) {
-            fprintf(logfile, "step %d train_loss %.9g lr %.9g grad_norm %.9g ms %.1f opt_ms %.1f\n", step + 1, train_loss,
-                    adamw.lr, norm, ms, opt_ms);
-            fflush(logfile);
-        }
-        // the state after step + 1 updates
-        rs.data_epoch = train_loader.epoch;
-        rs.data_shard_pos = train_loader.shard_pos;
-        rs.data_batch_pos = train_loader.batch_pos;
-        int done = step + 1;
-        if (a->output_dir && ((a->checkpoint_every > 0 && done % a->checkpoint_every == 0) || done == max_steps)) {
-            rs.step = done;
-            save_checkpoint(&model, a, &tok, &rs, train_loss);
+        run.rs.opt_steps++;
+        gpt_optimizer_step(&model, &dist, &run.adamw, run.use_muon ? &run.muon : NULL, run.muon_momentum, norm, a->grad_clip,
+                           run.rs.opt_steps);
+        double now = wall_seconds();
+        run_log_step(&run, step, train_loss, norm, 1e3 * (now - t0), 1e3 * (now - t_opt), a->peak_gflops);
+        run_mark_position(&run);
+        if (run_checkpoint_due(&run, step + 1)) {
+            run.rs.step = step + 1;
+            real* m = (real*)callocCheck(model.num_parameters, sizeof(real));
+            real* v = (real*)callocCheck(model.num_parameters, sizeof(real));
+            gpt_gather_optimizer_state(&model, &dist, m, v);
+            if (dist.rank == 0) run_save_checkpoint(&run, c, REAL_DTYPE, model.params_memory, m, v, train_loss);
+            free(m);
+            free(v);
         }
     }
-    if (timed_steps > 0) {
-        double ms = total_ms / timed_steps;
-        printf("average %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s over %d steps; the optimizer took %.1f ms/step (%.1f%%)\n", ms,
-               tokens_per_step / (ms / 1e3), flops_per_step / (ms * 1e6), timed_steps, total_opt_ms / timed_steps,
-               100.0 * total_opt_ms / total_ms);
-    }
-    if (logfile) fclose(logfile);
-    dataloader_free(&train_loader);
-    dataloader_free(&val_loader);
-    tokenizer_free(&tok);
+    run_finish(&run);
     gpt_free(&model);
+    dist_finalize();
     return 0;
 }
 #endif // TESTING

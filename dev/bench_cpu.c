@@ -143,7 +143,9 @@ static BenchResult bench_run(const BenchArgs* a, const char* attn, const char* o
     MuonConfig muon = {0.02f, 0.95f, 0.0f, 5, 0, 0};
     int use_muon = strcmp(optimizer, "muon") == 0;
     if (!use_muon && strcmp(optimizer, "adamw") != 0) die_hint("use adamw or muon", "unknown --optimizer '%s'", optimizer);
-    if (use_muon) gpt_setup_muon(&model, &muon, &adamw);
+    Dist single = {0, 1};
+    gpt_setup_optimizer(&model, use_muon, 0, &single);
+    if (use_muon) print_optimizer_groups(&c, &muon, &adamw);
     double* ms = (double*)mallocCheck(3 * (size_t)a->steps * sizeof(double)); // forward, backward, optimizer
     for (int step = 0; step <= a->steps; step++) {
         double t0 = wall_seconds();
@@ -153,7 +155,7 @@ static BenchResult bench_run(const BenchArgs* a, const char* attn, const char* o
         gpt_backward(&model, 1.0f);
         double t2 = wall_seconds();
         float norm = gpt_grad_norm(&model);
-        gpt_optimizer_step(&model, &adamw, use_muon ? &muon : NULL, muon.momentum, norm, 1.0f, step + 1);
+        gpt_optimizer_step(&model, &single, &adamw, use_muon ? &muon : NULL, muon.momentum, norm, 1.0f, step + 1);
         double t3 = wall_seconds();
         if (!isfinite(model.mean_loss)) die("loss is %f at step %d", model.mean_loss, step);
         if (step == 0) continue;

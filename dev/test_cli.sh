@@ -12,22 +12,7 @@ DATA=${TINYSHAKESPEARE:-../shared/data/tinyshakespeare.txt}
 W=$(mktemp -d /tmp/gptc_cli_XXXXXX)
 trap 'rm -rf "$W"' EXIT
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-fails=0
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-
-# expect_error WHAT MESSAGE CMD...: CMD must exit non-zero and print MESSAGE
-expect_error() {
-    local what=$1 msg=$2 out rc
-    shift 2
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ $rc -ne 0 ] && grep -qF -- "$msg" <<<"$out"; then
-        pass "$what: exit $rc, $(grep -m1 '^error' <<<"$out")"
-    else
-        fail "$what: exit $rc, expected a message containing '$msg'; got: $(tail -n 3 <<<"$out")"
-    fi
-}
+source dev/testlib.sh
 
 # write_shard PATH MAGIC VERSION NTOK_IN_HEADER NTOK_WRITTEN [TOKEN]
 write_shard() {
@@ -188,6 +173,17 @@ expect_error "a gpt2 checkpoint with byte data" "uses tokenizer 'gpt2', this run
     pass "gpt2 model on byte-tokenized shards: warns that the data looks byte-tokenized" || fail "no byte-data warning"
 
 # ---------------------------------------------------------------------------
+echo "== --dump-step and compare_dumps (the CPU side of dev/test_cuda.sh)"
+DUMP=(./train_gpt "${SMALL[@]}" -i "$TR" -j "$VA" -e "$W/learn/ckpt_00000300.safetensors")
+"${DUMP[@]}" --dump-step "$W/d1.dump" >/dev/null 2>&1
+"${DUMP[@]}" --dump-step "$W/d2.dump" >/dev/null 2>&1
+"${DUMP[@]}" --seed 7 --dump-step "$W/d3.dump" >/dev/null 2>&1
+./dev/compare_dumps "$W/d1.dump" "$W/d2.dump" >"$W/cmp12" 2>&1 && grep -q "^ok: 0 of 17 tensors beyond tolerance" "$W/cmp12" &&
+    pass "two dumps of the same checkpoint and batch agree in loss, logits and all 15 gradient tensors" || fail "dump comparison: $(tail -n 2 "$W/cmp12")"
+./dev/compare_dumps "$W/d1.dump" "$W/d3.dump" >"$W/cmp13" 2>&1; rc=$?
+[ $rc -ne 0 ] && grep -q "FAIL" "$W/cmp13" && pass "dumps of another batch (another seed) fail the comparison (exit $rc)" || fail "compare_dumps accepted different dumps"
+
+# ---------------------------------------------------------------------------
 echo "== sampling"
 CK="$W/learn/ckpt_00000300.safetensors"
 ./train_gpt sample -e "$CK" --prompt "ROMEO:" -g 60 --temperature 0.8 --top-k 40 --top-p 0.95 --seed 1 >"$W/s1.txt" 2>&1
@@ -268,7 +264,7 @@ expect_error "resume without -o" "-y 1 (resume) needs -o" ./train_gpt -y 1
 sum_before=$(sha256sum "$W"/A/*.safetensors)
 expect_error "new run into a directory with checkpoints" "already holds checkpoints (newest: step 20)" "${RUN[@]}" -o "$W/A"
 expect_error "resume with a different model flag" "--layers 3 disagrees with" "${RUN[@]}" -o "$W/A" -y 1 --layers 3
-expect_error "resume with a different batch" "was trained with -b 8 -t 64 -d 1024" "${RUN[@]}" -o "$W/A" -y 1 -b 4
+expect_error "resume with a different batch" "was trained with 8 sequences per micro-step" "${RUN[@]}" -o "$W/A" -y 1 -b 4
 [ "$sum_before" = "$(sha256sum "$W"/A/*.safetensors)" ] && pass "the refused runs left every checkpoint in the directory unchanged" ||
     fail "checkpoints changed by a refused run"
 # a diverging run stops with a clear message and keeps its last checkpoint

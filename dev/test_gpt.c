@@ -457,37 +457,75 @@ static void test_muon_groups(const char* label, GPTConfig c, const char* expect)
 // ----------------------------------------------------------------------------
 // checkpoints
 
+// Parameters and a Muon run's optimizer state (compact units, llmc/distributed.h) through a checkpoint in
+// the parameter layout and back into a second model's units.
 static void test_checkpoint_round_trip(void) {
     GPTConfig c = small_config(ATTN_GQA, 3, POS_LEARNED, 0);
     GPT a, b;
+    Dist single = {0, 1};
     gpt_build(&a, &c);
     gpt_init_random(&a, 5);
-    for (size_t i = 0; i < a.num_parameters; i++) {
+    gpt_setup_optimizer(&a, 1, 0, &single);
+    for (size_t i = 0; i < a.plan.state_size; i++) {
         a.m_memory[i] = (float)random_normal(&test_rng);
         a.v_memory[i] = (float)fabs(random_normal(&test_rng));
     }
+    float *m = (float*)callocCheck(a.num_parameters, 4), *v = (float*)callocCheck(a.num_parameters, 4);
+    gpt_gather_optimizer_state(&a, &single, m, v);
     char path[512];
     snprintf(path, sizeof(path), "%s/roundtrip.safetensors", tmpdir);
     Metadata meta = {0};
     meta_set(&meta, "tokenizer", "bytes");
     meta_set(&meta, "note", "quote \" backslash \\ newline \n tab \t");
-    StateBlock blocks[3] = {{"", a.params_memory, NULL}, {"opt.adamw.m.", a.m_memory, NULL}, {"opt.adamw.v.", a.v_memory, NULL}};
+    StateBlock blocks[3] = {{"", a.params_memory, NULL}, {"opt.m.", m, NULL}, {"opt.v.", v, NULL}};
     checkpoint_write(path, &c, "F32", 3, blocks, &meta);
     SafeTensors st;
     gpt_load(&b, path, &st);
-    StateBlock into[2] = {{"opt.adamw.m.", b.m_memory, NULL}, {"opt.adamw.v.", b.v_memory, NULL}};
+    gpt_setup_optimizer(&b, 1, 0, &single);
+    memset(m, 0, a.num_parameters * 4);
+    memset(v, 0, a.num_parameters * 4);
+    StateBlock into[2] = {{"opt.m.", m, NULL}, {"opt.v.", v, NULL}};
     checkpoint_read_block(&st, &b.config, &into[0], "F32");
     checkpoint_read_block(&st, &b.config, &into[1], "F32");
-    size_t bytes = a.num_parameters * sizeof(float);
+    gpt_scatter_optimizer_state(&b, m, v);
     CHECK(memcmp(&a.config, &b.config, sizeof(GPTConfig)) == 0, "checkpoint: config round trip");
-    CHECK(memcmp(a.params_memory, b.params_memory, bytes) == 0 && memcmp(a.m_memory, b.m_memory, bytes) == 0 &&
-              memcmp(a.v_memory, b.v_memory, bytes) == 0,
-          "checkpoint: parameters and AdamW moments bit-exact (%zu x 3 floats)", a.num_parameters);
+    CHECK(memcmp(a.params_memory, b.params_memory, a.num_parameters * 4) == 0 && a.plan.state_size == b.plan.state_size &&
+              memcmp(a.m_memory, b.m_memory, a.plan.state_size * 4) == 0 && memcmp(a.v_memory, b.v_memory, a.plan.state_size * 4) == 0,
+          "checkpoint: parameters and Muon/AdamW state through the parameter layout, bit-exact (%zu + 2 x %zu floats)",
+          a.num_parameters, a.plan.state_size);
     CHECK(strcmp(checkpoint_meta(&st, "note"), meta.values[1]) == 0, "checkpoint: metadata string with escapes round trips");
     safetensors_close(&st);
     meta_free(&meta);
+    free(m);
+    free(v);
     gpt_free(&a);
     gpt_free(&b);
+}
+
+// ZeRO-1's division of the optimizer state: every element in exactly one unit of one owner, the owners'
+// loads within one unit of each other, and each owner's state packed without gaps
+static void test_zero_units(int ranks) {
+    GPTConfig c = small_config(ATTN_GLA, 0, POS_ROPE, 1);
+    OptUnit units[MAX_OPT_UNITS];
+    size_t sizes[8], total = 0, largest = 0, lo = (size_t)-1, hi = 0;
+    int n = zero_units(&c, 1, ranks, units, sizes);
+    for (int k = 0; k < n; k++) { total += units[k].numel; largest = units[k].numel > largest ? units[k].numel : largest; }
+    int packed = 1;
+    for (int r = 0; r < ranks; r++) {
+        lo = sizes[r] < lo ? sizes[r] : lo;
+        hi = sizes[r] > hi ? sizes[r] : hi;
+        size_t at = 0; // the owner's units, in order of state_at, must tile [0, sizes[r])
+        for (int found = 1; found;) {
+            found = 0;
+            for (int k = 0; k < n; k++) {
+                if (units[k].owner == r && units[k].state_at == at) { at += units[k].numel; found = 1; }
+            }
+        }
+        packed &= at == sizes[r];
+    }
+    CHECK(total == gpt_num_parameters(&c) && hi - lo <= largest && packed,
+          "ZeRO-1 over %d ranks: %d units cover all %zu parameters, loads %zu..%zu (largest unit %zu), packed per owner", ranks, n, total,
+          lo, hi, largest);
 }
 
 // rewrites path with its bytes [0, keep) and then `extra`
@@ -969,6 +1007,9 @@ int main(void) {
                      "attprojw:48 fcw:192 fcprojw:48 qw:72 dkvw:48,4 ukvw:16,16,16,16,16,16");
     test_schedules();
     test_checkpoint_round_trip();
+    test_zero_units(1);
+    test_zero_units(2);
+    test_zero_units(3);
     test_corrupt_checkpoints();
     test_decode_matches_forward("MHA rope", small_config(ATTN_MHA, 0, POS_ROPE, 1));
     test_decode_matches_forward("GQA-2 rope nobias", small_config(ATTN_GQA, 2, POS_ROPE, 0));

@@ -15,22 +15,7 @@ VOCAB=${GPT2_VOCAB:-../shared/data/gpt2}
 [ -f "$VOCAB/r50k_base.tiktoken" ] || { echo "error: $VOCAB/r50k_base.tiktoken not found; set GPT2_VOCAB=dir"; exit 1; }
 W=$(mktemp -d /tmp/gptc_tok_XXXXXX)
 trap 'rm -rf "$W"' EXIT
-fails=0
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-
-# expect_error WHAT MESSAGE CMD...: CMD must exit non-zero and print MESSAGE
-expect_error() {
-    local what=$1 msg=$2 out rc
-    shift 2
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ $rc -ne 0 ] && grep -qF -- "$msg" <<<"$out"; then
-        pass "$what: exit $rc, $(grep -m1 '^error' <<<"$out")"
-    else
-        fail "$what: exit $rc, expected a message containing '$msg'; got: $(tail -n 3 <<<"$out")"
-    fi
-}
+source dev/testlib.sh
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 ntokens() { echo $((($(stat -c %s "$1") - 1024) / 2)); }

@@ -41,6 +41,11 @@ typedef struct {
     const char* prompt;
     float temperature, top_p;
     int top_k;
+    const char* precision;  // CUDA: bf16 | fp32; the CPU trainer is fp32
+    int zero_stage;         // -z: 1 divides the optimizer state among the processes
+    int num_processes, process_rank; // a launch without MPI (CUDA trainer)
+    const char* dist_init;  // how such processes meet: file:PATH or tcp:HOST:PORT
+    const char* dump_step;  // one step's loss, logits and gradients to this file, then exit
     const char* output_dir; // -o
     const char* init_from;  // -e
     int checkpoint_every, keep_last, resume;
@@ -94,6 +99,8 @@ static void args_defaults(ArgParser* p) {
     a->warmup = 100; a->max_steps = -1; a->schedule = "cosine"; a->seed = 1337;
     a->val_every = 250; a->val_batches = 20; a->sample_every = 0; a->gen_tokens = 256;
     a->prompt = ""; a->temperature = 1.0f; a->top_p = 1.0f; a->top_k = 0;
+    a->precision = "default"; a->dump_step = NULL;
+    a->zero_stage = 0; a->num_processes = 1; a->process_rank = 0; a->dist_init = NULL;
     a->output_dir = NULL; a->init_from = NULL; a->checkpoint_every = 0; a->keep_last = 3; a->resume = 0;
     a->peak_gflops = 0.0;
 
@@ -159,8 +166,15 @@ static void args_defaults(ArgParser* p) {
     arg_add(p, "-n", "--checkpoint-every", ARG_INT, &a->checkpoint_every, 0, "checkpoint every N steps (0 = only at the end)");
     arg_add(p, NULL, "--keep-last", ARG_INT, &a->keep_last, 0, "keep the newest K checkpoints (0 = all)");
     arg_add(p, "-y", "--resume", ARG_INT, &a->resume, 0, "1 = resume from the newest complete checkpoint in -o");
-    // reporting
-    arg_add(p, NULL, "--peak-gflops", ARG_DOUBLE, &a->peak_gflops, 0, "machine peak in GFLOP/s; when given, steps print MFU");
+    // several processes (MPI: mpirun -np N; the CUDA trainer also without MPI)
+    arg_add(p, "-z", "--zero", ARG_INT, &a->zero_stage, 0, "ZeRO stage: 0 replicates the optimizer state, 1 divides it among the processes");
+    arg_add(p, NULL, "--num-processes", ARG_INT, &a->num_processes, 0, "CUDA without MPI: how many processes (one per GPU)");
+    arg_add(p, NULL, "--process-rank", ARG_INT, &a->process_rank, 0, "CUDA without MPI: this process's rank, 0..N-1");
+    arg_add(p, NULL, "--dist-init", ARG_STRING, &a->dist_init, 0, "CUDA without MPI: file:PATH (a shared file) or tcp:HOST:PORT (rank 0 listens)");
+    // reporting and testing
+    arg_add(p, NULL, "--peak-gflops", ARG_DOUBLE, &a->peak_gflops, 0, "machine peak in GFLOP/s for MFU (the CUDA trainer measures one)");
+    arg_add(p, NULL, "--precision", ARG_STRING, &a->precision, 0, "CUDA trainer: bf16 (bf16 matmul inputs, fp32 accumulation) | fp32");
+    arg_add(p, NULL, "--dump-step", ARG_STRING, &a->dump_step, 0, "write the first batch's loss, logits and gradients to FILE and exit");
 }
 
 static void args_print_value(const ArgSpec* s) {
@@ -338,12 +352,22 @@ static void args_validate(const ArgParser* p) {
     }
     if (!(a->muon_momentum >= 0.0f && a->muon_momentum < 1.0f)) die("--muon-momentum must be in [0, 1), got %g", a->muon_momentum);
     if (!(a->muon_lr > 0.0f)) die("--muon-lr must be positive, got %g", a->muon_lr);
+    if (strcmp(a->precision, "default") != 0 && strcmp(a->precision, "bf16") != 0 && strcmp(a->precision, "fp32") != 0) {
+        die_hint("use --precision bf16 or fp32", "unknown --precision '%s'", a->precision);
+    }
     if (a->grad_clip < 0.0f) die("--grad-clip must be >= 0, got %g", a->grad_clip);
     if (a->val_batches < 1) die("-m (validation batches) must be at least 1, got %d", a->val_batches);
     if (a->gen_tokens < 0) die("-g (tokens to generate) must be >= 0, got %d", a->gen_tokens);
     if (a->top_p <= 0.0f || a->top_p > 1.0f) die("--top-p must be in (0, 1], got %g", a->top_p);
     if (a->top_k < 0) die("--top-k must be >= 0, got %d", a->top_k);
     if (a->temperature < 0.0f) die("--temperature must be >= 0, got %g", a->temperature);
+    if (a->zero_stage != 0 && a->zero_stage != 1) die_hint("use -z 0 or -z 1", "ZeRO stage -z %d is not supported", a->zero_stage);
+    if (a->num_processes < 1 || a->process_rank < 0 || a->process_rank >= a->num_processes) {
+        die("--process-rank %d must be in [0, --num-processes %d)", a->process_rank, a->num_processes);
+    }
+    if (a->num_processes > 1 && a->dist_init == NULL) {
+        die_hint("pass --dist-init file:/shared/path or tcp:HOST:PORT", "--num-processes %d needs --dist-init", a->num_processes);
+    }
     if (a->resume && a->output_dir == NULL) die_hint("pass -o DIR with the run's directory", "-y 1 (resume) needs -o");
     if (a->resume && a->init_from != NULL) die_hint("drop -e: a resumed run continues from its own checkpoint", "-y 1 and -e cannot be combined");
     if (a->sample_mode && a->init_from == NULL && a->output_dir == NULL) {

@@ -137,10 +137,10 @@ typedef struct {
 
 static int block_has(const StateBlock* b, int tensor) { return b->which == NULL || b->which[tensor]; }
 
-// Writes blocks[0..n) (each laid out like the parameters, elements of `dtype`) and the metadata
-// (format, version and model config are added here) atomically to path.
-static void checkpoint_write(const char* path, const GPTConfig* c, const char* dtype, int num_blocks,
-                             const StateBlock* blocks, Metadata* meta) {
+// Writes blocks[0..n) (each laid out like the parameters, elements of `dtype`), any extra tensors, and
+// the metadata (format, version and model config are added here) atomically to path.
+static void checkpoint_write_with(const char* path, const GPTConfig* c, const char* dtype, int num_blocks, const StateBlock* blocks,
+                                  Metadata* meta, int num_extra, const SafeTensorWrite* extra) {
     Metadata all = {0};
     meta_set(&all, "format", CHECKPOINT_FORMAT);
     meta_set(&all, "format_version", CHECKPOINT_VERSION);
@@ -150,7 +150,7 @@ static void checkpoint_write(const char* path, const GPTConfig* c, const char* d
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);
     size_t elem = st_dtype_size(dtype);
-    SafeTensorWrite* tensors = (SafeTensorWrite*)mallocCheck(num_blocks * NUM_PARAMETER_TENSORS * sizeof(SafeTensorWrite));
+    SafeTensorWrite* tensors = (SafeTensorWrite*)mallocCheck((num_blocks * NUM_PARAMETER_TENSORS + num_extra) * sizeof(SafeTensorWrite));
     char** names = (char**)mallocCheck(num_blocks * NUM_PARAMETER_TENSORS * sizeof(char*));
     int n = 0;
     for (int b = 0; b < num_blocks; b++) {
@@ -171,11 +171,17 @@ static void checkpoint_write(const char* path, const GPTConfig* c, const char* d
             n++;
         }
     }
-    safetensors_write(path, all.n, all.keys, all.values, n, tensors);
+    for (int i = 0; i < num_extra; i++) tensors[n + i] = extra[i];
+    safetensors_write(path, all.n, all.keys, all.values, n + num_extra, tensors);
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
     free(tensors);
     meta_free(&all);
+}
+
+static void checkpoint_write(const char* path, const GPTConfig* c, const char* dtype, int num_blocks, const StateBlock* blocks,
+                             Metadata* meta) {
+    checkpoint_write_with(path, c, dtype, num_blocks, blocks, meta, 0, NULL);
 }
 
 // Opens a checkpoint of this trainer, dying with the reason when the file is not one.

@@ -6,7 +6,10 @@ header[1] = 1 (version), header[2] = n (token count), then n uint16 tokens. The 
 exactly 1024 + 2n bytes.
 
 A batch is B*T+1 contiguous tokens: inputs are the first B*T, targets the last B*T. A shard of n tokens
-holds (n - 1) / (B*T) batches, at token offsets 0, B*T, 2*B*T, ...
+holds (n - 1) / (B*T) batches, at token offsets 0, B*T, 2*B*T, ... With P processes (dataloader_shard_across)
+a batch spans P*B*T tokens and process r reads its B*T+1 tokens from offset r*B*T within it: P processes
+of micro-batch B see exactly the rows one process of micro-batch P*B sees, and the positions in a
+checkpoint mean the same for any P.
 
 Training order: every epoch visits the shards in a random order, and the batches of each shard in a
 random order; both permutations are pure functions of (seed, epoch, shard), so the position
@@ -67,6 +70,7 @@ static void shard_write(const char* path, const uint16_t* tokens, size_t n) {
 typedef struct {
     // configuration
     int B, T;
+    int rank, ranks; // this process reads slice `rank` of `ranks` in every batch
     int vocab_size; // tokens must be < vocab_size
     int shuffle;
     uint64_t seed;
@@ -87,10 +91,32 @@ typedef struct {
     int* targets;     // (B, T)
 } DataLoader;
 
+// the batches of ranks*B*T tokens each shard holds; dies when no shard holds one
+static void dataloader_count_batches(DataLoader* dl, const char* pattern) {
+    size_t batch = (size_t)dl->ranks * dl->B * dl->T, max_batches = 0;
+    dl->batches_per_epoch = 0;
+    for (int i = 0; i < dl->num_shards; i++) {
+        size_t ntok = shard_check(dl->glob.gl_pathv[i]);
+        dl->shard_batches[i] = ntok > 0 ? (ntok - 1) / batch : 0;
+        dl->batches_per_epoch += dl->shard_batches[i];
+        if (dl->shard_batches[i] > max_batches) max_batches = dl->shard_batches[i];
+    }
+    if (dl->batches_per_epoch == 0) {
+        die_hint("lower -b or -t (or the number of processes), or add data",
+                 "the shards matching '%s' hold fewer than %zu tokens each, one batch of %d process(es) x B*T + 1", pattern, batch + 1,
+                 dl->ranks);
+    }
+    free(dl->batch_order);
+    dl->batch_order = (size_t*)mallocCheck((max_batches > 0 ? max_batches : 1) * sizeof(size_t));
+    dl->order_epoch = dl->order_shard = -1;
+}
+
 static void dataloader_init(DataLoader* dl, const char* pattern, int B, int T, int vocab_size, uint64_t seed, int shuffle) {
     memset(dl, 0, sizeof(*dl));
     dl->B = B;
     dl->T = T;
+    dl->rank = 0;
+    dl->ranks = 1;
     dl->vocab_size = vocab_size;
     dl->seed = seed;
     dl->shuffle = shuffle;
@@ -101,23 +127,18 @@ static void dataloader_init(DataLoader* dl, const char* pattern, int B, int T, i
     }
     dl->num_shards = (int)dl->glob.gl_pathc;
     dl->shard_batches = (size_t*)mallocCheck(dl->num_shards * sizeof(size_t));
-    size_t max_batches = 0;
-    for (int i = 0; i < dl->num_shards; i++) {
-        size_t ntok = shard_check(dl->glob.gl_pathv[i]);
-        dl->shard_batches[i] = ntok > 0 ? (ntok - 1) / ((size_t)B * T) : 0;
-        dl->batches_per_epoch += dl->shard_batches[i];
-        if (dl->shard_batches[i] > max_batches) max_batches = dl->shard_batches[i];
-    }
-    if (dl->batches_per_epoch == 0) {
-        die_hint("lower -b or -t, or add data", "the shards matching '%s' hold fewer than B*T+1 = %d tokens each",
-                 pattern, B * T + 1);
-    }
     dl->shard_order = (int*)mallocCheck(dl->num_shards * sizeof(int));
-    dl->batch_order = (size_t*)mallocCheck(max_batches * sizeof(size_t));
-    dl->order_epoch = dl->order_shard = -1;
+    dataloader_count_batches(dl, pattern);
     dl->buffer = (uint16_t*)mallocCheck(((size_t)B * T + 1) * sizeof(uint16_t));
     dl->inputs = (int*)mallocCheck((size_t)B * T * sizeof(int));
     dl->targets = (int*)mallocCheck((size_t)B * T * sizeof(int));
+}
+
+// Makes this loader read slice `rank` of `ranks` of every batch (call before reading).
+static void dataloader_shard_across(DataLoader* dl, int rank, int ranks) {
+    dl->rank = rank;
+    dl->ranks = ranks;
+    dataloader_count_batches(dl, dl->glob.gl_pathv[0]);
 }
 
 static void dataloader_free(DataLoader* dl) {
@@ -176,7 +197,8 @@ static void dataloader_next_batch(DataLoader* dl) {
     int shard = dl->shard_order[dl->shard_pos];
     const char* path = dl->glob.gl_pathv[shard];
     size_t BT = (size_t)dl->B * dl->T;
-    size_t offset = SHARD_HEADER_BYTES + dl->batch_order[dl->batch_pos] * BT * sizeof(uint16_t);
+    size_t token = (dl->batch_order[dl->batch_pos] * dl->ranks + dl->rank) * BT;
+    size_t offset = SHARD_HEADER_BYTES + token * sizeof(uint16_t);
     FILE* fp = fopenCheck(path, "rb");
     fseekCheck(fp, (long)offset, SEEK_SET, path);
     freadCheck(dl->buffer, sizeof(uint16_t), BT + 1, fp, path);

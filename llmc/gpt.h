@@ -46,6 +46,8 @@ first dimension is L. A configuration's absent tensors have no elements.
 #ifndef LLMC_GPT_H
 #define LLMC_GPT_H
 
+#include <math.h>
+#include "sampler.h"
 #include "utils.h"
 
 typedef enum { ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_GTA, ATTN_MLA, ATTN_GLA } AttnType;
@@ -309,6 +311,27 @@ static int gpt_row_blocks(const GPTConfig* c, int tensor, const ParamSpec* s, in
     }
     rows[0] = (int)s->shape[1];
     return 1;
+}
+
+// GPT-2 init into a host block laid out as the table, elements of elem_size bytes (4 float, 8 double):
+// N(0, 0.02) weights, N(0, 0.02/sqrt(2L)) for the residual projections, zero biases, unit norm gains,
+// zero padded vocabulary rows. The same seed gives the same model in both trainers.
+static void gpt_init_params(void* block, size_t elem_size, const GPTConfig* c, uint64_t seed) {
+    uint64_t rng = rng_seed(seed);
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(c, specs);
+    size_t at = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &specs[i];
+        double std = s->init == INIT_RESIDUAL_PROJ ? 0.02 / sqrt(2.0 * c->num_layers) : 0.02;
+        for (size_t j = 0; j < s->numel; j++, at++) {
+            double value = s->init == INIT_ONES ? 1.0 : s->init == INIT_ZEROS ? 0.0 : std * random_normal(&rng);
+            int padded_row = i == P_WTE && j >= (size_t)c->vocab_size * c->channels;
+            if (padded_row) value = 0.0;
+            if (elem_size == 8) ((double*)block)[at] = value;
+            else ((float*)block)[at] = (float)value;
+        }
+    }
 }
 
 // The MLP width that gives `c` the parameter count of MHA at the same depth and width (the GLA/GTA

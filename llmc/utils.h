@@ -22,6 +22,9 @@ Every failure here exits with status 1 after printing one clear message.
 // ----------------------------------------------------------------------------
 // fatal errors: "error: <what>" plus, when given, "hint: <how to fix it>"
 
+// called before exiting on an error: a multi-process run aborts every process (distributed.h)
+static void (*die_hook)(void) = NULL;
+
 static void die_at(const char* file, int line, const char* hint, const char* fmt, ...)
     __attribute__((noreturn, format(printf, 4, 5)));
 static void die_at(const char* file, int line, const char* hint, const char* fmt, ...) {
@@ -34,6 +37,7 @@ static void die_at(const char* file, int line, const char* hint, const char* fmt
     fprintf(stderr, "\n");
     if (hint != NULL && hint[0] != '\0') { fprintf(stderr, "hint: %s\n", hint); }
     fprintf(stderr, "  (raised at %s:%d)\n", file, line);
+    if (die_hook) die_hook();
     exit(EXIT_FAILURE);
 }
 // die("...", args) for plain errors; die_hint("how to fix", "...", args) when a fix is known

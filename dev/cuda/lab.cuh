@@ -1,0 +1,79 @@
+/*
+The kernel lab's shared helpers (llm.c's dev/cuda style): each file here takes one family of GPU kernels
+(the headers in llmc/cuda), runs it on random inputs against the CPU trainer's own functions (train_gpt.c, built in
+with TESTING), prints the largest relative difference against a stated tolerance, then times the kernel.
+
+    make -C dev/cuda && dev/cuda/attention      (each program exits 1 when a check fails)
+*/
+#ifndef DEV_CUDA_LAB_CUH
+#define DEV_CUDA_LAB_CUH
+
+#define TESTING
+#include "../../train_gpt.c"
+#include "../../llmc/cuda/common.cuh"
+
+static uint64_t lab_rng = 0x5EED;
+static int lab_failures = 0;
+
+static float* host_random(size_t n, double std) {
+    float* x = (float*)mallocCheck(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = (float)(std * random_normal(&lab_rng));
+    return x;
+}
+
+static float* to_device(const float* host, size_t n) {
+    float* d = (float*)cuda_calloc(n * sizeof(float));
+    cudaCheck(cudaMemcpy(d, host, n * sizeof(float), cudaMemcpyHostToDevice));
+    return d;
+}
+
+static float* to_host(const float* device, size_t n) {
+    float* h = (float*)mallocCheck(n * sizeof(float));
+    cudaCheck(cudaMemcpy(h, device, n * sizeof(float), cudaMemcpyDeviceToHost));
+    return h;
+}
+
+// GPU result (on the device) against the CPU reference (on the host): max |diff| / max |ref| <= tol
+static void check(const char* what, const float* ref, const float* gpu_device, size_t n, double tol) {
+    float* got = to_host(gpu_device, n);
+    double diff = 0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)got[i] - ref[i]));
+        scale = fmax(scale, fabs((double)ref[i]));
+    }
+    int ok = diff / scale <= tol && isfinite(diff);
+    lab_failures += !ok;
+    printf("%-4s %-52s max rel diff %.2e (tolerance %.0e)\n", ok ? "ok" : "FAIL", what, diff / scale, tol);
+    free(got);
+}
+
+// milliseconds per call of f, averaged over reps after one warm-up call
+template <typename F>
+static double time_ms(F f, int reps) {
+    f();
+    cudaEvent_t start, stop;
+    cudaCheck(cudaEventCreate(&start));
+    cudaCheck(cudaEventCreate(&stop));
+    cudaCheck(cudaEventRecord(start));
+    for (int i = 0; i < reps; i++) f();
+    cudaCheck(cudaEventRecord(stop));
+    cudaCheck(cudaEventSynchronize(stop));
+    float ms;
+    cudaCheck(cudaEventElapsedTime(&ms, start, stop));
+    return ms / reps;
+}
+
+// every lab program starts here: without a GPU there is nothing to check
+static void lab_start(void) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        die_hint("run the kernel lab on a machine with a GPU (CI only compiles it)", "no CUDA GPU is available");
+    }
+}
+
+static int lab_finish(const char* family) {
+    printf("%s: %s\n", family, lab_failures ? "FAILED" : "all checks passed");
+    return lab_failures ? 1 : 0;
+}
+
+#endif // DEV_CUDA_LAB_CUH

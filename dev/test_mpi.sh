@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Data-parallel training on the CPU under MPI (train_gpt_mpi = make USE_MPI=1's train_gpt), as CI runs it:
+#   - 2 processes with micro-batch B give the losses of 1 process with micro-batch 2B on the same data,
+#     for 10 steps, with AdamW and with Muon, with and without ZeRO-1 (-z 1): within 1e-5 relative;
+#   - a run saved by 2 processes resumes with 1 and with 2 and continues as the uninterrupted run;
+#   - a process that fails (a bad shard on one rank) stops every process with its message, no hang.
+#
+#   make test   (or: make train_gpt train_gpt_mpi prepare_data && bash dev/test_mpi.sh)
+set -u
+cd "$(dirname "$0")/.."
+if ! command -v mpirun >/dev/null || [ ! -x ./train_gpt_mpi ]; then
+    echo "skip: MPI tests need mpirun and train_gpt_mpi (apt-get install openmpi-bin libopenmpi-dev; make train_gpt_mpi)"
+    exit 0
+fi
+DATA=${TINYSHAKESPEARE:-../shared/data/tinyshakespeare.txt}
+W=$(mktemp -d /tmp/gptc_mpi_XXXXXX)
+trap 'rm -rf "$W"' EXIT
+export OMP_NUM_THREADS=1 # one thread per process: two processes fill the two cores
+MPIRUN=(timeout 300 mpirun --oversubscribe --allow-run-as-root -np 2)
+source dev/testlib.sh
+./prepare_data -o "$W/ts" "$DATA" >/dev/null
+RUN=(-i "$W/ts_train.bin" -j "$W/ts_val.bin" --layers 2 --channels 64 --heads 4 -t 64 -v 5 -m 2 -l 3e-3 -u 2 -x 10 --keep-last 0)
+
+
+for opt in adamw muon; do
+    ./train_gpt "${RUN[@]}" --optimizer $opt -b 8 -o "$W/one.$opt" >/dev/null 2>&1 || fail "1 process $opt run failed"
+    for z in 0 1; do
+        out="$W/two.$opt.z$z"
+        "${MPIRUN[@]}" ./train_gpt_mpi "${RUN[@]}" --optimizer $opt -b 4 -z $z -n 5 -o "$out" >"$out.log" 2>&1 || fail "2 processes $opt -z $z failed: $(tail -n 3 "$out.log")"
+        d=$(loss_diff "$W/one.$opt/log.txt" "$out/log.txt")
+        within "$d" 1e-5 && pass "$opt -z $z: 2 processes x B=4 = 1 process x B=8 over 10 steps (max rel diff $d)" ||
+            fail "$opt -z $z: 2 processes x B=4 vs 1 x B=8: max rel diff $d"
+    done
+done
+grep -q "batch: B=4 T=64 x 2 process(es), 512 tokens/step" "$W/two.muon.z1.log" && grep -q "2 process(es) x 1 CPU thread(s), ZeRO-1" "$W/two.muon.z1.log" &&
+    pass "a 2-process ZeRO-1 run says so" || fail "run summary: $(grep batch: "$W/two.muon.z1.log")"
+
+# saved by 2 processes with ZeRO-1 (the state gathered into one file), resumed by 1 and by 2
+for resume in "1 8" "2 4"; do
+    set -- $resume
+    dir="$W/resume$1"
+    mkdir -p "$dir"
+    cp "$W/two.muon.z1/ckpt_00000005.safetensors" "$dir/"
+    if [ "$1" = 1 ]; then ./train_gpt "${RUN[@]}" --optimizer muon -b "$2" -o "$dir" -y 1 >"$dir.log" 2>&1
+    else "${MPIRUN[@]}" ./train_gpt_mpi "${RUN[@]}" --optimizer muon -b "$2" -z 1 -o "$dir" -y 1 >"$dir.log" 2>&1; fi
+    d=$(loss_diff "$W/two.muon.z1/log.txt" "$dir/log.txt")
+    within "$d" 1e-5 && pass "saved by 2 ZeRO-1 processes at step 5, resumed by $1 process(es) with B=$2: steps 6-10 continue (max rel diff $d)" ||
+        fail "resume by $1 process(es): max rel diff $d; $(tail -n 2 "$dir.log")"
+done
+python3 - "$W/two.muon.z1/ckpt_00000010.safetensors" "$W/two.muon.z0/ckpt_00000010.safetensors" <<'EOF' && pass "the ZeRO-1 checkpoint holds the whole optimizer state: the same tensors as without ZeRO" || fail "ZeRO-1 checkpoint tensors differ from -z 0's"
+import json, struct, sys
+def names(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return sorted(k for k in json.loads(f.read(n)) if k != "__metadata__")
+sys.exit(0 if names(sys.argv[1]) == names(sys.argv[2]) else 1)
+EOF
+
+# one rank meets a bad shard: every process stops, with the message, instead of hanging
+python3 - "$W/bad.bin" <<'EOF'
+import struct, sys
+open(sys.argv[1], "wb").write(struct.pack("<256i", *([1234, 1, 100] + [0] * 253)) + b"\0" * 200)
+EOF
+start=$(date +%s)
+out=$(timeout 120 mpirun --oversubscribe --allow-run-as-root -np 1 ./train_gpt_mpi "${RUN[@]}" -b 4 : \
+    -np 1 ./train_gpt_mpi "${RUN[@]}" -b 4 -i "$W/bad.bin" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "has magic 1234" <<<"$out"; then
+    pass "a bad shard on rank 1 stops both processes in $(( $(date +%s) - start )) s (exit $rc): $(grep -m1 '^error' <<<"$out")"
+else
+    fail "bad shard on one rank: exit $rc (124 = hung until the timeout)"
+fi
+
+echo
+if [ $fails -eq 0 ]; then echo "all MPI tests passed"; else echo "$fails MPI tests FAILED"; fi
+exit $((fails > 0))

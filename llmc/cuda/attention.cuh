@@ -1,0 +1,246 @@
+/*
+The causal attention core on the GPU, for every variant, in training (Tq == Tk == T) and in KV-cache
+decoding (Tq == 1): the same contract as train_gpt.c's attention_forward / attention_backward. Query head
+h reads kv head h / (H/Hkv); a query head is d1 dims scored against its kv head's k1, then d2 dims scored
+against k2, a key shared by all heads (GTA's, MLA's and GLA's RoPE key):
+    score = scale * (q[:d1] . k1 + q[d1:] . k2),   out = softmax(scores) @ v
+
+Flash-style: the forward keeps no probabilities, only each row's log-sum-exp; the backward recomputes
+them. A warp owns each output row or key, and lanes take keys (or queries) in chunks of 32 with an
+online softmax, so every sum runs in a fixed order: no atomics, the same bits on every run.
+*/
+#ifndef LLMC_CUDA_ATTENTION_CUH
+#define LLMC_CUDA_ATTENTION_CUH
+
+#include "../attention_layout.h"
+#include "common.cuh"
+
+namespace gpu {
+
+#define ATTN_MAX_DIM 512 // d1 + d2 and dv: each lane keeps ATTN_MAX_DIM / 32 accumulators
+#define ATTN_WARPS 4     // warps per block
+#define ATTN_REGS (ATTN_MAX_DIM / 32)
+
+// q . [k1 ; k2] of one (query head, key position) pair; qs is the query in shared memory
+__device__ inline float attention_dot(const float* qs, const float* k1s, const float* k2s, const AttentionDims& d) {
+    float dot = 0.0f;
+    for (int i = 0; i < d.d1; i++) dot += qs[i] * k1s[i];
+    for (int i = 0; i < d.d2; i++) dot += qs[d.d1 + i] * k2s[i];
+    return dot * (float)d.scale;
+}
+
+// q (B,Tq,q_stride)  k1 (B,Tk,k1_stride)  k2 (B,Tk,k2_stride) or NULL  v (B,Tk,v_stride)
+// out (B,Tq,out_stride)  lse (B,H,Tq): log-sum-exp of each row's scores
+__global__ void attention_forward_kernel(float* out, float* lse, const float* q, const float* k1, const float* k2, const float* v,
+                                         int B, int Tq, int Tk, AttentionDims d) {
+    __shared__ float qs[ATTN_WARPS][ATTN_MAX_DIM];
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    size_t row = (size_t)blockIdx.x * ATTN_WARPS + warp; // (b, h, t)
+    if (row >= (size_t)B * d.H * Tq) return;
+    int t = (int)(row % Tq), h = (int)((row / Tq) % d.H), b = (int)(row / ((size_t)Tq * d.H));
+    int g = h / (d.H / d.Hkv), last = t + Tk - Tq;
+    const float* qh = q + ((size_t)b * Tq + t) * d.q_stride + (size_t)h * (d.d1 + d.d2);
+    for (int i = lane; i < d.d1 + d.d2; i += 32) qs[warp][i] = qh[i];
+    __syncwarp();
+    float acc[ATTN_REGS] = {0.0f}, m = -INFINITY, l = 0.0f;
+    for (int s0 = 0; s0 <= last; s0 += 32) {
+        int s = s0 + lane, valid = min(32, last - s0 + 1);
+        float score = -INFINITY;
+        if (s <= last) {
+            const float* k2s = k2 ? k2 + ((size_t)b * Tk + s) * d.k2_stride : NULL;
+            score = attention_dot(qs[warp], k1 + ((size_t)b * Tk + s) * d.k1_stride + (size_t)g * d.k1_head, k2s, d);
+        }
+        // online softmax: rescale what was summed so far to the new running maximum
+        float m_new = fmaxf(m, warp_max(score));
+        float p = s <= last ? expf(score - m_new) : 0.0f, correction = expf(m - m_new);
+        l = l * correction + warp_sum(p);
+        for (int r = 0; r < ATTN_REGS; r++) acc[r] *= correction;
+        for (int j = 0; j < valid; j++) {
+            float pj = __shfl_sync(0xffffffff, p, j);
+            const float* vs = v + ((size_t)b * Tk + s0 + j) * d.v_stride + (size_t)g * d.v_head;
+            for (int r = 0; r < ATTN_REGS; r++) {
+                if (r * 32 + lane < d.dv) acc[r] += pj * vs[r * 32 + lane];
+            }
+        }
+        m = m_new;
+    }
+    float* o = out + ((size_t)b * Tq + t) * d.out_stride + (size_t)h * d.dv;
+    for (int r = 0; r < ATTN_REGS; r++) {
+        if (r * 32 + lane < d.dv) o[r * 32 + lane] = acc[r] / l;
+    }
+    if (lane == 0) lse[row] = m + logf(l);
+}
+
+static void check_attention_dims(const AttentionDims* d) {
+    if (d->d1 + d->d2 > ATTN_MAX_DIM || d->dv > ATTN_MAX_DIM) {
+        die_hint("raise ATTN_MAX_DIM in llmc/cuda/attention.cuh, or use a smaller head or latent width",
+                 "attention widths q.k %d and v %d exceed the GPU kernels' %d", d->d1 + d->d2, d->dv, ATTN_MAX_DIM);
+    }
+}
+
+static void attention_forward(float* out, float* lse, const float* q, const float* k1, const float* k2, const float* v, int B, int Tq,
+                              int Tk, const AttentionDims* d) {
+    check_attention_dims(d);
+    size_t rows = (size_t)B * d->H * Tq;
+    attention_forward_kernel<<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(out, lse, q, k1, k2, v, B, Tq, Tk, *d);
+    cudaCheckLaunch();
+}
+
+// delta (B,H,T) = rowsum(dout * out): the softmax backward's sum_r a[r] datt[r], per query row
+__global__ void attention_delta_kernel(float* delta, const float* dout, const float* out, int B, int T, AttentionDims d) {
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    size_t row = (size_t)blockIdx.x * ATTN_WARPS + warp;
+    if (row >= (size_t)B * d.H * T) return;
+    int t = (int)(row % T), h = (int)((row / T) % d.H), b = (int)(row / ((size_t)T * d.H));
+    size_t at = ((size_t)b * T + t) * d.out_stride + (size_t)h * d.dv;
+    float s = 0.0f;
+    for (int i = lane; i < d.dv; i += 32) s += dout[at + i] * out[at + i];
+    s = warp_sum(s);
+    if (lane == 0) delta[row] = s;
+}
+
+// dq of one query row per warp: dq = sum_s dscore[s] [k1_s ; k2_s], dscore = p (dout . v_s - delta) scale
+__global__ void attention_backward_dq_kernel(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
+                                             const float* k1, const float* k2, const float* v, int B, int T, AttentionDims d) {
+    __shared__ float qs[ATTN_WARPS][ATTN_MAX_DIM];
+    __shared__ float dys[ATTN_WARPS][ATTN_MAX_DIM];
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    size_t row = (size_t)blockIdx.x * ATTN_WARPS + warp;
+    if (row >= (size_t)B * d.H * T) return;
+    int t = (int)(row % T), h = (int)((row / T) % d.H), b = (int)(row / ((size_t)T * d.H)), g = h / (d.H / d.Hkv);
+    int dq_w = d.d1 + d.d2;
+    const float* qh = q + ((size_t)b * T + t) * d.q_stride + (size_t)h * dq_w;
+    const float* dy = dout + ((size_t)b * T + t) * d.out_stride + (size_t)h * d.dv;
+    for (int i = lane; i < dq_w; i += 32) qs[warp][i] = qh[i];
+    for (int i = lane; i < d.dv; i += 32) dys[warp][i] = dy[i];
+    __syncwarp();
+    float acc[ATTN_REGS] = {0.0f};
+    for (int s0 = 0; s0 <= t; s0 += 32) {
+        int s = s0 + lane, valid = min(32, t - s0 + 1);
+        float dscore = 0.0f;
+        if (s <= t) {
+            const float* k1s = k1 + ((size_t)b * T + s) * d.k1_stride + (size_t)g * d.k1_head;
+            const float* k2s = k2 ? k2 + ((size_t)b * T + s) * d.k2_stride : NULL;
+            const float* vs = v + ((size_t)b * T + s) * d.v_stride + (size_t)g * d.v_head;
+            float p = expf(attention_dot(qs[warp], k1s, k2s, d) - lse[row]), dp = 0.0f;
+            for (int i = 0; i < d.dv; i++) dp += dys[warp][i] * vs[i];
+            dscore = p * (dp - delta[row]) * (float)d.scale;
+        }
+        for (int j = 0; j < valid; j++) {
+            float ds = __shfl_sync(0xffffffff, dscore, j);
+            const float* k1s = k1 + ((size_t)b * T + s0 + j) * d.k1_stride + (size_t)g * d.k1_head;
+            const float* k2s = k2 ? k2 + ((size_t)b * T + s0 + j) * d.k2_stride : NULL;
+            for (int r = 0; r < ATTN_REGS; r++) {
+                int i = r * 32 + lane;
+                if (i < d.d1) acc[r] += ds * k1s[i];
+                else if (i < dq_w) acc[r] += ds * k2s[i - d.d1];
+            }
+        }
+    }
+    float* dqh = dq + ((size_t)b * T + t) * d.q_stride + (size_t)h * dq_w;
+    for (int r = 0; r < ATTN_REGS; r++) {
+        if (r * 32 + lane < dq_w) dqh[r * 32 + lane] = acc[r];
+    }
+}
+
+// The key side, one (b, kv head g, position s) per warp, over the query heads of the group and the
+// positions t >= s: dk1 and dv accumulate (+=; they may alias, as GTA's tied state), and this kv head's
+// share of dk2 goes to dk2_part (B,Hkv,T,d2) for a fixed-order sum over kv heads afterwards.
+__global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_part, const float* dout, const float* lse,
+                                              const float* delta, const float* q, const float* k1, const float* k2, const float* v,
+                                              int B, int T, AttentionDims d) {
+    __shared__ float ks[ATTN_WARPS][ATTN_MAX_DIM];
+    __shared__ float vss[ATTN_WARPS][ATTN_MAX_DIM];
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    size_t item = (size_t)blockIdx.x * ATTN_WARPS + warp; // (b, g, s)
+    if (item >= (size_t)B * d.Hkv * T) return;
+    int s = (int)(item % T), g = (int)((item / T) % d.Hkv), b = (int)(item / ((size_t)T * d.Hkv));
+    int group = d.H / d.Hkv, dq_w = d.d1 + d.d2;
+    const float* k1s = k1 + ((size_t)b * T + s) * d.k1_stride + (size_t)g * d.k1_head;
+    const float* vs = v + ((size_t)b * T + s) * d.v_stride + (size_t)g * d.v_head;
+    for (int i = lane; i < d.d1; i += 32) ks[warp][i] = k1s[i];
+    for (int i = lane; i < d.d2; i += 32) ks[warp][d.d1 + i] = k2[((size_t)b * T + s) * d.k2_stride + i];
+    for (int i = lane; i < d.dv; i += 32) vss[warp][i] = vs[i];
+    __syncwarp();
+    float dk[ATTN_REGS] = {0.0f}, dvv[ATTN_REGS] = {0.0f};
+    for (int h = g * group; h < (g + 1) * group; h++) {
+        for (int t0 = s; t0 < T; t0 += 32) {
+            int t = t0 + lane, valid = min(32, T - t0);
+            float p = 0.0f, dscore = 0.0f;
+            if (t < T) {
+                size_t row = ((size_t)b * d.H + h) * T + t;
+                const float* qt = q + ((size_t)b * T + t) * d.q_stride + (size_t)h * dq_w;
+                const float* dy = dout + ((size_t)b * T + t) * d.out_stride + (size_t)h * d.dv;
+                float dot = 0.0f, dp = 0.0f;
+                for (int i = 0; i < dq_w; i++) dot += qt[i] * ks[warp][i];
+                for (int i = 0; i < d.dv; i++) dp += dy[i] * vss[warp][i];
+                p = expf(dot * (float)d.scale - lse[row]);
+                dscore = p * (dp - delta[row]) * (float)d.scale;
+            }
+            for (int j = 0; j < valid; j++) {
+                float pj = __shfl_sync(0xffffffff, p, j), dsj = __shfl_sync(0xffffffff, dscore, j);
+                const float* qt = q + ((size_t)b * T + t0 + j) * d.q_stride + (size_t)h * dq_w;
+                const float* dy = dout + ((size_t)b * T + t0 + j) * d.out_stride + (size_t)h * d.dv;
+                for (int r = 0; r < ATTN_REGS; r++) {
+                    int i = r * 32 + lane;
+                    if (i < dq_w) dk[r] += dsj * qt[i];
+                    if (i < d.dv) dvv[r] += pj * dy[i];
+                }
+            }
+        }
+    }
+    float* dk1s = dk1 + ((size_t)b * T + s) * d.k1_stride + (size_t)g * d.k1_head;
+    for (int r = 0; r < ATTN_REGS; r++) {
+        if (r * 32 + lane < d.d1) dk1s[r * 32 + lane] += dk[r];
+    }
+    __syncwarp(); // dk1 and dv may be the same memory
+    float* dvs = dv + ((size_t)b * T + s) * d.v_stride + (size_t)g * d.v_head;
+    for (int r = 0; r < ATTN_REGS; r++) {
+        if (r * 32 + lane < d.dv) dvs[r * 32 + lane] += dvv[r];
+    }
+    float* part = dk2_part + item * d.d2;
+    for (int r = 0; r < ATTN_REGS; r++) {
+        int i = r * 32 + lane;
+        if (i >= d.d1 && i < dq_w) part[i - d.d1] = dk[r];
+    }
+}
+
+// dk2 (B,T,k2_stride) += sum over kv heads of dk2_part, in order
+__global__ void attention_dk2_kernel(float* dk2, const float* dk2_part, int B, int T, AttentionDims d) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)B * T * d.d2) return;
+    int i = (int)(idx % d.d2), s = (int)((idx / d.d2) % T), b = (int)(idx / ((size_t)d.d2 * T));
+    float sum = 0.0f;
+    for (int g = 0; g < d.Hkv; g++) sum += dk2_part[(((size_t)b * d.Hkv + g) * T + s) * d.d2 + i];
+    dk2[((size_t)b * T + s) * d.k2_stride + i] += sum;
+}
+
+// scratch floats attention_backward needs for (B, T)
+static size_t attention_scratch_size(int B, int T, const AttentionDims* d) {
+    return (size_t)B * d->H * T + (size_t)B * d->Hkv * T * d->d2;
+}
+
+// Training only. dq is written; dk1, dk2, dv accumulate (+=). out and lse are the forward's.
+static void attention_backward(float* dq, float* dk1, float* dk2, float* dv, float* scratch, const float* dout, const float* out,
+                               const float* lse, const float* q, const float* k1, const float* k2, const float* v, int B, int T,
+                               const AttentionDims* d) {
+    check_attention_dims(d);
+    float* delta = scratch;
+    float* dk2_part = scratch + (size_t)B * d->H * T;
+    size_t rows = (size_t)B * d->H * T, items = (size_t)B * d->Hkv * T;
+    attention_delta_kernel<<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(delta, dout, out, B, T, *d);
+    cudaCheckLaunch();
+    attention_backward_dq_kernel<<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(dq, dout, lse, delta, q, k1, k2, v, B, T, *d);
+    cudaCheckLaunch();
+    attention_backward_dkv_kernel<<<ceil_div(items, ATTN_WARPS), 32 * ATTN_WARPS>>>(dk1, dv, dk2_part, dout, lse, delta, q, k1, k2,
+                                                                                   v, B, T, *d);
+    cudaCheckLaunch();
+    if (d->d2 > 0) {
+        attention_dk2_kernel<<<ceil_div((size_t)B * T * d->d2, 256), 256>>>(dk2, dk2_part, B, T, *d);
+        cudaCheckLaunch();
+    }
+}
+
+} // namespace gpu
+
+#endif // LLMC_CUDA_ATTENTION_CUH

@@ -1,0 +1,83 @@
+/*
+Data parallelism across GPUs with NCCL: one process per GPU. The processes learn their rank from MPI
+(`make train_gptcu USE_MPI=1`, launched by mpirun) or from --num-processes / --process-rank, and share
+NCCL's unique id through MPI or through --dist-init (llmc/rendezvous.h). Gradients and losses are
+averaged with ncclAvg; ZeRO-1's owners broadcast the parameters they updated.
+*/
+#ifndef LLMC_CUDA_NCCL_CUH
+#define LLMC_CUDA_NCCL_CUH
+
+#include <nccl.h>
+#include "../args.h"
+#include "../distributed.h"
+#include "../rendezvous.h"
+#include "common.cuh"
+
+static void nccl_check_at(ncclResult_t r, const char* file, int line) {
+    if (r != ncclSuccess) die_at(file, line, "check that every process sees its GPU and the others (NCCL_DEBUG=INFO says more)", "NCCL error: %s",
+                                 ncclGetErrorString(r));
+}
+#define ncclCheck(r) nccl_check_at((r), __FILE__, __LINE__)
+
+namespace gpu {
+
+struct GpuGroup {
+    Dist dist;            // rank and size of this process
+    ncclComm_t comm;      // NULL for one process
+    float* scalar;        // one float on the device, for averaging losses
+};
+
+// One GPU per process (rank % visible GPUs) and, with several processes, the NCCL communicator.
+static GpuGroup gpu_group_init(Dist dist, const TrainArgs* a) {
+    GpuGroup g;
+    memset(&g, 0, sizeof(g));
+    if (dist.size == 1 && a->num_processes > 1) { // launched without MPI
+        dist.rank = a->process_rank;
+        dist.size = a->num_processes;
+    }
+    g.dist = dist;
+    int devices = 0;
+    cudaCheck(cudaGetDeviceCount(&devices));
+    cudaCheck(cudaSetDevice(dist.rank % devices));
+    g.scalar = (float*)cuda_calloc(sizeof(float));
+    if (dist.size == 1) return g;
+    ncclUniqueId id;
+    if (dist.rank == 0) ncclCheck(ncclGetUniqueId(&id));
+#ifdef USE_MPI
+    if (a->num_processes == 1) dist_broadcast(&dist, &id, sizeof(id), 0);
+    else rendezvous(a->dist_init, dist.rank, dist.size, &id, sizeof(id));
+#else
+    rendezvous(a->dist_init, dist.rank, dist.size, &id, sizeof(id));
+#endif
+    ncclCheck(ncclCommInitRank(&g.comm, dist.size, id, dist.rank));
+    return g;
+}
+
+// x (n,) on the device <- its mean over the processes
+static void gpu_mean(GpuGroup* g, float* x, size_t n) {
+    if (g->dist.size == 1 || n == 0) return;
+    ncclCheck(ncclAllReduce(x, x, n, ncclFloat, ncclAvg, g->comm, 0));
+}
+
+static float gpu_mean_scalar(GpuGroup* g, float x) {
+    if (g->dist.size == 1) return x;
+    cudaCheck(cudaMemcpy(g->scalar, &x, sizeof(float), cudaMemcpyHostToDevice));
+    gpu_mean(g, g->scalar, 1);
+    cudaCheck(cudaMemcpy(&x, g->scalar, sizeof(float), cudaMemcpyDeviceToHost));
+    return x;
+}
+
+// x (n,) on the device from process root to all
+static void gpu_broadcast(GpuGroup* g, float* x, size_t n, int root) {
+    if (g->dist.size == 1 || n == 0) return;
+    ncclCheck(ncclBroadcast(x, x, n, ncclFloat, root, g->comm, 0));
+}
+
+static void gpu_group_free(GpuGroup* g) {
+    if (g->comm) ncclCheck(ncclCommDestroy(g->comm));
+    cudaCheck(cudaFree(g->scalar));
+}
+
+} // namespace gpu
+
+#endif // LLMC_CUDA_NCCL_CUH

@@ -1,0 +1,396 @@
+/*
+A training run's host-side bookkeeping, shared by both trainers: the output directory, the state a
+checkpoint carries beyond the tensors (step, data position, RNG), the checkpoint metadata and the checks
+on resume, the data loaders and the schedule, and the per-step log. The trainers differ only in where
+the model lives and how a step is computed; everything a user sees of a run is the same for both.
+*/
+#ifndef LLMC_RUN_H
+#define LLMC_RUN_H
+
+#include "args.h"
+#include "checkpoint.h"
+#include "dataloader.h"
+#include "distributed.h"
+#include "gpt.h"
+#include "sampler.h"
+#include "schedule.h"
+#include "tokenizer.h"
+#include "utils.h"
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+} AdamWConfig;
+
+typedef struct {
+    float lr, momentum, weight_decay;
+    int ns_steps;
+    int polar_express;   // per-step Polar Express coefficients instead of the fixed quintic
+    int moonlight_scale; // 0.2*sqrt(max(rows, cols)) instead of sqrt(max(1, rows/cols))
+} MuonConfig;
+
+// Newton-Schulz coefficients (a, b, c) of X <- a X + (b A + c A A) X: Muon's quintic (Keller Jordan),
+// and Polar Express's per-step table (Amsel et al. 2025, as modded-nanogpt uses it with a 2% safety
+// margin on the normalisation)
+static const float NS_QUINTIC[3] = {3.4445f, -4.7750f, 2.0315f};
+#define POLAR_EXPRESS_STEPS 5
+static const float POLAR_EXPRESS[POLAR_EXPRESS_STEPS][3] = {
+    {8.156554524902461f, -22.48329292557795f, 15.878769915207462f},
+    {4.042929935166739f, -2.808917465908714f, 0.5000178451051316f},
+    {3.8916678022926607f, -2.772484153217685f, 0.5060648178503393f},
+    {3.285753657755655f, -2.3681294933425376f, 0.46449024233003106f},
+    {2.3465413258596377f, -1.7097828382687081f, 0.42323551169305323f}};
+
+// the state a checkpoint adds beyond the tensors
+typedef struct {
+    int step;
+    int opt_steps; // updates the optimizer state has seen (AdamW's bias correction, Muon's momentum warmup)
+    int data_epoch, data_shard_pos;
+    size_t data_batch_pos;
+    uint64_t sample_rng;
+} RunState;
+
+typedef struct {
+    const TrainArgs* a;
+    Dist dist; // this process among the run's processes; rank 0 logs, checkpoints and samples
+    Tokenizer tok;
+    RunState rs;
+    DataLoader train, val;
+    int tokens_per_step, accum_steps, max_steps, start_step;
+    LRSchedule sched;
+    AdamWConfig adamw; // lr follows the schedule
+    MuonConfig muon;   // likewise
+    int use_muon;
+    float muon_momentum; // this step's, after the warmup ramp
+    double flops_per_step;
+    FILE* log;
+    double total_ms, total_opt_ms;
+    int timed_steps;
+} Run;
+
+// Creates -o, removes partial checkpoints a killed writer left (rank 0), and refuses to overwrite a run
+// unless it is resumed. Returns the checkpoint to continue from (resume_path) or -1 when there is none.
+static int run_open_output(const TrainArgs* a, int rank, char* resume_path, size_t len) {
+    resume_path[0] = '\0';
+    if (a->output_dir == NULL) return -1;
+    make_dir_or_die(a->output_dir);
+    if (rank == 0) checkpoint_remove_partial(a->output_dir);
+    int latest = checkpoint_find_latest(a->output_dir, resume_path, len);
+    if (latest >= 0 && !a->resume) {
+        die_hint("pass -y 1 to resume that run, or choose another -o", "output directory '%s' already holds checkpoints (newest: step %d)",
+                 a->output_dir, latest);
+    }
+    if (latest < 0 && a->resume) die_hint("drop -y 1 to start a new run", "-y 1: no complete checkpoint in '%s'", a->output_dir);
+    return latest;
+}
+
+// The optimizer state as checkpoint blocks over the parameter-shaped buffers m and v (host memory):
+// AdamW's moments of its tensors and, with Muon, the momentum (in m) of Muon's tensors. Fills the two
+// masks; returns the block count.
+static int optimizer_state_blocks(const ParamSpec* specs, int muon, void* m, void* v, StateBlock blocks[3],
+                                  unsigned char adamw_tensors[], unsigned char muon_tensors[]) {
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        muon_tensors[i] = muon && is_muon_tensor(&specs[i]);
+        adamw_tensors[i] = !muon_tensors[i];
+    }
+    StateBlock adamw_m = {"opt.adamw.m.", m, adamw_tensors}, adamw_v = {"opt.adamw.v.", v, adamw_tensors};
+    StateBlock momentum = {"opt.muon.momentum.", m, muon_tensors};
+    blocks[0] = adamw_m;
+    blocks[1] = adamw_v;
+    blocks[2] = momentum;
+    return muon ? 3 : 2;
+}
+
+// Writes the run's checkpoint for rs.step from host copies of the parameters and optimizer state.
+static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* dtype, const void* params, void* m, void* v,
+                                float train_loss) {
+    const TrainArgs* a = run->a;
+    const RunState* rs = &run->rs;
+    char path[4096];
+    checkpoint_path(path, sizeof(path), a->output_dir, rs->step);
+    Metadata meta = {0};
+    meta_set(&meta, "tokenizer", "%s", tokenizer_name(&run->tok));
+    meta_set(&meta, "optimizer", "%s", a->optimizer);
+    meta_set(&meta, "opt.steps", "%d", rs->opt_steps);
+    meta_set(&meta, "opt.lr", "%.9g", a->lr);
+    meta_set(&meta, "opt.beta1", "%.9g", a->beta1);
+    meta_set(&meta, "opt.beta2", "%.9g", a->beta2);
+    meta_set(&meta, "opt.eps", "%.9g", a->eps);
+    meta_set(&meta, "opt.weight_decay", "%.9g", a->weight_decay);
+    meta_set(&meta, "opt.grad_clip", "%.9g", a->grad_clip);
+    meta_set(&meta, "opt.schedule", "%s", a->schedule);
+    if (run->use_muon) {
+        meta_set(&meta, "opt.muon_lr", "%.9g", a->muon_lr);
+        meta_set(&meta, "opt.muon_momentum", "%.9g", a->muon_momentum);
+        meta_set(&meta, "opt.muon_momentum_warmup", "%d", a->muon_momentum_warmup);
+        meta_set(&meta, "opt.muon_wd", "%.9g", a->muon_wd);
+        meta_set(&meta, "opt.muon_ns_steps", "%d", a->muon_ns_steps);
+        meta_set(&meta, "opt.muon_polar_express", "%d", a->muon_polar_express);
+        meta_set(&meta, "opt.muon_scale", "%s", a->muon_scale);
+    }
+    meta_set(&meta, "train.step", "%d", rs->step);
+    meta_set(&meta, "train.batch", "%d", a->B * run->dist.size); // sequences per micro-step over all processes
+    meta_set(&meta, "train.seq_len", "%d", a->T);
+    meta_set(&meta, "train.total_batch", "%d", a->total_batch_tokens);
+    meta_set(&meta, "train.seed", "%llu", (unsigned long long)a->seed);
+    meta_set(&meta, "train.loss", "%.9g", train_loss);
+    meta_set(&meta, "data.epoch", "%d", rs->data_epoch);
+    meta_set(&meta, "data.shard_pos", "%d", rs->data_shard_pos);
+    meta_set(&meta, "data.batch_pos", "%zu", rs->data_batch_pos);
+    meta_set(&meta, "rng.sample", "%llu", (unsigned long long)rs->sample_rng);
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(c, specs);
+    StateBlock blocks[4] = {{"", params, NULL}};
+    unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
+    int n = 1 + optimizer_state_blocks(specs, run->use_muon, m, v, blocks + 1, adamw_tensors, muon_tensors);
+    double t0 = wall_seconds();
+    checkpoint_write(path, c, dtype, n, blocks, &meta);
+    meta_free(&meta);
+    checkpoint_keep_last(a->output_dir, a->keep_last);
+    printf("step %d | wrote %s (%.0f ms)\n", rs->step, path, 1e3 * (wall_seconds() - t0));
+}
+
+// On resume: checks that the run's shape is unchanged and restores the run state, and the optimizer
+// state into host buffers m and v (zeroed instead with --reset-optimizer 1).
+static void run_restore(Run* run, const SafeTensors* st, const GPTConfig* c, const char* dtype, void* m, void* v) {
+    const TrainArgs* a = run->a;
+    RunState* rs = &run->rs;
+    const char* optimizer = checkpoint_meta(st, "optimizer");
+    if (strcmp(optimizer, a->optimizer) != 0 && !a->reset_optimizer) {
+        die_hint("resume with the optimizer the run was started with, or pass --reset-optimizer 1 to start a new optimizer state",
+                 "checkpoint '%s' was trained with --optimizer %s, not %s", st->path, optimizer, a->optimizer);
+    }
+    // the micro-batch over all processes must match (any number of processes that divides it will do)
+    int B = checkpoint_meta_int(st, "train.batch"), T = checkpoint_meta_int(st, "train.seq_len"), P = run->dist.size;
+    int total = checkpoint_meta_int(st, "train.total_batch");
+    if (B != a->B * P || T != a->T || total != a->total_batch_tokens) {
+        char hint[256];
+        snprintf(hint, sizeof(hint), "resume with -t %d -d %d and -b %d / processes, so that the data order continues exactly", T, total, B);
+        die_hint(hint, "checkpoint '%s' was trained with %d sequences per micro-step (-b x processes), -t %d -d %d; this run has -b %d x %d "
+                 "process(es), -t %d -d %d", st->path, B, T, total, a->B, P, a->T, a->total_batch_tokens);
+    }
+    if (checkpoint_meta_u64(st, "train.seed") != a->seed) {
+        die_hint("resume with the same --seed so the data order continues exactly", "checkpoint '%s' has --seed %s",
+                 st->path, checkpoint_meta(st, "train.seed"));
+    }
+    if (a->reset_optimizer) {
+        printf("--reset-optimizer 1: the %s state starts afresh\n", a->optimizer);
+        rs->opt_steps = 0;
+    } else {
+        ParamSpec specs[NUM_PARAMETER_TENSORS];
+        gpt_param_specs(c, specs);
+        StateBlock blocks[3];
+        unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
+        int n = optimizer_state_blocks(specs, strcmp(optimizer, "muon") == 0, m, v, blocks, adamw_tensors, muon_tensors);
+        for (int i = 0; i < n; i++) checkpoint_read_block(st, c, &blocks[i], dtype);
+        rs->opt_steps = checkpoint_meta_int(st, "opt.steps");
+    }
+    rs->step = checkpoint_meta_int(st, "train.step");
+    rs->data_epoch = checkpoint_meta_int(st, "data.epoch");
+    rs->data_shard_pos = checkpoint_meta_int(st, "data.shard_pos");
+    rs->data_batch_pos = (size_t)checkpoint_meta_u64(st, "data.batch_pos");
+    rs->sample_rng = checkpoint_meta_u64(st, "rng.sample");
+}
+
+// Shards carry no tokenizer: a gpt2 run on byte-tokenized data would still have valid ids, all < 257.
+static void warn_if_byte_data(const Tokenizer* tok, DataLoader* val) {
+    if (tok->type == TOKENIZER_BYTES) return;
+    dataloader_next_batch(val);
+    int max_id = 0;
+    for (int i = 0; i < val->B * val->T; i++) max_id = val->targets[i] > max_id ? val->targets[i] : max_id;
+    dataloader_reset(val);
+    if (max_id < 257) {
+        fprintf(stderr, "warning: the first validation batch holds only token ids < 257, as byte-tokenized data does, but the "
+                        "model uses tokenizer '%s'; check -i/-j\n", tokenizer_name(tok));
+    }
+}
+
+// Data, schedule and optimizer settings for a model of config c, and the run's printed summary;
+// `compute` describes where it runs (CPU threads, or the GPU).
+static void run_setup(Run* run, const GPTConfig* c, const char* compute) {
+    const TrainArgs* a = run->a;
+    dataloader_init(&run->train, a->train_pattern, a->B, a->T, c->vocab_size, a->seed, a->shuffle);
+    dataloader_init(&run->val, a->val_pattern, a->B, a->T, c->vocab_size, a->seed, 0);
+    dataloader_shard_across(&run->train, run->dist.rank, run->dist.size);
+    dataloader_shard_across(&run->val, run->dist.rank, run->dist.size);
+    dataloader_set_position(&run->train, run->rs.data_epoch, run->rs.data_shard_pos, run->rs.data_batch_pos);
+    warn_if_byte_data(&run->tok, &run->val);
+    int micro_tokens = run->dist.size * a->B * a->T; // one micro-step over all processes
+    run->tokens_per_step = a->total_batch_tokens > 0 ? a->total_batch_tokens : micro_tokens;
+    if (run->tokens_per_step % micro_tokens != 0) {
+        die_hint("make -d a multiple of processes * B * T", "-d %d is not a multiple of %d processes x B*T = %d", run->tokens_per_step,
+                 run->dist.size, micro_tokens);
+    }
+    run->accum_steps = run->tokens_per_step / micro_tokens;
+    run->max_steps = a->max_steps > 0 ? a->max_steps : (int)(run->train.batches_per_epoch / run->accum_steps);
+    if (run->max_steps < 1) run->max_steps = 1;
+    LRSchedule sched = {(ScheduleType)schedule_from_name(a->schedule), a->lr, a->warmup, run->max_steps, a->final_lr_frac,
+                        a->wsd_decay_frac};
+    AdamWConfig adamw = {a->lr, a->beta1, a->beta2, a->eps, a->weight_decay};
+    MuonConfig muon = {a->muon_lr, a->muon_momentum, a->muon_wd, a->muon_ns_steps, a->muon_polar_express,
+                       strcmp(a->muon_scale, "moonlight") == 0};
+    run->sched = sched;
+    run->adamw = adamw;
+    run->muon = muon;
+    run->use_muon = strcmp(a->optimizer, "muon") == 0;
+    run->start_step = run->rs.step;
+    run->flops_per_step = gpt_flops_per_token(c, a->T) * run->tokens_per_step;
+    gpt_print_config(c, sizeof(float));
+    printf("data: train %s (%d shards, %zu batches/epoch), val %s (%zu batches, using %d)\n", a->train_pattern,
+           run->train.num_shards, run->train.batches_per_epoch, a->val_pattern, run->val.batches_per_epoch,
+           a->val_batches < (int)run->val.batches_per_epoch ? a->val_batches : (int)run->val.batches_per_epoch);
+    printf("batch: B=%d T=%d x %d process(es), %d tokens/step (%d micro-steps), %d steps | tokenizer %s | %s\n", a->B, a->T,
+           run->dist.size, run->tokens_per_step, run->accum_steps, run->max_steps, tokenizer_name(&run->tok), compute);
+    printf("optimizer: %s | adamw lr %g betas (%g, %g) eps %g wd %g | clip %g | schedule %s warmup %d final %g\n", a->optimizer,
+           a->lr, a->beta1, a->beta2, a->eps, a->weight_decay, a->grad_clip, a->schedule, a->warmup, a->final_lr_frac);
+    if (a->output_dir && run->dist.rank == 0) {
+        char logpath[4096];
+        snprintf(logpath, sizeof(logpath), "%s/log.txt", a->output_dir);
+        run->log = fopenCheck(logpath, a->resume ? "a" : "w");
+        printf("writing checkpoints and log.txt to %s\n", a->output_dir);
+    }
+}
+
+// Sets this step's learning rates (both groups follow one schedule) and Muon's momentum (ramping from
+// 0.85 over its warmup).
+static void run_schedule(Run* run, int step) {
+    const TrainArgs* a = run->a;
+    run->adamw.lr = lr_at_step(&run->sched, step);
+    run->muon.lr = a->muon_lr * run->adamw.lr / a->lr;
+    float ramp = a->muon_momentum_warmup > 0 ? fminf(1.0f, (float)run->rs.opt_steps / a->muon_momentum_warmup) : 1.0f;
+    run->muon_momentum = a->muon_momentum_warmup > 0 ? 0.85f + ramp * (a->muon_momentum - 0.85f) : a->muon_momentum;
+}
+
+static void check_finite(float value, const char* what, int step) {
+    if (!isfinite(value)) {
+        die_hint("lower the learning rate (-l), add warmup (-u) or gradient clipping (--grad-clip); the checkpoints in -o are intact",
+                 "%s is %f at step %d", what, value, step);
+    }
+}
+
+static void run_log_val(Run* run, int step, float val_loss) {
+    check_finite(val_loss, "validation loss", step);
+    printf("step %d | val loss %.4f\n", step, val_loss);
+    if (run->log) {
+        fprintf(run->log, "step %d val_loss %.9g\n", step, val_loss);
+        fflush(run->log);
+    }
+}
+
+// Prints and logs step `step` (0-based, the update just made) with its timing, against a peak in GFLOP/s
+// (measured or given; 0 = unknown, no MFU).
+static void run_log_step(Run* run, int step, float train_loss, float norm, double ms, double opt_ms, double peak_gflops) {
+    if (step > run->start_step) { // the first step warms caches
+        run->total_ms += ms;
+        run->total_opt_ms += opt_ms;
+        run->timed_steps++;
+    }
+    double gflops = run->flops_per_step / (ms * 1e6);
+    printf("step %4d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms (opt %.1f) | %.0f tok/s | %.1f GFLOP/s", step + 1,
+           run->max_steps, train_loss, norm, run->adamw.lr, ms, opt_ms, run->tokens_per_step / (ms / 1e3), gflops);
+    if (peak_gflops > 0) printf(" | MFU %.1f%%", 100.0 * gflops / peak_gflops);
+    printf("\n");
+    if (run->log) {
+        fprintf(run->log, "step %d train_loss %.9g lr %.9g grad_norm %.9g ms %.1f opt_ms %.1f\n", step + 1, train_loss,
+                run->adamw.lr, norm, ms, opt_ms);
+        fflush(run->log);
+    }
+}
+
+// the data position after the update just made, for the next checkpoint
+static void run_mark_position(Run* run) {
+    run->rs.data_epoch = run->train.epoch;
+    run->rs.data_shard_pos = run->train.shard_pos;
+    run->rs.data_batch_pos = run->train.batch_pos;
+}
+
+// whether the state after `done` updates is checkpointed
+static int run_checkpoint_due(const Run* run, int done) {
+    const TrainArgs* a = run->a;
+    return a->output_dir && ((a->checkpoint_every > 0 && done % a->checkpoint_every == 0) || done == run->max_steps);
+}
+
+// Lists which tensors (and row blocks) Muon owns, and what stays with AdamW.
+static void print_optimizer_groups(const GPTConfig* c, const MuonConfig* muon, const AdamWConfig* adamw) {
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(c, specs);
+    printf("optimizer groups: muon (lr %g, momentum %g, wd %g, %d %s steps, %s scale):", muon->lr, muon->momentum,
+           muon->weight_decay, muon->ns_steps, muon->polar_express ? "Polar Express" : "Newton-Schulz quintic",
+           muon->moonlight_scale ? "Moonlight" : "Keller");
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        if (specs[i].numel == 0 || !is_muon_tensor(&specs[i])) continue;
+        int rows[MAX_ROW_BLOCKS], nblocks = gpt_row_blocks(c, i, &specs[i], rows);
+        printf(" %s [", specs[i].name);
+        for (int b = 0; b < nblocks; b++) printf(b ? " | %dx%lld" : "%dx%lld", rows[b], (long long)specs[i].shape[2]);
+        printf("]");
+    }
+    printf("\n  adamw (lr %g):", adamw->lr);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        if (specs[i].numel > 0 && !is_muon_tensor(&specs[i])) printf(" %s", specs[i].name);
+    }
+    printf("\n");
+}
+
+// --dump-step: the loss, the logits (N, Vp) and every gradient (under "grad.") of one step, for
+// comparing the trainers on the same checkpoint and batch (dev/test_cuda.sh)
+static void run_dump_step(const char* path, const GPTConfig* c, float loss, const float* logits, int N, const float* grads) {
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(c, specs);
+    Metadata meta = {0};
+    meta_set(&meta, "loss", "%.9g", loss);
+    StateBlock block = {"grad.", grads, NULL};
+    SafeTensorWrite logit_tensor = {"logits", "F32", 2, {N, c->padded_vocab_size}, logits};
+    checkpoint_write_with(path, c, "F32", 1, &block, &meta, 1, &logit_tensor);
+    meta_free(&meta);
+    printf("wrote %s: loss %.9g, logits and %zu gradients\n", path, loss, gpt_num_parameters(c));
+}
+
+// Feeds the prompt (or end-of-text when it is empty) through decode_step(ctx, token, pos, logits) one
+// token at a time and samples up to n_gen tokens, printing the text as it goes; stops at the model's
+// maximum sequence length. Returns the generated count and sets *seconds to the time spent.
+typedef void (*DecodeStep)(void* ctx, int token, int pos, float* logits);
+static int generate(const GPTConfig* c, const Tokenizer* tok, const char* prompt, int n_gen, const SamplerConfig* sc, uint64_t* rng,
+                    DecodeStep decode_step, void* ctx, double* seconds) {
+    size_t plen = strlen(prompt);
+    int* ids = (int*)mallocCheck((plen + 1) * sizeof(int));
+    int n_prompt = (int)tokenizer_encode(tok, (const unsigned char*)prompt, plen, ids);
+    if (n_prompt == 0) ids[n_prompt++] = tok->eot_token;
+    if (n_prompt >= c->max_seq_len) {
+        die_hint("shorten --prompt", "the prompt is %d tokens, the model's maximum sequence length is %d", n_prompt, c->max_seq_len);
+    }
+    float* logits = (float*)mallocCheck((size_t)c->padded_vocab_size * sizeof(float));
+    ProbIndex* scratch = (ProbIndex*)mallocCheck(c->vocab_size * sizeof(ProbIndex));
+    fwrite(prompt, 1, plen, stdout);
+    double t0 = wall_seconds();
+    int token = ids[0], generated = 0;
+    for (int pos = 0; pos < c->max_seq_len - 1 && generated < n_gen; pos++) {
+        decode_step(ctx, token, pos, logits);
+        if (pos + 1 < n_prompt) { token = ids[pos + 1]; continue; } // still reading the prompt
+        token = sample_token(logits, c->vocab_size, sc, scratch, rng);
+        size_t n;
+        const char* text = tokenizer_decode(tok, token, &n);
+        fwrite(text, 1, n, stdout);
+        fflush(stdout);
+        generated++;
+    }
+    *seconds = wall_seconds() - t0;
+    printf("\n");
+    free(logits);
+    free(scratch);
+    free(ids);
+    return generated;
+}
+
+static void run_finish(Run* run) {
+    if (run->timed_steps > 0) {
+        double ms = run->total_ms / run->timed_steps;
+        printf("average %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s over %d steps; the optimizer took %.1f ms/step (%.1f%%)\n", ms,
+               run->tokens_per_step / (ms / 1e3), run->flops_per_step / (ms * 1e6), run->timed_steps,
+               run->total_opt_ms / run->timed_steps, 100.0 * run->total_opt_ms / run->total_ms);
+    }
+    if (run->log) fclose(run->log);
+    dataloader_free(&run->train);
+    dataloader_free(&run->val);
+    tokenizer_free(&run->tok);
+}
+
+#endif // LLMC_RUN_H
