@@ -10,7 +10,8 @@
 #       bf16 matmuls: loss within 2e-2, logits and gradients within 5e-2
 #   - ten training steps: every logged loss within 1e-4 relative (fp32) or 5e-2 (bf16)
 # then a GPU run stopped and resumed is bit-identical (fp32 and bf16), a CPU checkpoint continues on the GPU
-# and a GPU checkpoint on the CPU with the losses of an uninterrupted run (within 1e-4, fp32).
+# and a GPU checkpoint on the CPU with the losses of an uninterrupted run (within 1e-4, fp32), and, with 2
+# GPUs, 2 processes equal 1 with twice the micro-batch, under MPI and through --dist-init.
 set -u
 cd "$(dirname "$0")/.."
 make -s train_gpt train_gptcu prepare_data dev/compare_dumps || exit 1
@@ -78,6 +79,31 @@ d=$(loss_diff "$W/cpu/log.txt" "$W/cpu2gpu/log.txt")
 within "$d" 1e-4 && record "CPU checkpoint continued on the GPU" ok "max rel diff $d" || record "CPU checkpoint continued on the GPU" FAIL "$d"
 d=$(loss_diff "$W/gpu/log.txt" "$W/gpu2cpu/log.txt")
 within "$d" 1e-4 && record "GPU checkpoint continued on the CPU" ok "max rel diff $d" || record "GPU checkpoint continued on the CPU" FAIL "$d"
+
+# several GPUs (when there are 2): 2 processes with micro-batch B give the losses of 1 with 2B, under
+# MPI (a USE_MPI build in a copy) and through --dist-init file:, with and without ZeRO-1
+gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
+if [ "$gpus" -ge 2 ]; then
+    DP=("${SMALL[@]}" --attn gqa --kv-heads 2 --optimizer muon -x 10 --precision fp32)
+    ./train_gptcu "${DP[@]}" -b 8 -o "$W/dp1" >/dev/null 2>&1
+    if command -v mpicc >/dev/null; then
+        rm -rf "$W/mpisrc" && mkdir "$W/mpisrc" && cp -r train_gpt.cu llmc Makefile "$W/mpisrc/" && make -s -C "$W/mpisrc" train_gptcu USE_MPI=1 >/dev/null 2>&1
+        for z in 0 1; do
+            mpirun --allow-run-as-root -np 2 "$W/mpisrc/train_gptcu" "${DP[@]}" -b 4 -z $z -o "$W/dp2mpi.$z" >/dev/null 2>&1
+            d=$(loss_diff "$W/dp1/log.txt" "$W/dp2mpi.$z/log.txt")
+            within "$d" 1e-4 && record "2 GPUs under MPI, -z $z: = 1 GPU with 2B" ok "max rel diff $d" || record "2 GPUs under MPI, -z $z" FAIL "$d"
+        done
+    fi
+    for r in 0 1; do
+        ./train_gptcu "${DP[@]}" -b 4 -z 1 --num-processes 2 --process-rank $r --dist-init "file:$W/nccl_id" -o "$W/dp2file" >/dev/null 2>&1 &
+    done
+    wait
+    d=$(loss_diff "$W/dp1/log.txt" "$W/dp2file/log.txt")
+    within "$d" 1e-4 && record "2 GPUs through --dist-init file:, ZeRO-1: = 1 GPU with 2B" ok "max rel diff $d" ||
+        record "2 GPUs through --dist-init file:" FAIL "$d"
+else
+    echo "skip: the multi-GPU checks need 2 GPUs ($gpus here)"
+fi
 
 echo
 echo "== CUDA trainer vs CPU trainer"
