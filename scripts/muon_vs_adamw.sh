@@ -18,9 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=out/muon_vs_adamw
-steps=300
+steps=600
 layers=4
-channels=128
+channels=256
 heads=4
 seq_len=64
 batch=16
@@ -28,11 +28,11 @@ accum=1
 tokenizer=auto
 vocab=""
 adamw_lrs="3e-4 1e-3 3e-3 1e-2"
-muon_lrs="0.005 0.01 0.02 0.04"
+muon_lrs="0.01 0.02 0.04 0.08"
 muon_wds="0.1"
 seeds="1 2"
-val_every=30
-val_batches=8
+val_every=50
+val_batches=16
 data=data/tinyshakespeare/input.txt
 trainer=./train_gpt
 usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
