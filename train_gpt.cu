@@ -470,9 +470,28 @@ static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B
     }
 }
 
+// Queues the average over the processes of layer l's gradients (l = -1: the tensors outside the blocks,
+// wte, wpe and lnf), on the group's stream once the kernels queued so far have written them.
+static void gpt_mean_grads_async(GPT* model, GpuGroup* group, int l) {
+    int L = model->config.num_layers;
+    size_t at = 0;
+    gpu_mean_async_begin(group);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model->specs[i];
+        if (s->per_layer == (l >= 0)) {
+            size_t n = s->per_layer ? s->numel / L : s->numel;
+            gpu_mean_async(group, model->grads_memory + at + (s->per_layer ? l * n : 0), n);
+        }
+        at += s->numel;
+    }
+    gpu_mean_async_end(group);
+}
+
 // Forward and backward of one micro-batch with targets (the fused classifier computes the loss and its
-// gradient in one pass). Gradients accumulate; the loss differentiated is grad_scale * mean loss.
-static void gpt_forward_backward(GPT* model, const int* inputs, const int* targets, int B, int T, float grad_scale) {
+// gradient in one pass). Gradients accumulate; the loss differentiated is grad_scale * mean loss. With
+// `average` (the last micro-batch of a step, several processes), each block's gradients are averaged over
+// the processes while the blocks below run their backward; the default stream then waits for them.
+static void gpt_forward_backward(GPT* model, const int* inputs, const int* targets, int B, int T, float grad_scale, GpuGroup* average) {
     const GPTConfig* c = &model->config;
     gpt_forward(model, inputs, NULL, B, T);
     int N = B * T, C = c->channels, V = c->vocab_size, Vp = c->padded_vocab_size;
@@ -493,9 +512,14 @@ static void gpt_forward_backward(GPT* model, const int* inputs, const int* targe
     for (int l = c->num_layers - 1; l >= 0; l--) {
         const float* x = l == 0 ? a->encoded : a->blocks[l - 1].residual3;
         block_backward(model, l, &a->blocks[l], x, B, T);
+        if (average) gpt_mean_grads_async(model, average, l);
     }
     // encoded = wte[inputs] + wpe
     encoder_backward(model->grads.wte, model->grads.wpe, a->dresidual, inputs, B, T, C, V, a->encoder_scratch);
+    if (average) {
+        gpt_mean_grads_async(model, average, -1);
+        gpu_mean_async_wait(average);
+    }
 }
 
 static void gpt_zero_grad(GPT* model) { cudaCheck(cudaMemset(model->grads_memory, 0, model->num_parameters * sizeof(float))); }
@@ -861,7 +885,7 @@ int main(int argc, char** argv) {
         size_t nl = (size_t)a->B * a->T * c->padded_vocab_size;
         float *logits = (float*)mallocCheck(nl * sizeof(float)), *grads = (float*)mallocCheck(model.num_parameters * sizeof(float));
         download(logits, model.acts.logits, nl);
-        gpt_forward_backward(&model, run.train.inputs, run.train.targets, a->B, a->T, 1.0f);
+        gpt_forward_backward(&model, run.train.inputs, run.train.targets, a->B, a->T, 1.0f, NULL);
         download(grads, model.grads_memory, model.num_parameters);
         if (run.dist.rank == 0) run_dump_step(a->dump_step, c, model.mean_loss, logits, a->B * a->T, grads);
         return 0;
@@ -886,16 +910,17 @@ int main(int argc, char** argv) {
         }
         if (last_step) break;
 
-        // one optimizer step: accumulate gradients over micro-batches, then average them over the processes
+        // one optimizer step: accumulate gradients over micro-batches; the last one's backward averages
+        // them over the processes
         double t0 = wall_seconds();
         gpt_zero_grad(&model);
         double loss_sum = 0;
         for (int micro = 0; micro < run.accum_steps; micro++) {
             dataloader_next_batch(&run.train);
-            gpt_forward_backward(&model, run.train.inputs, run.train.targets, a->B, a->T, 1.0f / run.accum_steps);
+            GpuGroup* average = (micro == run.accum_steps - 1 && group.dist.size > 1) ? &group : NULL;
+            gpt_forward_backward(&model, run.train.inputs, run.train.targets, a->B, a->T, 1.0f / run.accum_steps, average);
             loss_sum += model.mean_loss;
         }
-        gpu_mean(&group, model.grads_memory, model.num_parameters);
         train_loss = gpu_mean_scalar(&group, (float)(loss_sum / run.accum_steps));
         check_finite(train_loss, "training loss", step);
         float norm = gpt_grad_norm(&model);

@@ -11,7 +11,8 @@
 #   - ten training steps: every logged loss within 1e-4 relative (fp32) or 5e-2 (bf16)
 # then a GPU run stopped and resumed is bit-identical (fp32 and bf16), a CPU checkpoint continues on the GPU
 # and a GPU checkpoint on the CPU with the losses of an uninterrupted run (within 1e-4, fp32), and, with 2
-# GPUs, 2 processes equal 1 with twice the micro-batch, under MPI and through --dist-init.
+# GPUs, 2 processes equal 1 with twice the micro-batch, under MPI and through --dist-init, and with
+# gradient accumulation.
 set -u
 cd "$(dirname "$0")/.."
 make -s train_gpt train_gptcu prepare_data dev/compare_dumps || exit 1
@@ -101,6 +102,15 @@ if [ "$gpus" -ge 2 ]; then
     d=$(loss_diff "$W/dp1/log.txt" "$W/dp2file/log.txt")
     within "$d" 1e-4 && record "2 GPUs through --dist-init file:, ZeRO-1: = 1 GPU with 2B" ok "max rel diff $d" ||
         record "2 GPUs through --dist-init file:" FAIL "$d"
+    # with gradient accumulation (2 micro-steps: only the last one's backward averages, overlapped)
+    ./train_gptcu "${DP[@]}" -b 4 -d 512 -o "$W/dp1acc" >/dev/null 2>&1
+    for r in 0 1; do
+        ./train_gptcu "${DP[@]}" -b 2 -d 512 --num-processes 2 --process-rank $r --dist-init "file:$W/nccl_id_acc" -o "$W/dp2acc" >/dev/null 2>&1 &
+    done
+    wait
+    d=$(loss_diff "$W/dp1acc/log.txt" "$W/dp2acc/log.txt")
+    within "$d" 1e-4 && record "2 GPUs x B=2, 2 micro-steps: = 1 GPU x B=4, 2 micro-steps" ok "max rel diff $d" ||
+        record "2 GPUs with gradient accumulation" FAIL "$d"
 else
     echo "skip: the multi-GPU checks need 2 GPUs ($gpus here)"
 fi

@@ -2,7 +2,8 @@
 Data parallelism across GPUs with NCCL: one process per GPU. The processes learn their rank from MPI
 (`make train_gptcu USE_MPI=1`, launched by mpirun) or from --num-processes / --process-rank, and share
 NCCL's unique id through MPI or through --dist-init (llmc/rendezvous.h). Gradients and losses are
-averaged with ncclAvg; ZeRO-1's owners broadcast the parameters they updated.
+averaged with ncclAvg; ZeRO-1's owners broadcast the parameters they updated. Gradients are averaged on
+a stream of their own, one layer at a time while the backward pass computes the layers below.
 */
 #ifndef LLMC_CUDA_NCCL_CUH
 #define LLMC_CUDA_NCCL_CUH
@@ -25,6 +26,9 @@ struct GpuGroup {
     Dist dist;            // rank and size of this process
     ncclComm_t comm;      // NULL for one process
     float* scalar;        // one float on the device, for averaging losses
+    cudaStream_t stream;  // the gradient averages overlapped with the backward pass
+    cudaEvent_t written;  // on the default stream: the gradients queued for averaging are written
+    cudaEvent_t averaged; // on `stream`: every average queued so far is done
 };
 
 // One GPU per process (rank % visible GPUs) and, with several processes, the NCCL communicator.
@@ -50,6 +54,10 @@ static GpuGroup gpu_group_init(Dist dist, const TrainArgs* a) {
     rendezvous(a->dist_init, dist.rank, dist.size, &id, sizeof(id));
 #endif
     ncclCheck(ncclCommInitRank(&g.comm, dist.size, id, dist.rank));
+    // non-blocking: the legacy default stream, which runs the trainer's kernels, must not wait for it
+    cudaCheck(cudaStreamCreateWithFlags(&g.stream, cudaStreamNonBlocking));
+    cudaCheck(cudaEventCreateWithFlags(&g.written, cudaEventDisableTiming));
+    cudaCheck(cudaEventCreateWithFlags(&g.averaged, cudaEventDisableTiming));
     return g;
 }
 
@@ -57,6 +65,27 @@ static GpuGroup gpu_group_init(Dist dist, const TrainArgs* a) {
 static void gpu_mean(GpuGroup* g, float* x, size_t n) {
     if (g->dist.size == 1 || n == 0) return;
     ncclCheck(ncclAllReduce(x, x, n, ncclFloat, ncclAvg, g->comm, 0));
+}
+
+// Averages overlapped with the work that follows on the default stream: between gpu_mean_async_begin and
+// _end, each gpu_mean_async(x, n) queues x's average on the group's stream, to start once the kernels
+// queued so far on the default stream are done (one NCCL group: one launch for the lot).
+// gpu_mean_async_wait makes the default stream wait for every average queued.
+static void gpu_mean_async_begin(GpuGroup* g) {
+    cudaCheck(cudaEventRecord(g->written, 0));
+    cudaCheck(cudaStreamWaitEvent(g->stream, g->written, 0));
+    ncclCheck(ncclGroupStart());
+}
+
+static void gpu_mean_async(GpuGroup* g, float* x, size_t n) {
+    if (n > 0) ncclCheck(ncclAllReduce(x, x, n, ncclFloat, ncclAvg, g->comm, g->stream));
+}
+
+static void gpu_mean_async_end(GpuGroup* g) { ncclCheck(ncclGroupEnd()); }
+
+static void gpu_mean_async_wait(GpuGroup* g) {
+    cudaCheck(cudaEventRecord(g->averaged, g->stream));
+    cudaCheck(cudaStreamWaitEvent(0, g->averaged, 0));
 }
 
 static float gpu_mean_scalar(GpuGroup* g, float x) {
@@ -74,7 +103,12 @@ static void gpu_broadcast(GpuGroup* g, float* x, size_t n, int root) {
 }
 
 static void gpu_group_free(GpuGroup* g) {
-    if (g->comm) ncclCheck(ncclCommDestroy(g->comm));
+    if (g->comm) {
+        ncclCheck(ncclCommDestroy(g->comm));
+        cudaCheck(cudaStreamDestroy(g->stream));
+        cudaCheck(cudaEventDestroy(g->written));
+        cudaCheck(cudaEventDestroy(g->averaged));
+    }
     cudaCheck(cudaFree(g->scalar));
 }
 
