@@ -40,12 +40,12 @@ CUDA_HEADERS = $(wildcard llmc/cuda/*.cuh)
 CUDA_TARGETS =
 ifneq ($(NVCC),)
   $(info build: nvcc found at $(NVCC); CUDA targets for $(GPU_ARCH))
-  CUDA_TARGETS = train_gptcu
+  CUDA_TARGETS = train_gptcu dev/bench_gpu
 else
   $(info build: nvcc not found; CUDA targets skipped)
 endif
 
-.PHONY: all test train clean bench bench-tokenizer
+.PHONY: all test train clean bench bench-gpu bench-tokenizer
 all: train_gpt prepare_data $(CUDA_TARGETS)
 
 # `make train`: tiny Shakespeare, byte tokens, a small GPT on the CPU in a few minutes.
@@ -84,12 +84,15 @@ train_gpt_mpi: train_gpt.c $(HEADERS)
 train_gptcu: train_gpt.cu $(HEADERS) $(CUDA_HEADERS)
 	$(NVCC) $(NVCC_FLAGS) $(MPI_CFLAGS) $< -o $@ -lcublasLt -lnccl $(LDLIBS) $(MPI_LIBS)
 
+dev/bench_gpu: dev/bench_gpu.cu dev/bench_common.h train_gpt.cu $(HEADERS) $(CUDA_HEADERS)
+	$(NVCC) $(NVCC_FLAGS) $< -o $@ -lcublasLt -lnccl $(LDLIBS)
+
 prepare_data: data/prepare_data.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 clean:
 	rm -f train_gpt train_gpt_mpi train_gptcu prepare_data dev/test_gpt dev/test_gradcheck dev/test_rendezvous dev/compare_dumps
-	rm -f dev/test_tokenizer dev/bench_tokenizer dev/bench_cpu
+	rm -f dev/test_tokenizer dev/bench_tokenizer dev/bench_cpu dev/bench_gpu
 
 dev/test_gradcheck: dev/test_gradcheck.c dev/test_common.h train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -103,7 +106,7 @@ dev/test_tokenizer: dev/test_tokenizer.c $(HEADERS)
 dev/bench_tokenizer: dev/bench_tokenizer.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-dev/bench_cpu: dev/bench_cpu.c train_gpt.c $(HEADERS)
+dev/bench_cpu: dev/bench_cpu.c dev/bench_common.h train_gpt.c $(HEADERS)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # CPU training speed (dev/bench_cpu.c): the 4-layer C=256 model with GPT-2's vocabulary for every attention
@@ -117,6 +120,12 @@ ifeq ($(BENCH_CPU_FLAGS),)
 else
 	./dev/bench_cpu $(BENCH_CPU_FLAGS)
 endif
+
+# GPU training speed (dev/bench_gpu.cu, needs a GPU): GPT-2 124M's shape at T=1024, B=16, for every attention
+# variant with AdamW and Muon, with decode tokens/s at 1K and 8K context; BENCH_GPU_FLAGS runs that instead
+BENCH_GPU_FLAGS ?= --preset gpt2-1k --table 1
+bench-gpu: dev/bench_gpu
+	./dev/bench_gpu $(BENCH_GPU_FLAGS)
 
 # GPT-2 BPE encode/decode speed on tiny Shakespeare, one core (BENCH_FLAGS: see dev/bench_tokenizer.c)
 bench-tokenizer: dev/bench_tokenizer
@@ -133,7 +142,7 @@ MPI_TEST_TARGETS = $(if $(shell command -v $(MPICC) 2>/dev/null),train_gpt_mpi)
 
 # the CPU test suite: double-precision gradient checks, unit tests, end-to-end CLI tests, the tokenizer,
 # data parallelism under MPI and the rendezvous of processes launched without it
-test: train_gpt prepare_data dev/test_gradcheck dev/test_gpt dev/test_tokenizer dev/test_rendezvous dev/compare_dumps $(MPI_TEST_TARGETS)
+test: train_gpt prepare_data dev/test_gradcheck dev/test_gpt dev/test_tokenizer dev/test_rendezvous dev/compare_dumps dev/bench_cpu $(MPI_TEST_TARGETS)
 	./dev/test_gradcheck
 	./dev/test_gpt
 	bash dev/test_cli.sh

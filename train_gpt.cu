@@ -713,10 +713,12 @@ static void host_state_upload(HostState* h, GPT* model) {
 
 // ----------------------------------------------------------------------------
 // the peak for MFU: measured at start with a large matmul of the chosen precision (no built-in table,
-// which would print nonsense on a GPU it does not know)
+// which would print nonsense on a GPU it does not know), with bf16 buffers of its own: the run's are sized
+// for its model, which may be far smaller
 
-static double measure_peak_gflops(void) {
+static double measure_peak_gflops(int bf16) {
     int n = 8192, reps = 10;
+    matmul_setup(bf16, (size_t)n * n);
     float *a = (float*)cuda_calloc((size_t)n * n * sizeof(float)), *b = (float*)cuda_calloc((size_t)n * n * sizeof(float));
     float* out = (float*)cuda_calloc((size_t)n * n * sizeof(float));
     // the conversion of inputs to bf16 is timed too: it is what every matmul of this trainer pays
@@ -733,7 +735,19 @@ static double measure_peak_gflops(void) {
     cudaCheck(cudaFree(a));
     cudaCheck(cudaFree(b));
     cudaCheck(cudaFree(out));
+    matmul_teardown();
     return 2.0 * n * n * (double)n * reps / (ms * 1e6);
+}
+
+// the first GPU's properties, or a clear exit where there is none
+static cudaDeviceProp require_gpu(void) {
+    int device_count = 0;
+    if (cudaGetDeviceCount(&device_count) != cudaSuccess || device_count == 0) {
+        die_hint("run the CPU trainer ./train_gpt, which reads and writes the same checkpoints", "no CUDA GPU is available");
+    }
+    cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, 0));
+    return prop;
 }
 
 #ifndef TESTING
@@ -751,16 +765,6 @@ static float evaluate(GPT* model, DataLoader* val, int val_batches) {
         sum += model->mean_loss;
     }
     return (float)(sum / n);
-}
-
-static cudaDeviceProp require_gpu(void) {
-    int device_count = 0;
-    if (cudaGetDeviceCount(&device_count) != cudaSuccess || device_count == 0) {
-        die_hint("run the CPU trainer ./train_gpt, which reads and writes the same checkpoints", "no CUDA GPU is available");
-    }
-    cudaDeviceProp prop;
-    cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    return prop;
 }
 
 static int sample_main(ArgParser* p) {
@@ -870,9 +874,9 @@ int main(int argc, char** argv) {
                  c->vocab_size, tokenizer_name(&run.tok), run.tok.vocab_size);
     }
     gpt_allocate_activations(&model, a->B, a->T);
+    double peak = a->peak_gflops > 0 ? a->peak_gflops : measure_peak_gflops(bf16);
     matmul_setup(bf16, largest_matmul_input(c, a->B, a->T));
     char compute[512];
-    double peak = a->peak_gflops > 0 ? a->peak_gflops : measure_peak_gflops();
     snprintf(compute, sizeof(compute), "%d x GPU %s, %s matmuls, peak %.0f TFLOP/s per GPU (%s)%s", run.dist.size, prop.name,
              bf16 ? "bf16 (fp32 accumulation)" : "fp32", peak / 1e3, a->peak_gflops > 0 ? "--peak-gflops" : "measured: 8192^3 matmul",
              a->zero_stage ? ", ZeRO-1" : "");

@@ -16,15 +16,17 @@ expect_error() {
     fi
 }
 
-# loss_diff REF_LOG LOG: the largest relative difference of LOG's train_loss lines from REF_LOG's, over
-# LOG's steps (a resumed run logs only its own); "inf" when LOG has a step REF_LOG lacks
+# loss_diff REF_LOG LOG [RESUMED_AT]: the largest relative difference of LOG's train_loss lines from
+# REF_LOG's; LOG must log exactly REF_LOG's steps after RESUMED_AT (default 0: all of them; a run resumed
+# at step k logs only its own), else "inf", so a run that died early cannot pass on the steps it made
 loss_diff() {
-    python3 - "$1" "$2" <<'PY'
+    python3 - "$1" "$2" "${3:-0}" <<'PY'
 import sys
 def losses(path):
     return {int(l.split()[1]): float(l.split()[3]) for l in open(path) if " train_loss " in l}
-a, b = losses(sys.argv[1]), losses(sys.argv[2])
-print(max(abs(b[s] - a[s]) / abs(a[s]) for s in b) if b and set(b) <= set(a) else "inf")
+a, b, resumed_at = losses(sys.argv[1]), losses(sys.argv[2]), int(sys.argv[3])
+expected = {s for s in a if s > resumed_at}
+print(max(abs(b[s] - a[s]) / abs(a[s]) for s in b) if b and set(b) == expected else "inf")
 PY
 }
 

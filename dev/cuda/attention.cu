@@ -66,6 +66,7 @@ int main(void) {
     test_attention("shared RoPE key (MLA)", 2, 40, 4, 4, 32, 16, 32, 0);
     test_attention("GTA tied k1 = v, shared key", 2, 50, 8, 2, 24, 8, 32, 1);
     test_attention("absorbed-decode widths (d1=256)", 1, 20, 4, 1, 256, 32, 256, 0);
+    test_attention("MLA decode at d_h=128 (d1=512, d2=64)", 1, 20, 4, 1, 512, 64, 512, 0);
     bench(4, 1024);
     return lab_finish("attention");
 }

@@ -33,9 +33,8 @@ static float* to_host(const float* device, size_t n) {
     return h;
 }
 
-// GPU result (on the device) against the CPU reference (on the host): max |diff| / max |ref| <= tol
-static void check(const char* what, const float* ref, const float* gpu_device, size_t n, double tol) {
-    float* got = to_host(gpu_device, n);
+// got against the reference, both on the host: max |diff| / max |ref| <= tol
+static void compare(const char* what, const float* ref, const float* got, size_t n, double tol) {
     double diff = 0, scale = 1e-30;
     for (size_t i = 0; i < n; i++) {
         diff = fmax(diff, fabs((double)got[i] - ref[i]));
@@ -44,7 +43,27 @@ static void check(const char* what, const float* ref, const float* gpu_device, s
     int ok = diff / scale <= tol && isfinite(diff);
     lab_failures += !ok;
     printf("%-4s %-52s max rel diff %.2e (tolerance %.0e)\n", ok ? "ok" : "FAIL", what, diff / scale, tol);
+}
+
+// GPU result (on the device) against the CPU reference (on the host)
+static void check(const char* what, const float* ref, const float* gpu_device, size_t n, double tol) {
+    float* got = to_host(gpu_device, n);
+    compare(what, ref, got, n, tol);
     free(got);
+}
+
+// An optimizer's update (after - before) on the GPU against the CPU's, relative to the largest update:
+// the parameters themselves dwarf a step, so comparing them could not catch a wrong one
+static void check_update(const char* what, const float* before, const float* ref_after, const float* gpu_after_device, size_t n,
+                         double tol) {
+    float *got = to_host(gpu_after_device, n), *ref = (float*)mallocCheck(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        ref[i] = ref_after[i] - before[i];
+        got[i] -= before[i];
+    }
+    compare(what, ref, got, n, tol);
+    free(got);
+    free(ref);
 }
 
 // milliseconds per call of f, averaged over reps after one warm-up call

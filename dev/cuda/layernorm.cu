@@ -17,7 +17,8 @@ static void test_layernorm(int N, int C) {
     char what[96];
     snprintf(what, sizeof(what), "layernorm forward N=%d C=%d", N, C);
     check(what, out, d_out, (size_t)N * C, 1e-5);
-    check("  mean and rstd", rstd, d_rstd, N, 1e-5);
+    check("  mean", mean, d_mean, N, 1e-5);
+    check("  rstd", rstd, d_rstd, N, 1e-5);
     check("  backward dinp", dinp, d_dinp, (size_t)N * C, 1e-5);
     check("  backward dweight (sums over N rows)", dw, d_dw, C, 1e-4);
     check("  backward dbias", db, d_db, C, 1e-4);

@@ -3,27 +3,38 @@
 #include "lab.cuh"
 #include "../../llmc/cuda/matmul.cuh"
 
-static void test_matmul(int N, int C, int OC, int bf16) {
+// misalign shifts every device tensor one float off cudaMalloc's 256-byte alignment, as views into the
+// trainer's larger buffers are
+static void test_matmul(int N, int C, int OC, int bf16, int misalign) {
     double tol = bf16 ? 2e-2 : 1e-5;
     float *inp = host_random((size_t)N * C, 1), *w = host_random((size_t)OC * C, 1), *bias = host_random(OC, 1);
     float *dout = host_random((size_t)N * OC, 1), *out = (float*)callocCheck((size_t)N * OC, 4);
     float *dinp = (float*)callocCheck((size_t)N * C, 4), *dw = (float*)callocCheck((size_t)OC * C, 4), *db = (float*)callocCheck(OC, 4);
     matmul_forward(out, inp, w, bias, N, C, OC);
     matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
-    float *d_inp = to_device(inp, (size_t)N * C), *d_w = to_device(w, (size_t)OC * C), *d_bias = to_device(bias, OC);
-    float *d_dout = to_device(dout, (size_t)N * OC), *d_out = (float*)cuda_calloc((size_t)N * OC * 4);
-    float *d_dinp = (float*)cuda_calloc((size_t)N * C * 4), *d_dw = (float*)cuda_calloc((size_t)OC * C * 4);
-    float *d_db = (float*)cuda_calloc(OC * 4), *scratch = (float*)cuda_calloc(gpu::column_sum_scratch(N, OC) * 4);
+    // one device block holds the eight tensors; each starts misalign floats past a 64-float boundary
+    size_t sizes[8] = {(size_t)N * C, (size_t)OC * C, (size_t)OC, (size_t)N * OC, (size_t)N * OC, (size_t)N * C, (size_t)OC * C, (size_t)OC};
+    size_t total = 0, at[8];
+    for (int i = 0; i < 8; i++) {
+        at[i] = total + misalign;
+        total += ceil_div(sizes[i] + misalign, 64) * 64;
+    }
+    float* block = (float*)cuda_calloc(total * 4);
+    float *d_inp = block + at[0], *d_w = block + at[1], *d_bias = block + at[2], *d_dout = block + at[3];
+    float *d_out = block + at[4], *d_dinp = block + at[5], *d_dw = block + at[6], *d_db = block + at[7];
+    const float* host[4] = {inp, w, bias, dout};
+    for (int i = 0; i < 4; i++) cudaCheck(cudaMemcpy(block + at[i], host[i], sizes[i] * 4, cudaMemcpyHostToDevice));
+    float* scratch = (float*)cuda_calloc(gpu::column_sum_scratch(N, OC) * 4);
     gpu::matmul_forward(d_out, d_inp, d_w, d_bias, N, C, OC);
     gpu::matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, C, OC, scratch);
     char what[96];
-    snprintf(what, sizeof(what), "matmul %s forward %dx%d->%d", bf16 ? "bf16" : "fp32", N, C, OC);
+    snprintf(what, sizeof(what), "matmul %s forward %dx%d->%d%s", bf16 ? "bf16" : "fp32", N, C, OC, misalign ? ", misaligned" : "");
     check(what, out, d_out, (size_t)N * OC, tol);
     check("  backward dinp", dinp, d_dinp, (size_t)N * C, tol);
     check("  backward dweight", dw, d_dw, (size_t)OC * C, tol);
     check("  backward dbias", db, d_db, OC, 1e-4);
-    cudaCheck(cudaFree(d_inp)); cudaCheck(cudaFree(d_w)); cudaCheck(cudaFree(d_bias)); cudaCheck(cudaFree(d_dout));
-    cudaCheck(cudaFree(d_out)); cudaCheck(cudaFree(d_dinp)); cudaCheck(cudaFree(d_dw)); cudaCheck(cudaFree(d_db)); cudaCheck(cudaFree(scratch));
+    cudaCheck(cudaFree(block));
+    cudaCheck(cudaFree(scratch));
     free(inp); free(w); free(bias); free(dout); free(out); free(dinp); free(dw); free(db);
 }
 
@@ -49,9 +60,11 @@ int main(void) {
     lab_start();
     for (int bf16 = 0; bf16 <= 1; bf16++) {
         gpu::matmul_setup(bf16, (size_t)8 * 1024 * 50304);
-        test_matmul(256, 768, 2304, bf16);
-        test_matmul(257, 65, 131, bf16);
-        test_matmul(1, 48, 257, bf16);
+        test_matmul(256, 768, 2304, bf16, 0);
+        test_matmul(257, 65, 131, bf16, 0);
+        test_matmul(1, 48, 257, bf16, 0);
+        test_matmul(64, 96, 160, bf16, 1);
+        test_matmul(1, 48, 257, bf16, 1);
         bench(bf16);
         gpu::matmul_teardown();
     }

@@ -8,11 +8,14 @@ static void test_adamw(void) {
     float *p = host_random(n, 1), *g = host_random(n, 1), *m = host_random(n, 0.1), *v = host_random(n, 0.1);
     for (size_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
     float *d_p = to_device(p, n), *d_g = to_device(g, n), *d_m = to_device(m, n), *d_v = to_device(v, n);
+    float* before = to_host(d_p, n);
     AdamWConfig cfg = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
     adamw_update(p, g, m, v, n, &cfg, 0.1f, 0.7f, 9);
     gpu::adamw_update(d_p, d_g, d_m, d_v, n, &cfg, 0.1f, 0.7f, 9);
-    check("adamw parameters", p, d_p, n, 1e-6);
-    check("  moments", v, d_v, n, 1e-6);
+    check_update("adamw update", before, p, d_p, n, 1e-5);
+    check("  first moment", m, d_m, n, 1e-6);
+    check("  second moment", v, d_v, n, 1e-6);
+    free(before);
 }
 
 // L layers of a (rows, cols) block inside matrices `stride` apart, as gpt_optimizer_step batches them
@@ -21,6 +24,7 @@ static void test_muon(int L, int rows, int cols, int polar_express, int bf16) {
     size_t block = (size_t)rows * cols;
     float *p = host_random(n, 0.1), *g = host_random(n, 1), *m = host_random((size_t)L * block, 0.3); // momentum packed
     float *d_p = to_device(p, n), *d_g = to_device(g, n), *d_m = to_device(m, (size_t)L * block);
+    float* before = to_host(d_p, n);
     MuonConfig cfg = {0.02f, 0.95f, 0.1f, 5, polar_express, 0};
     float* cpu_scratch = (float*)mallocCheck(muon_scratch_size(rows, cols) * 4);
     for (int l = 0; l < L; l++) muon_update(p + l * stride, g + l * stride, m + l * block, rows, cols, &cfg, 0.02f, 0.95f, 0.8f, cpu_scratch);
@@ -29,9 +33,10 @@ static void test_muon(int L, int rows, int cols, int polar_express, int bf16) {
     gpu::muon_update(d_p, d_g, d_m, L, rows, cols, stride, &cfg, 0.02f, 0.95f, 0.8f, scratch);
     char what[96];
     snprintf(what, sizeof(what), "muon %s %d x (%dx%d)%s", bf16 ? "bf16" : "fp32", L, rows, cols, polar_express ? " Polar Express" : "");
-    check(what, p, d_p, n, bf16 ? 3e-2 : 1e-4);
+    check_update(what, before, p, d_p, n, bf16 ? 3e-2 : 1e-4);
     check("  momentum", m, d_m, (size_t)L * block, 1e-6);
     gpu::matmul_teardown();
+    free(before);
 }
 
 // Newton-Schulz on GPT-2 124M's hidden matrices (12 layers each): q, k, v, attproj 768x768; fc 3072x768;

@@ -17,9 +17,10 @@ online softmax, so every sum runs in a fixed order: no atomics, the same bits on
 
 namespace gpu {
 
-#define ATTN_MAX_DIM 512 // d1 + d2 and dv: each lane keeps ATTN_MAX_DIM / 32 accumulators
-#define ATTN_WARPS 4     // warps per block
-#define ATTN_REGS (ATTN_MAX_DIM / 32)
+// Each kernel is compiled for a largest width W of d1 + d2 and dv (each lane keeps W / 32 accumulators):
+// W = 256 serves every head up to 128 dims, W = 1024 the MLA/GLA decode that scores against a latent.
+#define ATTN_MAX_DIM 1024
+#define ATTN_WARPS 4 // warps per block
 
 // q . [k1 ; k2] of one (query head, key position) pair; qs is the query in shared memory
 __device__ inline float attention_dot(const float* qs, const float* k1s, const float* k2s, const AttentionDims& d) {
@@ -31,9 +32,10 @@ __device__ inline float attention_dot(const float* qs, const float* k1s, const f
 
 // q (B,Tq,q_stride)  k1 (B,Tk,k1_stride)  k2 (B,Tk,k2_stride) or NULL  v (B,Tk,v_stride)
 // out (B,Tq,out_stride)  lse (B,H,Tq): log-sum-exp of each row's scores
+template <int W>
 __global__ void attention_forward_kernel(float* out, float* lse, const float* q, const float* k1, const float* k2, const float* v,
                                          int B, int Tq, int Tk, AttentionDims d) {
-    __shared__ float qs[ATTN_WARPS][ATTN_MAX_DIM];
+    __shared__ float qs[ATTN_WARPS][W];
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t row = (size_t)blockIdx.x * ATTN_WARPS + warp; // (b, h, t)
     if (row >= (size_t)B * d.H * Tq) return;
@@ -42,7 +44,7 @@ __global__ void attention_forward_kernel(float* out, float* lse, const float* q,
     const float* qh = q + ((size_t)b * Tq + t) * d.q_stride + (size_t)h * (d.d1 + d.d2);
     for (int i = lane; i < d.d1 + d.d2; i += 32) qs[warp][i] = qh[i];
     __syncwarp();
-    float acc[ATTN_REGS] = {0.0f}, m = -INFINITY, l = 0.0f;
+    float acc[W / 32] = {0.0f}, m = -INFINITY, l = 0.0f;
     for (int s0 = 0; s0 <= last; s0 += 32) {
         int s = s0 + lane, valid = min(32, last - s0 + 1);
         float score = -INFINITY;
@@ -54,35 +56,40 @@ __global__ void attention_forward_kernel(float* out, float* lse, const float* q,
         float m_new = fmaxf(m, warp_max(score));
         float p = s <= last ? expf(score - m_new) : 0.0f, correction = expf(m - m_new);
         l = l * correction + warp_sum(p);
-        for (int r = 0; r < ATTN_REGS; r++) acc[r] *= correction;
+        for (int r = 0; r < W / 32; r++) acc[r] *= correction;
         for (int j = 0; j < valid; j++) {
             float pj = __shfl_sync(0xffffffff, p, j);
             const float* vs = v + ((size_t)b * Tk + s0 + j) * d.v_stride + (size_t)g * d.v_head;
-            for (int r = 0; r < ATTN_REGS; r++) {
+            for (int r = 0; r < W / 32; r++) {
                 if (r * 32 + lane < d.dv) acc[r] += pj * vs[r * 32 + lane];
             }
         }
         m = m_new;
     }
     float* o = out + ((size_t)b * Tq + t) * d.out_stride + (size_t)h * d.dv;
-    for (int r = 0; r < ATTN_REGS; r++) {
+    for (int r = 0; r < W / 32; r++) {
         if (r * 32 + lane < d.dv) o[r * 32 + lane] = acc[r] / l;
     }
     if (lane == 0) lse[row] = m + logf(l);
 }
 
-static void check_attention_dims(const AttentionDims* d) {
-    if (d->d1 + d->d2 > ATTN_MAX_DIM || d->dv > ATTN_MAX_DIM) {
+// the kernels' W for these dims: 256 when it is enough, else ATTN_MAX_DIM
+static int attention_kernel_width(const AttentionDims* d) {
+    int width = max(d->d1 + d->d2, d->dv);
+    if (width > ATTN_MAX_DIM) {
         die_hint("raise ATTN_MAX_DIM in llmc/cuda/attention.cuh, or use a smaller head or latent width",
                  "attention widths q.k %d and v %d exceed the GPU kernels' %d", d->d1 + d->d2, d->dv, ATTN_MAX_DIM);
     }
+    return width <= 256 ? 256 : ATTN_MAX_DIM;
 }
 
 static void attention_forward(float* out, float* lse, const float* q, const float* k1, const float* k2, const float* v, int B, int Tq,
                               int Tk, const AttentionDims* d) {
-    check_attention_dims(d);
     size_t rows = (size_t)B * d->H * Tq;
-    attention_forward_kernel<<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(out, lse, q, k1, k2, v, B, Tq, Tk, *d);
+#define LAUNCH(W) attention_forward_kernel<W><<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(out, lse, q, k1, k2, v, B, Tq, Tk, *d)
+    if (attention_kernel_width(d) == 256) LAUNCH(256);
+    else LAUNCH(ATTN_MAX_DIM);
+#undef LAUNCH
     cudaCheckLaunch();
 }
 
@@ -100,10 +107,11 @@ __global__ void attention_delta_kernel(float* delta, const float* dout, const fl
 }
 
 // dq of one query row per warp: dq = sum_s dscore[s] [k1_s ; k2_s], dscore = p (dout . v_s - delta) scale
+template <int W>
 __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
                                              const float* k1, const float* k2, const float* v, int B, int T, AttentionDims d) {
-    __shared__ float qs[ATTN_WARPS][ATTN_MAX_DIM];
-    __shared__ float dys[ATTN_WARPS][ATTN_MAX_DIM];
+    __shared__ float qs[ATTN_WARPS][W];
+    __shared__ float dys[ATTN_WARPS][W];
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t row = (size_t)blockIdx.x * ATTN_WARPS + warp;
     if (row >= (size_t)B * d.H * T) return;
@@ -114,7 +122,7 @@ __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const
     for (int i = lane; i < dq_w; i += 32) qs[warp][i] = qh[i];
     for (int i = lane; i < d.dv; i += 32) dys[warp][i] = dy[i];
     __syncwarp();
-    float acc[ATTN_REGS] = {0.0f};
+    float acc[W / 32] = {0.0f};
     for (int s0 = 0; s0 <= t; s0 += 32) {
         int s = s0 + lane, valid = min(32, t - s0 + 1);
         float dscore = 0.0f;
@@ -130,7 +138,7 @@ __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const
             float ds = __shfl_sync(0xffffffff, dscore, j);
             const float* k1s = k1 + ((size_t)b * T + s0 + j) * d.k1_stride + (size_t)g * d.k1_head;
             const float* k2s = k2 ? k2 + ((size_t)b * T + s0 + j) * d.k2_stride : NULL;
-            for (int r = 0; r < ATTN_REGS; r++) {
+            for (int r = 0; r < W / 32; r++) {
                 int i = r * 32 + lane;
                 if (i < d.d1) acc[r] += ds * k1s[i];
                 else if (i < dq_w) acc[r] += ds * k2s[i - d.d1];
@@ -138,7 +146,7 @@ __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const
         }
     }
     float* dqh = dq + ((size_t)b * T + t) * d.q_stride + (size_t)h * dq_w;
-    for (int r = 0; r < ATTN_REGS; r++) {
+    for (int r = 0; r < W / 32; r++) {
         if (r * 32 + lane < dq_w) dqh[r * 32 + lane] = acc[r];
     }
 }
@@ -146,11 +154,12 @@ __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const
 // The key side, one (b, kv head g, position s) per warp, over the query heads of the group and the
 // positions t >= s: dk1 and dv accumulate (+=; they may alias, as GTA's tied state), and this kv head's
 // share of dk2 goes to dk2_part (B,Hkv,T,d2) for a fixed-order sum over kv heads afterwards.
+template <int W>
 __global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_part, const float* dout, const float* lse,
                                               const float* delta, const float* q, const float* k1, const float* k2, const float* v,
                                               int B, int T, AttentionDims d) {
-    __shared__ float ks[ATTN_WARPS][ATTN_MAX_DIM];
-    __shared__ float vss[ATTN_WARPS][ATTN_MAX_DIM];
+    __shared__ float ks[ATTN_WARPS][W];
+    __shared__ float vss[ATTN_WARPS][W];
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t item = (size_t)blockIdx.x * ATTN_WARPS + warp; // (b, g, s)
     if (item >= (size_t)B * d.Hkv * T) return;
@@ -162,7 +171,7 @@ __global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_
     for (int i = lane; i < d.d2; i += 32) ks[warp][d.d1 + i] = k2[((size_t)b * T + s) * d.k2_stride + i];
     for (int i = lane; i < d.dv; i += 32) vss[warp][i] = vs[i];
     __syncwarp();
-    float dk[ATTN_REGS] = {0.0f}, dvv[ATTN_REGS] = {0.0f};
+    float dk[W / 32] = {0.0f}, dvv[W / 32] = {0.0f};
     for (int h = g * group; h < (g + 1) * group; h++) {
         for (int t0 = s; t0 < T; t0 += 32) {
             int t = t0 + lane, valid = min(32, T - t0);
@@ -181,7 +190,7 @@ __global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_
                 float pj = __shfl_sync(0xffffffff, p, j), dsj = __shfl_sync(0xffffffff, dscore, j);
                 const float* qt = q + ((size_t)b * T + t0 + j) * d.q_stride + (size_t)h * dq_w;
                 const float* dy = dout + ((size_t)b * T + t0 + j) * d.out_stride + (size_t)h * d.dv;
-                for (int r = 0; r < ATTN_REGS; r++) {
+                for (int r = 0; r < W / 32; r++) {
                     int i = r * 32 + lane;
                     if (i < dq_w) dk[r] += dsj * qt[i];
                     if (i < d.dv) dvv[r] += pj * dy[i];
@@ -190,16 +199,16 @@ __global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_
         }
     }
     float* dk1s = dk1 + ((size_t)b * T + s) * d.k1_stride + (size_t)g * d.k1_head;
-    for (int r = 0; r < ATTN_REGS; r++) {
+    for (int r = 0; r < W / 32; r++) {
         if (r * 32 + lane < d.d1) dk1s[r * 32 + lane] += dk[r];
     }
     __syncwarp(); // dk1 and dv may be the same memory
     float* dvs = dv + ((size_t)b * T + s) * d.v_stride + (size_t)g * d.v_head;
-    for (int r = 0; r < ATTN_REGS; r++) {
+    for (int r = 0; r < W / 32; r++) {
         if (r * 32 + lane < d.dv) dvs[r * 32 + lane] += dvv[r];
     }
     float* part = dk2_part + item * d.d2;
-    for (int r = 0; r < ATTN_REGS; r++) {
+    for (int r = 0; r < W / 32; r++) {
         int i = r * 32 + lane;
         if (i >= d.d1 && i < dq_w) part[i - d.d1] = dk[r];
     }
@@ -224,16 +233,20 @@ static size_t attention_scratch_size(int B, int T, const AttentionDims* d) {
 static void attention_backward(float* dq, float* dk1, float* dk2, float* dv, float* scratch, const float* dout, const float* out,
                                const float* lse, const float* q, const float* k1, const float* k2, const float* v, int B, int T,
                                const AttentionDims* d) {
-    check_attention_dims(d);
+    int width = attention_kernel_width(d);
     float* delta = scratch;
     float* dk2_part = scratch + (size_t)B * d->H * T;
     size_t rows = (size_t)B * d->H * T, items = (size_t)B * d->Hkv * T;
     attention_delta_kernel<<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(delta, dout, out, B, T, *d);
     cudaCheckLaunch();
-    attention_backward_dq_kernel<<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(dq, dout, lse, delta, q, k1, k2, v, B, T, *d);
-    cudaCheckLaunch();
-    attention_backward_dkv_kernel<<<ceil_div(items, ATTN_WARPS), 32 * ATTN_WARPS>>>(dk1, dv, dk2_part, dout, lse, delta, q, k1, k2,
-                                                                                   v, B, T, *d);
+#define LAUNCH(W)                                                                                                                \
+    attention_backward_dq_kernel<W><<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(dq, dout, lse, delta, q, k1, k2, v, B, T, *d); \
+    cudaCheckLaunch();                                                                                                           \
+    attention_backward_dkv_kernel<W><<<ceil_div(items, ATTN_WARPS), 32 * ATTN_WARPS>>>(dk1, dv, dk2_part, dout, lse, delta, q, k1, \
+                                                                                      k2, v, B, T, *d)
+    if (width == 256) { LAUNCH(256); }
+    else { LAUNCH(ATTN_MAX_DIM); }
+#undef LAUNCH
     cudaCheckLaunch();
     if (d->d2 > 0) {
         attention_dk2_kernel<<<ceil_div((size_t)B * T * d->d2, 256), 256>>>(dk2, dk2_part, B, T, *d);

@@ -55,6 +55,14 @@ static const void* as_bf16(__nv_bfloat16* buffer, const float* x, size_t n) {
     return buffer;
 }
 
+// The largest power of two (up to 256) dividing the address and the batch stride in bytes. cuBLASLt's
+// heuristic assumes 256-byte aligned matrices unless told otherwise, and its pick then fails on the
+// views into larger buffers (Muon's scratch, a decode step's one-row activations).
+static uint32_t alignment_bytes(const void* p, long long stride_bytes) {
+    uintptr_t bits = (uintptr_t)p | (uintptr_t)stride_bytes | 256;
+    return (uint32_t)(bits & (~bits + 1));
+}
+
 // Column-major D (m,n) = op(A) (m,k) @ op(B) (k,n) + beta * D, for `batch` matrices strideA/B/D apart.
 // A is stored (m,k), or (k,m) when transA; B is (k,n), or (n,k) when transB.
 static void gemm(float* d, const float* a, const float* b, int m, int n, int k, int transA, int transB, float beta, int batch,
@@ -87,6 +95,13 @@ static void gemm(float* d, const float* a, const float* b, int m, int n, int k, 
     cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &matmul_ctx.workspace_bytes,
                                                      sizeof(matmul_ctx.workspace_bytes)));
+    size_t in_size = matmul_ctx.bf16 ? sizeof(__nv_bfloat16) : sizeof(float);
+    uint32_t align_a = alignment_bytes(A, strideA * in_size), align_b = alignment_bytes(Bm, strideB * in_size);
+    uint32_t align_d = alignment_bytes(d, strideD * sizeof(float));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof(align_d)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof(align_d)));
     cublasLtMatmulHeuristicResult_t heuristic;
     int found = 0;
     cublasCheck(cublasLtMatmulAlgoGetHeuristic(matmul_ctx.handle, desc, la, lb, ld, ld, pref, 1, &heuristic, &found));

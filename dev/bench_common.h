@@ -1,0 +1,269 @@
+/*
+Training speed of one trainer, shared by dev/bench_cpu.c (train_gpt.c) and dev/bench_gpu.cu
+(train_gpt.cu): each includes its trainer with TESTING, defines the backend below, then includes this.
+For a model config: ms per step split into forward, backward (with zeroing the gradients) and optimizer
+(with the gradient norm), each the median over the timed steps (which a busy machine disturbs less than
+the mean); tokens/s; GFLOP/s in model FLOPs (6N + 6LCT per token, gpt_flops_per_token, as the trainers
+print) and that as a percentage of the backend's peak (MFU). Muon's Newton-Schulz work is not model
+FLOPs; its GFLOP per step are listed beside. With --decode 1, KV-cache decoding's tokens/s at 1K and 8K
+context. Random init and random tokens: no data files.
+
+A table (--table 1) runs MHA, GQA, MQA, GTA, MLA and GLA (their defaults: 4 kv heads, 2 latent groups)
+at MHA's parameter count (--match-params), each with AdamW and Muon, and gives each row's time relative
+to MHA + AdamW.
+
+The backend includes this file after its trainer, then defines the five functions declared below.
+*/
+#ifndef DEV_BENCH_COMMON_H
+#define DEV_BENCH_COMMON_H
+
+typedef struct {
+    const char* preset;
+    int layers, channels, heads, kv_heads, vocab_size, B, T, match_params, threads, steps, table, decode;
+    const char *attn, *optimizer, *pos, *precision;
+    double peak_gflops;
+} BenchArgs;
+
+typedef struct {
+    const char* name;
+    int layers, channels, heads, vocab_size, B, T, decode;
+    const char* pos;
+} Preset;
+
+static const Preset PRESETS[] = {
+    {"gpt2", 12, 768, 12, 50257, 4, 64, 0, "learned"},   // llm.c's train_gpt2.c reference: about 4.8 s/step
+    {"small", 4, 256, 4, 50257, 4, 64, 0, "learned"},    // llm.c: about 0.75 s/step
+    {"train", 4, 128, 4, 257, 6, 128, 0, "rope"},        // make train (byte tokens)
+    {"gpt2-1k", 12, 768, 12, 50257, 16, 1024, 1, "rope"}, // GPT-2 124M's shape at T=1024, for GPUs
+};
+
+typedef struct {
+    double fwd_ms, bwd_ms, opt_ms, ns_gflop;
+    double decode_1k_ms, decode_8k_ms; // per token
+    size_t params;
+    int mlp_hidden;
+} BenchResult;
+
+// the contexts --decode measures at
+enum { DECODE_SHORT = 1024, DECODE_LONG = 8192, DECODE_TOKENS = 32 };
+
+// the optimizers' settings (their values do not change the work)
+static const AdamWConfig BENCH_ADAMW = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f};
+static const MuonConfig BENCH_MUON = {0.02f, 0.95f, 0.0f, 5, 0, 0};
+
+// Checks the backend's own flags, describes the machine in `machine`, returns the peak in GFLOP/s.
+static double bench_setup(const BenchArgs* a, char* machine, size_t n);
+// after the model is built and its activations allocated / before it is freed
+static void bench_begin(GPT* model, const BenchArgs* a);
+static void bench_end(GPT* model);
+// One training step t (1-based) on tokens (B*T+1,): inputs tokens[0..N), targets tokens[1..N]; sets
+// the forward, backward and optimizer ms.
+static void bench_step(GPT* model, const int* tokens, const BenchArgs* a, int use_muon, int t, double ms[3]);
+// ms per token of decoding n tokens at positions context-n .. context-1 (time_decode_ms on the backend's decoder)
+static double bench_decode_ms(GPT* model, int context, int n);
+
+// Newton-Schulz FLOPs per step for Muon's blocks: each of `steps` iterations on an (r, c) block, r <= c,
+// computes X X^T (2 r^2 c), A A (2 r^3) and B X (2 r^2 c).
+static double newton_schulz_gflop(const GPT* model, int steps) {
+    double flops = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model->specs[i];
+        if (s->numel == 0 || !is_muon_tensor(s)) continue;
+        int rows[MAX_ROW_BLOCKS], nblocks = gpt_row_blocks(&model->config, i, s, rows);
+        for (int b = 0; b < nblocks; b++) {
+            double cols = (double)s->shape[2], r = rows[b] < cols ? rows[b] : cols, c = rows[b] + cols - r;
+            flops += (double)s->shape[0] * steps * (4 * r * r * c + 2 * r * r * r);
+        }
+    }
+    return flops / 1e9;
+}
+
+// ms per token of decoding n tokens at positions context-n .. context-1 through the trainer's
+// generate() step (llmc/run.h), after one untimed token
+static double time_decode_ms(const GPTConfig* c, DecodeStep decode_step, void* ctx, int context, int n) {
+    float* logits = (float*)mallocCheck(c->padded_vocab_size * sizeof(float));
+    decode_step(ctx, 0, context - n - 1, logits);
+    double t0 = wall_seconds();
+    for (int pos = context - n; pos < context; pos++) decode_step(ctx, pos % c->vocab_size, pos, logits);
+    double ms = 1e3 * (wall_seconds() - t0) / n;
+    free(logits);
+    return ms;
+}
+
+static GPTConfig bench_config(const BenchArgs* a, const char* attn) {
+    GPTConfig c = {0};
+    int attn_index = NAME_INDEX(attn, attn_names), pos = NAME_INDEX(a->pos, pos_names);
+    if (attn_index < 0) die_hint("use mha, gqa, mqa, gta, mla or gla", "unknown --attn '%s'", attn);
+    if (pos < 0) die_hint("use rope or learned", "unknown --pos '%s'", a->pos);
+    c.attn = (AttnType)attn_index;
+    c.pos = (PosType)pos;
+    c.num_layers = a->layers;
+    c.channels = a->channels;
+    c.num_heads = a->heads;
+    c.num_kv_heads = c.attn == ATTN_GQA || c.attn == ATTN_GTA ? a->kv_heads : 0;
+    c.vocab_size = a->vocab_size;
+    int longest = a->decode ? DECODE_LONG : 1024;
+    c.max_seq_len = a->T > longest ? a->T : longest;
+    c.bias = 1;
+    c.q_rank = -1;
+    c.rope_theta = 10000.0f;
+    gpt_config_finish(&c);
+    if (a->match_params) {
+        size_t mha_params;
+        c.mlp_hidden = gpt_matched_mlp_hidden(&c, &mha_params);
+    }
+    return c;
+}
+
+static int compare_doubles(const void* a, const void* b) {
+    double x = *(const double*)a, y = *(const double*)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double* x, int n) {
+    qsort(x, n, sizeof(double), compare_doubles);
+    return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
+}
+
+// Times `steps` training steps after one untimed step (caches, page faults, kernel selection).
+static BenchResult bench_run(const BenchArgs* a, const char* attn, const char* optimizer) {
+    int use_muon = strcmp(optimizer, "muon") == 0;
+    if (!use_muon && strcmp(optimizer, "adamw") != 0) die_hint("use adamw or muon", "unknown --optimizer '%s'", optimizer);
+    GPTConfig c = bench_config(a, attn);
+    GPT model;
+    gpt_build(&model, &c);
+    gpt_init_random(&model, 1337);
+    gpt_allocate_activations(&model, a->B, a->T);
+    Dist single = {0, 1};
+    gpt_setup_optimizer(&model, use_muon, 0, &single);
+    bench_begin(&model, a);
+    if (use_muon) print_optimizer_groups(&c, &BENCH_MUON, &BENCH_ADAMW);
+    int N = a->B * a->T;
+    int* tokens = (int*)mallocCheck((N + 1) * sizeof(int));
+    uint64_t rng = rng_seed(42);
+    for (int i = 0; i <= N; i++) tokens[i] = (int)(random_u32(&rng) % (uint32_t)c.vocab_size);
+    double* ms = (double*)mallocCheck(3 * (size_t)a->steps * sizeof(double)); // forward, backward, optimizer
+    for (int step = 0; step <= a->steps; step++) {
+        double phase[3];
+        bench_step(&model, tokens, a, use_muon, step + 1, phase);
+        if (!isfinite(model.mean_loss)) die("loss is %f at step %d", model.mean_loss, step);
+        if (step == 0) continue;
+        for (int p = 0; p < 3; p++) ms[p * a->steps + step - 1] = phase[p];
+    }
+    BenchResult r = {median(ms, a->steps), median(ms + a->steps, a->steps), median(ms + 2 * a->steps, a->steps),
+                     use_muon ? newton_schulz_gflop(&model, BENCH_MUON.ns_steps) : 0, 0, 0, model.num_parameters, c.mlp_hidden};
+    if (a->decode) {
+        r.decode_1k_ms = bench_decode_ms(&model, DECODE_SHORT, DECODE_TOKENS);
+        r.decode_8k_ms = bench_decode_ms(&model, DECODE_LONG, DECODE_TOKENS);
+    }
+    free(ms);
+    free(tokens);
+    bench_end(&model);
+    gpt_free(&model);
+    return r;
+}
+
+static void print_row(const BenchArgs* a, const char* attn, const char* optimizer, const BenchResult* r, double base_ms,
+                      double peak) {
+    GPTConfig c = bench_config(a, attn);
+    double ms = r->fwd_ms + r->bwd_ms + r->opt_ms, tokens = (double)a->B * a->T;
+    double gflops = gpt_flops_per_token(&c, a->T) * tokens / (ms * 1e6);
+    printf("| %-4s | %-5s | %6.2fM | %5d | %8.1f | %8.1f | %8.1f | %8.1f | %7.0f | %7.1f | %5.1f%% | %8.1f | %5.2fx |", attn, optimizer,
+           r->params / 1e6, r->mlp_hidden, r->fwd_ms, r->bwd_ms, r->opt_ms, ms, tokens / (ms / 1e3), gflops, 100 * gflops / peak,
+           r->ns_gflop, ms / base_ms);
+    size_t kv_bytes = gpt_kv_elements_per_token_layer(&c) * c.num_layers * sizeof(float); // the caches are fp32
+    if (a->decode) printf(" %9.0f | %9.0f | %8zu |", 1e3 / r->decode_1k_ms, 1e3 / r->decode_8k_ms, kv_bytes);
+    printf("\n");
+}
+
+static void set_int(int* target, const char* value, const char* flag) { *target = parse_int_or_die(value, flag); }
+
+static void parse_args(BenchArgs* a, int argc, char** argv) {
+    const Preset* p = &PRESETS[0];
+    for (int i = 1; i + 1 < argc; i += 2) { // the preset first: the other flags override it
+        if (strcmp(argv[i], "--preset") == 0) {
+            p = NULL;
+            for (size_t k = 0; k < sizeof(PRESETS) / sizeof(PRESETS[0]); k++) {
+                if (strcmp(argv[i + 1], PRESETS[k].name) == 0) p = &PRESETS[k];
+            }
+            if (p == NULL) die_hint("use --preset gpt2, small, train or gpt2-1k", "unknown --preset '%s'", argv[i + 1]);
+        }
+    }
+    BenchArgs d = {p->name, p->layers, p->channels, p->heads, 4, p->vocab_size, p->B, p->T, 1, 0, 3, 0, p->decode,
+                   "mha", "adamw", p->pos, NULL, 0};
+    *a = d;
+    for (int i = 1; i < argc; i += 2) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(f, "-h") == 0 || strcmp(f, "--help") == 0) {
+            printf("usage: %s [--preset gpt2|small|train|gpt2-1k] [--layers L] [--channels C] [--heads H] [--kv-heads K]\n"
+                   "       [--vocab-size V] [-b B] [-t T] [--attn mha|gqa|mqa|gta|mla|gla] [--optimizer adamw|muon]\n"
+                   "       [--pos rope|learned] [--match-params 0|1] [--steps N] [--table 0|1] [--decode 0|1]\n"
+                   "       [--peak-gflops G] [--threads N (CPU)] [--precision bf16|fp32 (GPU)]\n"
+                   "       (see the comments at the top of dev/bench_common.h and of this program's source)\n",
+                   argv[0]);
+            exit(0);
+        }
+        if (v == NULL) die_hint("run with --help to list the flags", "flag %s needs a value", f);
+        if (strcmp(f, "--preset") == 0) continue;
+        else if (strcmp(f, "--layers") == 0) set_int(&a->layers, v, f);
+        else if (strcmp(f, "--channels") == 0) set_int(&a->channels, v, f);
+        else if (strcmp(f, "--heads") == 0) set_int(&a->heads, v, f);
+        else if (strcmp(f, "--kv-heads") == 0) set_int(&a->kv_heads, v, f);
+        else if (strcmp(f, "--vocab-size") == 0) set_int(&a->vocab_size, v, f);
+        else if (strcmp(f, "-b") == 0) set_int(&a->B, v, f);
+        else if (strcmp(f, "-t") == 0) set_int(&a->T, v, f);
+        else if (strcmp(f, "--match-params") == 0) set_int(&a->match_params, v, f);
+        else if (strcmp(f, "--threads") == 0) set_int(&a->threads, v, f);
+        else if (strcmp(f, "--steps") == 0) set_int(&a->steps, v, f);
+        else if (strcmp(f, "--table") == 0) set_int(&a->table, v, f);
+        else if (strcmp(f, "--decode") == 0) set_int(&a->decode, v, f);
+        else if (strcmp(f, "--attn") == 0) a->attn = v;
+        else if (strcmp(f, "--optimizer") == 0) a->optimizer = v;
+        else if (strcmp(f, "--pos") == 0) a->pos = v;
+        else if (strcmp(f, "--precision") == 0) a->precision = v;
+        else if (strcmp(f, "--peak-gflops") == 0) a->peak_gflops = parse_double_or_die(v, f);
+        else die_hint("run with --help to list the flags", "unknown flag '%s'", f);
+    }
+    if (a->B < 1 || a->T < 1 || a->steps < 1) die("-b, -t and --steps must be at least 1");
+    if (a->decode && strcmp(a->pos, "rope") != 0) {
+        die_hint("add --pos rope, or --decode 0", "--decode 1 decodes at %d positions, past learned positions' table", DECODE_LONG);
+    }
+}
+
+int main(int argc, char** argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    BenchArgs a;
+    parse_args(&a, argc, argv);
+    char machine[512];
+    double peak = bench_setup(&a, machine, sizeof(machine));
+    printf("config: %s: L=%d C=%d H=%d V=%d, pos %s, B=%d T=%d (%d tokens/step), %d timed steps after one untimed\n", a.preset,
+           a.layers, a.channels, a.heads, a.vocab_size, a.pos, a.B, a.T, a.B * a.T, a.steps);
+    printf("machine: %s; peak %.1f GFLOP/s (%s)\n", machine, peak, a.peak_gflops > 0 ? "given" : "measured");
+    const char* variants[] = {"mha", "gqa", "mqa", "gta", "mla", "gla"};
+    const char* optimizers[] = {"adamw", "muon"};
+    int nv = a.table ? 6 : 1, no = a.table ? 2 : 1;
+    BenchResult results[6][2];
+    for (int v = 0; v < nv; v++) {
+        for (int o = 0; o < no; o++) {
+            const char* attn = a.table ? variants[v] : a.attn;
+            const char* opt = a.table ? optimizers[o] : a.optimizer;
+            results[v][o] = bench_run(&a, attn, opt);
+            BenchResult* r = &results[v][o];
+            printf("ran %s + %s: %.1f ms/step\n", attn, opt, r->fwd_ms + r->bwd_ms + r->opt_ms);
+        }
+    }
+    printf("\n| attn | opt   | params  | F     | fwd ms   | bwd ms   | opt ms   | step ms  | tok/s   | GFLOP/s | %% peak | NS GFLOP | vs MHA |");
+    if (a.decode) printf(" decode@1K | decode@8K | KV B/tok |");
+    printf("\n|------|-------|---------|-------|----------|----------|----------|----------|---------|---------|--------|----------|--------|");
+    if (a.decode) printf("-----------|-----------|----------|");
+    printf("\n");
+    double base = results[0][0].fwd_ms + results[0][0].bwd_ms + results[0][0].opt_ms;
+    for (int v = 0; v < nv; v++) {
+        for (int o = 0; o < no; o++) {
+            print_row(&a, a.table ? variants[v] : a.attn, a.table ? optimizers[o] : a.optimizer, &results[v][o], base, peak);
+        }
+    }
+    return 0;
+}
+
+#endif // DEV_BENCH_COMMON_H
