@@ -20,6 +20,7 @@ import os
 import re
 import statistics
 import sys
+import textwrap
 
 
 def read_run(run_dir):
@@ -102,7 +103,7 @@ def cmd_plot(args):
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=run)
     ax.set_xlabel({"tokens": "training tokens", "seconds": "training time (s)"}[args.x])
     ax.set_ylabel("validation loss (nats/token)")
-    ax.set_title(args.title)
+    ax.set_title(textwrap.fill(args.title, 90), fontsize=10)  # long titles would run off the figure
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
