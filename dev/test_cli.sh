@@ -160,6 +160,31 @@ cp -r "$W/M.A" "$W/M.C"
     pass "--reset-optimizer 1 switches a Muon run to AdamW with a fresh optimizer state" || fail "reset: $(tail -n 3 "$W/M.C.log")"
 
 # ---------------------------------------------------------------------------
+echo "== runs.py: the comparison scripts' CSV, tables and plot, from the runs above"
+for run in A M.A gta.A mla.A gla.A; do cp "$W/$run.log" "$W/$run/train.log"; done
+python3 scripts/runs.py csv "$W/runs.csv" "$W/A" "$W/M.A" >/dev/null &&
+    python3 - "$W/runs.csv" <<'PY' && pass "runs.py csv: every step of both runs at 1024 tokens/step, val losses where evaluated" || fail "runs.py csv: $(head -n 3 "$W/runs.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert {r["run"] for r in rows} == {"A", "M.A"}, rows[:2]
+assert all(int(r["tokens"]) == 1024 * int(r["step"]) for r in rows)
+assert {int(r["step"]) for r in rows if r["run"] == "M.A" and r["val_loss"]} == {0, 4, 8}
+PY
+python3 scripts/runs.py attention-table "$W/attn.md" "$W/gta.A" "$W/mla.A" "$W/gla.A" >/dev/null
+for name in gta mla gla; do
+    params=$(sed -n 's/^parameters: \([0-9]*\) total/\1/p' "$W/$name.A.log" | python3 -c "print(f'{int(input()):,}')")
+    kv=$(sed -n 's/^KV cache: \([0-9]*\) elements.*/\1/p' "$W/$name.A.log")
+    grep -q "^| $name.A | $params | [0-9]* | $kv | " "$W/attn.md" && pass "runs.py attention-table: $name's parameters ($params) and KV elements ($kv)" ||
+        fail "runs.py attention-table: $name: $(cat "$W/attn.md")"
+done
+python3 scripts/runs.py muon-table "$W/muon.md" "$W/A" -- "$W/M.A" >/dev/null && grep -q "^- best AdamW: A, final val loss" "$W/muon.md" &&
+    grep -q "^- best Muon: M.A, final val loss" "$W/muon.md" && pass "runs.py muon-table: the best run of each optimizer" ||
+    fail "runs.py muon-table: $(cat "$W/muon.md")"
+python3 scripts/runs.py plot "$W/runs.png" "$W/runs.csv" --x tokens --title "test" >/dev/null && [ -s "$W/runs.png" ] &&
+    pass "runs.py plot writes a PNG" || fail "runs.py plot"
+expect_error "runs.py on a run without its train.log" "train.log not found" python3 scripts/runs.py csv "$W/x.csv" "$W/B"
+
+# ---------------------------------------------------------------------------
 echo "== GPT-2 tokens"
 VOCAB=../shared/data/gpt2
 ./prepare_data --tokenizer gpt2 --vocab "$VOCAB" -o "$W/g/g" "$W/a.txt" >"$W/g.log" 2>&1 || fail "gpt2 prepare: $(cat "$W/g.log")"

@@ -39,19 +39,24 @@ def read_run(run_dir):
             rec[key] = float(value)
     info = {"name": name}
     train_log = os.path.join(run_dir, "train.log")
-    text = open(train_log, errors="replace").read() if os.path.exists(train_log) else ""
+    if not os.path.exists(train_log):
+        sys.exit(f"error: {train_log} not found: runs.py reads the trainer's output saved beside log.txt "
+                 f"(train_gpt ... -o {run_dir} > {train_log})")
+    text = open(train_log, errors="replace").read()
     patterns = {
         "params": r"^parameters: (\d+) total",
         "mlp_hidden": r"^model: .*?F=(\d+)",
         "kv_elements": r"^KV cache: (\d+) elements per token per layer",
         "layers": r"^KV cache: .* bytes per token over (\d+) layers",
-        "tokens_per_step": r"^batch: B=\d+ T=\d+, (\d+) tokens/step",
+        "tokens_per_step": r"^batch: B=\d+ T=\d+.*?, (\d+) tokens/step",
         "train_tok_s": r"^average [\d.]+ ms/step, (\d+) tokens/s",
         "ms_per_step": r"^average ([\d.]+) ms/step",
     }
     for key, pattern in patterns.items():
         m = re.search(pattern, text, re.M)
         info[key] = float(m.group(1)) if m else None
+    if info["tokens_per_step"] is None:  # every curve against tokens needs it
+        sys.exit(f"error: {train_log} has no 'batch: ... tokens/step' line; is it the output of train_gpt or train_gptcu?")
     step_ms = [r["ms"] for s, r in sorted(steps.items()) if "ms" in r][1:]  # the first step warms caches
     opt_ms = [r["opt_ms"] for s, r in sorted(steps.items()) if "opt_ms" in r][1:]
     info["median_ms"] = statistics.median(step_ms) if step_ms else None
@@ -68,7 +73,7 @@ def read_run(run_dir):
 
 def rows_of(run_dir):
     name, steps, info = read_run(run_dir)
-    tokens_per_step = info["tokens_per_step"] or 0
+    tokens_per_step = info["tokens_per_step"]
     seconds = 0.0
     for step in sorted(steps):
         rec = steps[step]
@@ -168,7 +173,7 @@ def cmd_muon_table(args):
     for opt, dirs in groups.items():
         for run_dir in dirs:
             name, steps, info = read_run(run_dir)
-            curve = val_curve(steps, info["tokens_per_step"] or 0)
+            curve = val_curve(steps, info["tokens_per_step"])
             final = curve[-1][1] if curve else float("nan")
             share = (f"{info['median_opt_ms']:.1f} ({100 * info['median_opt_ms'] / info['median_ms']:.1f}%)"
                      if info["median_opt_ms"] is not None and info["median_ms"] else "n/a")
