@@ -111,20 +111,22 @@ if [ "$gpus" -ge 2 ]; then
             within "$d" 1e-4 && record "2 GPUs under MPI, -z $z: = 1 GPU with 2B" ok "max rel diff $d" || record "2 GPUs under MPI, -z $z" FAIL "$d"
         done
     fi
-    for r in 0 1; do
-        timeout 300 ./train_gptcu "${DP[@]}" -b 4 -z 1 --num-processes 2 --process-rank $r --dist-init "file:$W/nccl_id" -o "$W/dp2file" >/dev/null 2>&1 &
-    done
-    wait
-    d=$(loss_diff "$W/dp1/log.txt" "$W/dp2file/log.txt")
+    # two_processes REF_DIR OUT_DIR FLAGS...: ranks 0 and 1 through --dist-init file:, compared with REF_DIR
+    two_processes() {
+        local ref=$1 out=$2 r
+        shift 2
+        for r in 0 1; do
+            timeout 300 ./train_gptcu "${DP[@]}" "$@" --num-processes 2 --process-rank $r --dist-init "file:$out.id" -o "$out" >/dev/null 2>&1 &
+        done
+        wait
+        loss_diff "$ref/log.txt" "$out/log.txt"
+    }
+    d=$(two_processes "$W/dp1" "$W/dp2file" -b 4 -z 1)
     within "$d" 1e-4 && record "2 GPUs through --dist-init file:, ZeRO-1: = 1 GPU with 2B" ok "max rel diff $d" ||
         record "2 GPUs through --dist-init file:" FAIL "$d"
     # with gradient accumulation (2 micro-steps: only the last one's backward averages, overlapped)
     ./train_gptcu "${DP[@]}" -b 4 -d 512 -o "$W/dp1acc" >/dev/null 2>&1
-    for r in 0 1; do
-        timeout 300 ./train_gptcu "${DP[@]}" -b 2 -d 512 --num-processes 2 --process-rank $r --dist-init "file:$W/nccl_id_acc" -o "$W/dp2acc" >/dev/null 2>&1 &
-    done
-    wait
-    d=$(loss_diff "$W/dp1acc/log.txt" "$W/dp2acc/log.txt")
+    d=$(two_processes "$W/dp1acc" "$W/dp2acc" -b 2 -d 512)
     within "$d" 1e-4 && record "2 GPUs x B=2, 2 micro-steps: = 1 GPU x B=4, 2 micro-steps" ok "max rel diff $d" ||
         record "2 GPUs with gradient accumulation" FAIL "$d"
 else
