@@ -4,14 +4,15 @@ one packed GEMM (an AVX-512 register tile, or portable C); the elementwise kerne
 plain arithmetic). Each fast kernel keeps the plain reference it replaced beside it, which the tests
 compare it with; results do not depend on the thread count.
 
-The model is a pre-LN GPT-2 (DESIGN.md section 2): token embedding (+ learned positions, or RoPE),
+The model is a pre-LN GPT-2 (docs/design.md §2): token embedding (+ learned positions, or RoPE),
 L blocks of x += Attn(LN1(x)); x += MLP(LN2(x)), a final LayerNorm and an LM head tied to the
-embedding. Attention is MHA, GQA or MQA. The optimizer is AdamW. Checkpoints, data, tokenizer,
-sampling, schedules and the command line are shared with the CUDA trainer through llmc/.
+embedding. Attention is MHA, GQA, MQA, GTA, MLA or GLA (docs/design.md §2.1), each with a KV-cache decode
+path; the optimizer is AdamW or Muon (§3). Checkpoints, data, tokenizer, sampling, schedules and the
+command line are shared with the CUDA trainer through llmc/.
 
 Shape legend used in every comment:
     B batch, T sequence, C channels, H query heads, Hkv key/value heads, dh = C/H head width,
-    Dqkv = (H + 2*Hkv)*dh fused q|k|v width, F MLP width, V vocabulary, Vp padded vocabulary,
+    Dqkv fused q|k|v width ((H + 2*Hkv)*dh; GTA (H + Hkv)*dh + dR), F MLP width, V vocabulary, Vp padded vocabulary,
     L layers, N = B*T rows.
 
 Every layer has a forward and, right after it, its backward with the same arguments in the same
@@ -992,6 +993,8 @@ static void gpt_build(GPT* model, const GPTConfig* config) {
     model->config = *config;
     gpt_param_specs(config, model->specs);
     model->num_parameters = gpt_num_parameters(config);
+    fitsInMemoryCheck(2.0 * model->num_parameters * sizeof(real), "the parameters and their gradients",
+                         "choose a smaller model (--layers, --channels, --mlp-hidden, --latent-dim, --q-rank)");
     model->params_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
     model->grads_memory = (real*)callocCheck(model->num_parameters, sizeof(real));
     point_parameters(&model->params, model->specs, model->params_memory);
@@ -1055,6 +1058,10 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
                       attention_scratch_size(c, B, T)};
     size_t total = blocks;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) total += sizes[i];
+    char what[128];
+    snprintf(what, sizeof(what), "the parameters, gradients, optimizer state and activations for B=%d T=%d", B, T);
+    fitsInMemoryCheck(((double)total + 2.0 * model->num_parameters + 2.0 * model->plan.state_size) * sizeof(real), what,
+                         "lower -b (use -d for the same tokens per step) or -t, or choose a smaller model");
     model->acts_memory = (real*)callocCheck(total, sizeof(real));
     point_block_activations(a->blocks, (int)L, block_sizes, model->acts_memory);
     real* next = model->acts_memory + blocks;
@@ -1416,7 +1423,7 @@ static size_t muon_scratch_size(int rows, int cols) {
     return 2 * n + 2 * r * r;
 }
 
-// Muon on one matrix (rows, cols) with momentum mu (DESIGN.md 3):
+// Muon on one matrix (rows, cols) with momentum mu (docs/design.md §3):
 //   M <- mu M + (1 - mu) G;  U <- (1 - mu) G + mu M (Nesterov);  X <- NS(U / ||U||_F)
 //   W <- W (1 - lr wd) - lr s X,  s = sqrt(max(1, rows/cols)) or Moonlight's 0.2 sqrt(max(rows, cols))
 static void muon_update(real* param, const real* grad, real* momentum, int rows, int cols, const MuonConfig* cfg,
@@ -1668,10 +1675,10 @@ static int sample_main(ArgParser* p) {
 }
 
 int main(int argc, char** argv) {
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    process_setup();
     Dist dist = dist_init(&argc, &argv);
     ArgParser parser;
-    args_defaults(&parser);
+    args_defaults(&parser, "fp32");
     args_parse(&parser, argc, argv);
     args_validate(&parser);
     TrainArgs* a = &parser.a;
@@ -1690,7 +1697,7 @@ int main(int argc, char** argv) {
     run.rs.sample_rng = rng_seed(a->seed + 1); // its own stream: sampling never shifts init or data order
     tokenizer_load(&run.tok, a->tokenizer, a->vocab);
     char resume_path[4096];
-    run_open_output(a, dist.rank, resume_path, sizeof(resume_path));
+    run_open_output(&run, resume_path, sizeof(resume_path));
     const char* source = a->resume ? resume_path : a->init_from;
     GPT model;
     int use_muon = strcmp(a->optimizer, "muon") == 0;
@@ -1748,6 +1755,10 @@ int main(int argc, char** argv) {
         gpt_backward(&model, 1.0f);
         for (size_t i = 0; i < model.num_parameters; i++) grads[i] = (float)model.grads_memory[i];
         if (dist.rank == 0) run_dump_step(a->dump_step, c, model.mean_loss, logits, a->B * a->T, grads);
+        free(logits);
+        free(grads);
+        run_finish(&run);
+        gpt_free(&model);
         dist_finalize();
         return 0;
     }
@@ -1779,14 +1790,14 @@ int main(int argc, char** argv) {
         }
         dist_mean(&dist, (float*)model.grads_memory, model.num_parameters);
         train_loss = (float)dist_mean_double(&dist, loss_sum / run.accum_steps);
-        check_finite(train_loss, "training loss", step);
         float norm = gpt_grad_norm(&model);
-        check_finite(norm, "gradient norm", step);
         run_schedule(&run, step);
         double t_opt = wall_seconds();
-        run.rs.opt_steps++;
-        gpt_optimizer_step(&model, &dist, &run.adamw, run.use_muon ? &run.muon : NULL, run.muon_momentum, norm, a->grad_clip,
-                           run.rs.opt_steps);
+        if (run_update_allowed(&run, step, train_loss, norm)) {
+            run.rs.opt_steps++;
+            gpt_optimizer_step(&model, &dist, &run.adamw, run.use_muon ? &run.muon : NULL, run.muon_momentum, norm, a->grad_clip,
+                               run.rs.opt_steps);
+        }
         double now = wall_seconds();
         run_log_step(&run, step, train_loss, norm, 1e3 * (now - t0), 1e3 * (now - t_opt), a->peak_gflops);
         run_mark_position(&run);

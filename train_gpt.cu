@@ -815,10 +815,10 @@ static int sample_main(ArgParser* p) {
 }
 
 int main(int argc, char** argv) {
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    process_setup();
     Dist dist = dist_init(&argc, &argv);
     ArgParser parser;
-    args_defaults(&parser);
+    args_defaults(&parser, "bf16");
     args_parse(&parser, argc, argv);
     args_validate(&parser);
     TrainArgs* a = &parser.a;
@@ -836,7 +836,7 @@ int main(int argc, char** argv) {
     run.rs.sample_rng = rng_seed(a->seed + 1);
     tokenizer_load(&run.tok, a->tokenizer, a->vocab);
     char resume_path[4096];
-    run_open_output(a, run.dist.rank, resume_path, sizeof(resume_path));
+    run_open_output(&run, resume_path, sizeof(resume_path));
     const char* source = a->resume ? resume_path : a->init_from;
     GPT model;
     HostState host;
@@ -892,6 +892,14 @@ int main(int argc, char** argv) {
         gpt_forward_backward(&model, run.train.inputs, run.train.targets, a->B, a->T, 1.0f, NULL);
         download(grads, model.grads_memory, model.num_parameters);
         if (run.dist.rank == 0) run_dump_step(a->dump_step, c, model.mean_loss, logits, a->B * a->T, grads);
+        free(logits);
+        free(grads);
+        run_finish(&run);
+        host_state_free(&host);
+        matmul_teardown();
+        gpt_free(&model);
+        gpu_group_free(&group);
+        dist_finalize();
         return 0;
     }
 
@@ -926,14 +934,14 @@ int main(int argc, char** argv) {
             loss_sum += model.mean_loss;
         }
         train_loss = gpu_mean_scalar(&group, (float)(loss_sum / run.accum_steps));
-        check_finite(train_loss, "training loss", step);
         float norm = gpt_grad_norm(&model);
-        check_finite(norm, "gradient norm", step);
         run_schedule(&run, step);
         double t_opt = wall_seconds();
-        run.rs.opt_steps++;
-        gpt_optimizer_step(&model, &group, &run.adamw, run.use_muon ? &run.muon : NULL, run.muon_momentum, norm, a->grad_clip,
-                           run.rs.opt_steps);
+        if (run_update_allowed(&run, step, train_loss, norm)) {
+            run.rs.opt_steps++;
+            gpt_optimizer_step(&model, &group, &run.adamw, run.use_muon ? &run.muon : NULL, run.muon_momentum, norm, a->grad_clip,
+                               run.rs.opt_steps);
+        }
         cudaCheck(cudaDeviceSynchronize());
         double now = wall_seconds();
         run_log_step(&run, step, train_loss, norm, 1e3 * (now - t0), 1e3 * (now - t_opt), total_peak);

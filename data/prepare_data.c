@@ -24,11 +24,11 @@ static void usage(void) {
            "  -o PREFIX              output prefix: writes PREFIX_train*.bin and PREFIX_val*.bin\n"
            "  --tokenizer NAME       bytes (ids 0-255 bytes, 256 end-of-text) or gpt2 (GPT-2 BPE, 50257 tokens) [bytes]\n"
            "  --vocab PATH           gpt2's vocabulary: a directory holding r50k_base.tiktoken, encoder.json + vocab.bpe\n"
-           "                         or gpt2_tokenizer.bin, or one of those files [data/gpt2; bash data/get_gpt2_vocab.sh]\n"
+           "                         or gpt2_tokenizer.bin, or one of those files [data/gpt2, which make data unpacks]\n"
            "  --docs file|sections   a document is a whole file, or each section of a file between blank lines (\"\\n\\n\",\n"
            "                         which stays with the section before it); end-of-text precedes each document [file]\n"
            "  --val-at end|start     the validation split is the last or the first tokens [end]\n"
-           "  --val-frac F           fraction of the tokens that forms the validation split [0.1]\n"
+           "  --val-frac F           fraction of the tokens that forms the validation split, in [0, 1) (0 = none) [0.1]\n"
            "  --val-tokens N         exactly N validation tokens instead (overrides --val-frac)\n"
            "  --shard-tokens N       tokens per shard at most [100000000]\n"
            "  --save-tokenizer PATH  also write the tokenizer as llm.c's tokenizer file (gpt2_tokenizer.bin)\n\n"
@@ -64,6 +64,7 @@ static void append_document(TokenList* t, const Tokenizer* tok, const unsigned c
 }
 
 int main(int argc, char** argv) {
+    process_setup();
     const char* prefix = NULL;
     const char* tokenizer = "bytes";
     const char* vocab = NULL;
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
     for (int f = first_input; f < argc; f++) {
         size_t size, n_before = tokens.n, n_docs = 0;
         unsigned char* text = file_read_all(argv[f], &size);
+        if (size == 0) die_hint("remove the empty file from the list", "input file '%s' is empty: it has no text to tokenize", argv[f]);
         int* scratch = (int*)mallocCheck((size + 1) * sizeof(int));
         for (size_t start = 0;;) { // the next document is text[start, end)
             size_t end = start;
@@ -138,6 +140,10 @@ int main(int argc, char** argv) {
     size_t n = tokens.n;
     size_t n_val = val_tokens >= 0 ? (size_t)val_tokens : (size_t)(val_frac * (double)n);
     if (n_val >= n) die_hint("lower --val-tokens", "--val-tokens %zu leaves no training tokens (%zu in all)", n_val, n);
+    if (n_val == 0 && (val_tokens > 0 || val_frac > 0)) {
+        die_hint("pass more text, or --val-tokens N for a validation split of N tokens", "the text gives %zu tokens: %g of them is no "
+                 "validation token, so no validation split would be written", n, val_frac);
+    }
     size_t n_train = n - n_val;
     write_split(prefix, "train", tokens.ids + (val_first ? n_val : 0), n_train, (size_t)shard_tokens);
     write_split(prefix, "val", tokens.ids + (val_first ? 0 : n_train), n_val, (size_t)shard_tokens);

@@ -1,7 +1,7 @@
 /*
 CPU training speed (dev/bench_common.h has the driver, the table and the flags): the peak is the FMA
-throughput measured here (12 independent AVX-512 FMA chains per thread, as ../shared/tools/sgemm_peak.c's
-first part) or given (--peak-gflops).
+throughput measured here (12 independent AVX-512 FMA chains per thread, enough to
+hide the FMA latency) or given (--peak-gflops).
 
     make bench                                           the small table, then GPT-2 124M with MHA and AdamW
     ./dev/bench_cpu --preset gpt2                        GPT-2 124M: L=12 C=768 H=12 V=50257, learned positions, B=4 T=64

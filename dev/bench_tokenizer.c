@@ -2,14 +2,14 @@
 GPT-2 tokenizer speed on one core: the vocabulary's load time, encoding in MB/s (the first pass, with an
 empty pre-token cache, and the best of 5 passes after it) and decoding in MB/s. Checks the round trip.
 
-    make bench-tokenizer                                  tiny Shakespeare and the vocabulary from ../shared/data
+    make bench-tokenizer                                  tiny Shakespeare and the vocabulary that make data unpacks
     ./dev/bench_tokenizer [TEXT [VOCAB]]                  another text file or vocabulary (directory or file)
 */
 #include "../llmc/tokenizer.h"
 
 int main(int argc, char** argv) {
-    const char* text_path = argc > 1 ? argv[1] : "../shared/data/tinyshakespeare.txt";
-    const char* vocab = argc > 2 ? argv[2] : "../shared/data/gpt2";
+    const char* text_path = argc > 1 ? argv[1] : "data/tinyshakespeare/input.txt";
+    const char* vocab = argc > 2 ? argv[2] : "data/gpt2";
     if (argc > 3) die_hint("usage: ./dev/bench_tokenizer [TEXT [VOCAB]]", "too many arguments");
     size_t len;
     unsigned char* text = file_read_all(text_path, &len);

@@ -11,21 +11,9 @@ sampler. Gradients are checked separately in double precision (test_gradcheck.c)
 #include "../train_gpt.c"
 #include "test_common.h"
 
-static int failures = 0;
 static uint64_t test_rng = 0xC0FFEE;
 static char tmpdir[256];
 
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (cond) {                                        \
-            printf("ok   ");                               \
-        } else {                                           \
-            printf("FAIL ");                               \
-            failures++;                                    \
-        }                                                  \
-        printf(__VA_ARGS__);                               \
-        printf("\n");                                      \
-    } while (0)
 
 static float* random_floats(size_t n, double std) {
     float* x = (float*)mallocCheck(n * sizeof(float));
@@ -339,7 +327,7 @@ static void test_newton_schulz_diagonal(int polar_express) {
     CHECK(worst < 1e-5, "%s on a diagonal 8x13 input = its scalar map per singular value: max diff %.2e (< 1e-5)",
           polar_express ? "Polar Express" : "NS5", worst);
     if (!polar_express) {
-        // the 5-step map's exact range over [0.01, 1] is [0.6818, 1.1344]: DESIGN's "about [0.68, 1.13]"
+        // the 5-step map's exact range over [0.01, 1] is [0.6818, 1.1344]: docs/design.md §3's "about [0.68, 1.13]"
         CHECK(lo >= 0.68 && hi <= 1.135, "NS5 maps normalised singular values in [%.3f, %.3f] into [%.3f, %.3f], within [0.68, 1.135]",
               sv[r - 1] / norm, sv[0] / norm, lo, hi);
     }
@@ -379,7 +367,7 @@ static void dmatmul(double* out, const double* a, const double* b, int n, int k,
     }
 }
 
-// One Muon step (momentum, Nesterov, NS5, scale, weight decay) against DESIGN 3 recomputed in double.
+// One Muon step (momentum, Nesterov, NS5, scale, weight decay) against docs/design.md §3 recomputed in double.
 static void test_muon_step(int rows, int cols, int moonlight) {
     size_t n = (size_t)rows * cols;
     float *p = random_floats(n, 0.1), *g = random_floats(n, 1), *m = random_floats(n, 0.5);
@@ -430,7 +418,7 @@ static void test_muon_step(int rows, int cols, int moonlight) {
     free(p); free(g); free(m); free(pd); free(md); free(u); free(X); free(XT); free(A); free(AA); free(BX); free(scratch);
 }
 
-// The rule of DESIGN 3: Muon for every hidden 2-D matrix, split into its separate projections; AdamW for
+// The rule of docs/design.md §3: Muon for every hidden 2-D matrix, split into its separate projections; AdamW for
 // the embedding, positions, norms and biases. `expect` lists "name:rows,rows,..." for Muon's tensors.
 static void test_muon_groups(const char* label, GPTConfig c, const char* expect) {
     ParamSpec specs[NUM_PARAMETER_TENSORS];
@@ -632,7 +620,7 @@ static void test_decode_matches_forward(const char* label, GPTConfig c) {
 }
 
 // ----------------------------------------------------------------------------
-// each variant's attention against a plain double-precision reading of DESIGN.md 2.1
+// each variant's attention against a plain double-precision reading of docs/design.md §2.1
 
 static GPTConfig variant_config(AttnType attn, int kv_heads, int groups, int rq, int bias) {
     GPTConfig c = small_config(attn, kv_heads, POS_ROPE, bias);
@@ -747,7 +735,7 @@ static void test_variant_attention_reference(const char* label, GPTConfig c) {
             }
         }
     }
-    CHECK(worst / largest < 1e-5, "%s attention == DESIGN 2.1 computed plainly in double: max rel diff %.2e (< 1e-5)", label, worst / largest);
+    CHECK(worst / largest < 1e-5, "%s attention == docs/design.md §2.1 computed plainly in double: max rel diff %.2e (< 1e-5)", label, worst / largest);
     free(Q); free(K); free(V); free(xin); free(buf); free(buf2); free(lat_norm); free(x);
     gpt_free(&model);
 }
@@ -771,7 +759,7 @@ static void test_rope_carries_position(const char* label, GPTConfig c) {
     gpt_free(&model);
 }
 
-// DESIGN 2.1's worked sizes at C = 768, H = 12, dh = 64: KV elements per token per layer and
+// docs/design.md §2.1's worked sizes at C = 768, H = 12, dh = 64: KV elements per token per layer and
 // attention-block weights without biases
 static void test_worked_sizes(void) {
     struct { AttnType attn; int kv; int groups; const char* name; size_t kv_elems, weights; } cases[] = {
@@ -786,7 +774,7 @@ static void test_worked_sizes(void) {
         size_t w = 0;
         for (int j = 0; j < 9; j++) w += specs[attn_tensors[j]].numel;
         size_t kv = gpt_kv_elements_per_token_layer(&c);
-        CHECK(kv == cases[i].kv_elems && w == cases[i].weights, "%s at C=768 H=12: %zu KV elements/token/layer (DESIGN %zu), %zu attention weights (DESIGN %zu)",
+        CHECK(kv == cases[i].kv_elems && w == cases[i].weights, "%s at C=768 H=12: %zu KV elements/token/layer (docs/design.md: %zu), %zu attention weights (docs/design.md: %zu)",
               cases[i].name, kv, cases[i].kv_elems, w, cases[i].weights);
     }
 }

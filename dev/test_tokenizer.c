@@ -8,25 +8,10 @@ the byte tokenizer. Damaged vocabulary files are tested on the command line (tes
     GPT2_VOCAB=dir TINYSHAKESPEARE=path ./dev/test_tokenizer   to use other copies of the data
 */
 #include "../llmc/tokenizer.h"
+#include "test_common.h"
 
-static int failures = 0;
 
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (cond) {                                        \
-            printf("ok   ");                               \
-        } else {                                           \
-            printf("FAIL ");                               \
-            failures++;                                    \
-        }                                                  \
-        printf(__VA_ARGS__);                               \
-        printf("\n");                                      \
-    } while (0)
 
-static const char* env_or(const char* name, const char* fallback) {
-    const char* v = getenv(name);
-    return v != NULL && v[0] != '\0' ? v : fallback;
-}
 
 // Encodes text[0, len) and decodes it back: 1 when the bytes come back, every id is in range and no id is
 // end-of-text. Sets *count to the number of ids when count is not NULL.
@@ -160,39 +145,44 @@ static int* encode_all(const Tokenizer* tok, const unsigned char* text, size_t l
     return ids;
 }
 
-static int files_equal(const char* a, const char* b) {
-    size_t na, nb;
-    unsigned char* x = file_read_all(a, &na);
-    unsigned char* y = file_read_all(b, &nb);
-    int same = na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
+static int file_sha256_is(const char* path, const char* expected) {
+    size_t n;
+    unsigned char* data = file_read_all(path, &n);
+    char hash[65];
+    sha256_hex(data, n, hash);
+    free(data);
+    return strcmp(hash, expected) == 0;
 }
 
+// llm.c's gpt2_tokenizer.bin is not shipped: the tokenizer writes it, and its sha256 must be llm.c's published
+// one (bpe.h's table); then every format, that file included, must encode tiny Shakespeare alike and write it back
 static void test_formats(const char* vocab_dir, const Tokenizer* tok, const unsigned char* text, size_t len,
                          const char* tmpdir) {
     size_t n_ref;
     int* ref = encode_all(tok, text, len, &n_ref); // tok was loaded from the directory: the .tiktoken file
-    const char* files[] = {"r50k_base.tiktoken", "encoder.json", "vocab.bpe", "gpt2_tokenizer.bin"};
+    char* written = str_printf("%s/gpt2_tokenizer.bin", tmpdir);
+    tokenizer_write_llmc(tok, written);
+    const char* llmc_sha = GPT2_KNOWN_FILES[3][1];
+    CHECK(file_sha256_is(written, llmc_sha), "gpt2: writes llm.c's gpt2_tokenizer.bin (sha256 %.8s...)", llmc_sha);
+    const char* files[] = {"r50k_base.tiktoken", "encoder.json", "vocab.bpe", NULL};
     for (int f = 0; f < 4; f++) {
-        char* path = str_printf("%s/%s", vocab_dir, files[f]);
+        char* path = files[f] ? str_printf("%s/%s", vocab_dir, files[f]) : str_printf("%s", written);
+        const char* name = files[f] ? files[f] : "gpt2_tokenizer.bin";
         Tokenizer other;
         tokenizer_load(&other, "gpt2", path);
         size_t n;
         int* ids = encode_all(&other, text, len, &n);
         CHECK(n == n_ref && memcmp(ids, ref, n * sizeof(int)) == 0, "gpt2 from %s: tiny Shakespeare encodes to the same %zu ids",
-              files[f], n);
+              name, n);
         char* out = str_printf("%s/written_%d.bin", tmpdir, f);
         tokenizer_write_llmc(&other, out);
-        char* shared = str_printf("%s/gpt2_tokenizer.bin", vocab_dir);
-        CHECK(files_equal(out, shared), "gpt2 from %s: writes llm.c's gpt2_tokenizer.bin byte for byte", files[f]);
+        CHECK(file_sha256_is(out, llmc_sha), "gpt2 from %s: writes llm.c's gpt2_tokenizer.bin byte for byte", name);
         free(ids);
         free(path);
         free(out);
-        free(shared);
         tokenizer_free(&other);
     }
+    free(written);
     free(ref);
 }
 
@@ -231,10 +221,10 @@ static void test_bytes(const char* tmpdir) {
 }
 
 int main(void) {
-    const char* vocab_dir = env_or("GPT2_VOCAB", "../shared/data/gpt2");
-    const char* shakespeare_path = env_or("TINYSHAKESPEARE", "../shared/data/tinyshakespeare.txt");
+    const char* vocab_dir = env_or("GPT2_VOCAB", "data/gpt2");
+    const char* shakespeare_path = env_or("TINYSHAKESPEARE", "data/tinyshakespeare/input.txt");
     if (!file_exists(vocab_dir) || !file_exists(shakespeare_path)) {
-        die_hint("run from the repository root with ../shared/data beside it, or set GPT2_VOCAB=dir and TINYSHAKESPEARE=path",
+        die_hint("run from the repository root after `make data`, or set GPT2_VOCAB=dir and TINYSHAKESPEARE=path",
                  "test data not found: '%s', '%s'", vocab_dir, shakespeare_path);
     }
     char tmpdir[] = "/tmp/gptc_tok_XXXXXX";

@@ -1,7 +1,19 @@
-# Helpers the shell tests share (sourced): results, expected errors, loss comparisons.
+# Helpers the shell tests share (sourced): result lines (dev/run_tests.sh counts them), expected errors,
+# loss comparisons, the data the repository ships (make data unpacks it) and optional parts.
 fails=0
 pass() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+# skip PART REASON INSTALL: checks that need an optional part this machine lacks
+skip() { echo "SKIP $1: $2; install: $3"; }
+
+DATA=${TINYSHAKESPEARE:-data/tinyshakespeare/input.txt}
+VOCAB=${GPT2_VOCAB:-data/gpt2}
+[ -f "$DATA" ] || { echo "FAIL test data $DATA not found: run make data (or set TINYSHAKESPEARE=path/to/input.txt)"; exit 1; }
+
+# whether the build encodes with the gpt2 tokenizer (make passes HAVE_PCRE2; standalone, the build's stamp says)
+have_pcre2() { [ "${HAVE_PCRE2:-}" = 1 ] || grep -q -- -DHAVE_PCRE2 .build/c.config 2>/dev/null; }
+# whether python3 can import every module named
+have_python() { python3 -c "import $(IFS=,; echo "$*")" 2>/dev/null; }
 
 # expect_error WHAT MESSAGE CMD...: CMD must exit non-zero and print MESSAGE
 expect_error() {

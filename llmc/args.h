@@ -1,5 +1,5 @@
 /*
-The command line, shared by both trainers (DESIGN.md section 5). llm.c's short flags keep their
+The command line, shared by both trainers (docs/design.md §5). llm.c's short flags keep their
 meaning; newer features have long options. One table drives parsing, --help and the check that flags
 given on the command line agree with a checkpoint being resumed.
 
@@ -33,6 +33,7 @@ typedef struct {
     const char* muon_scale;
     int B, T, total_batch_tokens; // -b -t -d
     float lr, final_lr_frac, weight_decay, grad_clip, beta1, beta2, eps, wsd_decay_frac;
+    float skip_loss_z, skip_norm_z; // -sl, -sg: skip an update whose loss / gradient norm z-score exceeds it (0 = off)
     int warmup, max_steps;
     const char* schedule;
     uint64_t seed;
@@ -59,12 +60,13 @@ typedef struct {
     const char* long_name;  // "--batch"
     ArgKind kind;
     void* target;
+    const char* range; // numeric flags: the values allowed, "[lo, hi]" with ( or ) for an open end; NULL for strings
     const char* help;
     int model_flag; // shapes the model: must agree with a checkpoint it is resumed or initialised from
     int given;      // set by args_parse when the flag is on the command line
 } ArgSpec;
 
-#define MAX_ARGS 64
+#define MAX_ARGS 96
 
 typedef struct {
     TrainArgs a;
@@ -73,13 +75,23 @@ typedef struct {
 } ArgParser;
 
 static void arg_add(ArgParser* p, const char* short_name, const char* long_name, ArgKind kind, void* target,
-                    int model_flag, const char* help) {
+                    int model_flag, const char* range, const char* help) {
     if (p->num_specs == MAX_ARGS) die("too many flags (raise MAX_ARGS)");
-    ArgSpec s = {short_name, long_name, kind, target, help, model_flag, 0};
+    ArgSpec s = {short_name, long_name, kind, target, range, help, model_flag, 0};
     p->specs[p->num_specs++] = s;
 }
 
-static void args_defaults(ArgParser* p) {
+// Whether value lies in a spec's range "[lo, hi]" / "(lo, hi]" / ...; NaN never does. (An integer flag's
+// value converts to double exactly; a u64's nearly, which the ends of its range allow for.)
+static int arg_in_range(const char* range, double value) {
+    char open, close;
+    double lo, hi;
+    if (sscanf(range, "%c%lf, %lf%c", &open, &lo, &hi, &close) != 4) die("bad range '%s' in the flag table", range);
+    return (open == '(' ? value > lo : value >= lo) && (close == ')' ? value < hi : value <= hi);
+}
+
+// default_precision: the trainer's own ("fp32" on the CPU, "bf16" on the GPU)
+static void args_defaults(ArgParser* p, const char* default_precision) {
     TrainArgs* a = &p->a;
     memset(p, 0, sizeof(*p));
     a->train_pattern = "data/tinyshakespeare/tinyshakespeare_bytes_train*.bin";
@@ -96,85 +108,88 @@ static void args_defaults(ArgParser* p) {
     a->B = 12; a->T = 64; a->total_batch_tokens = -1;
     a->lr = 1e-3f; a->final_lr_frac = 0.1f; a->weight_decay = 0.1f; a->grad_clip = 1.0f;
     a->beta1 = 0.9f; a->beta2 = 0.95f; a->eps = 1e-8f; a->wsd_decay_frac = 0.2f;
+    a->skip_loss_z = 0.0f; a->skip_norm_z = 0.0f;
     a->warmup = 100; a->max_steps = -1; a->schedule = "cosine"; a->seed = 1337;
     a->val_every = 250; a->val_batches = 20; a->sample_every = 0; a->gen_tokens = 256;
     a->prompt = ""; a->temperature = 1.0f; a->top_p = 1.0f; a->top_k = 0;
-    a->precision = "default"; a->dump_step = NULL;
+    a->precision = default_precision; a->dump_step = NULL;
     a->zero_stage = 0; a->num_processes = 1; a->process_rank = 0; a->dist_init = NULL;
     a->output_dir = NULL; a->init_from = NULL; a->checkpoint_every = 0; a->keep_last = 3; a->resume = 0;
     a->peak_gflops = 0.0;
 
     // data
-    arg_add(p, "-i", "--train-data", ARG_STRING, &a->train_pattern, 0, "glob of training token shards");
-    arg_add(p, "-j", "--val-data", ARG_STRING, &a->val_pattern, 0, "glob of validation token shards");
-    arg_add(p, NULL, "--tokenizer", ARG_STRING, &a->tokenizer, 1, "bytes (ids 0-255 bytes, 256 end-of-text) | gpt2 (GPT-2 BPE, 50257)");
-    arg_add(p, NULL, "--vocab", ARG_STRING, &a->vocab, 0, "gpt2 vocabulary: a directory or r50k_base.tiktoken / encoder.json / gpt2_tokenizer.bin (unset = data/gpt2)");
-    arg_add(p, NULL, "--shuffle", ARG_INT, &a->shuffle, 0, "shuffle shards and batches each epoch (0/1)");
+    arg_add(p, "-i", "--train-data", ARG_STRING, &a->train_pattern, 0, NULL, "glob of training token shards");
+    arg_add(p, "-j", "--val-data", ARG_STRING, &a->val_pattern, 0, NULL, "glob of validation token shards");
+    arg_add(p, NULL, "--tokenizer", ARG_STRING, &a->tokenizer, 1, NULL, "bytes (ids 0-255 bytes, 256 end-of-text) | gpt2 (GPT-2 BPE, 50257)");
+    arg_add(p, NULL, "--vocab", ARG_STRING, &a->vocab, 0, NULL, "gpt2 vocabulary: a directory or r50k_base.tiktoken / encoder.json / gpt2_tokenizer.bin (unset = data/gpt2)");
+    arg_add(p, NULL, "--shuffle", ARG_INT, &a->shuffle, 0, "[0, 1]", "shuffle shards and batches each epoch (0/1)");
     // model
-    arg_add(p, NULL, "--layers", ARG_INT, &a->num_layers, 1, "transformer blocks L");
-    arg_add(p, NULL, "--channels", ARG_INT, &a->channels, 1, "model width C");
-    arg_add(p, NULL, "--heads", ARG_INT, &a->num_heads, 1, "query heads H (head width C/H)");
-    arg_add(p, NULL, "--attn", ARG_STRING, &a->attn, 1, "attention: mha | gqa | mqa | gta | mla | gla");
-    arg_add(p, NULL, "--kv-heads", ARG_INT, &a->num_kv_heads, 1, "key/value heads for gqa and gta (0 = 4, or 1 when H < 4; must divide H)");
-    arg_add(p, NULL, "--rope-dim", ARG_INT, &a->rope_dim, 1, "rotated dims per head dR, even (0 = the whole head; dh/2 for gta, mla, gla)");
-    arg_add(p, NULL, "--latent-dim", ARG_INT, &a->latent_dim, 1, "latent width per group dc (0 = 4*dh for mla, 2*dh for gla)");
-    arg_add(p, NULL, "--latent-groups", ARG_INT, &a->latent_groups, 1, "gla latent groups n (0 = 2; must divide H)");
-    arg_add(p, NULL, "--q-rank", ARG_INT, &a->q_rank, 1, "mla/gla query rank rq (-1 = 8*dh, 0 = plain query projection)");
-    arg_add(p, NULL, "--match-params", ARG_INT, &a->match_params, 0, "1 = widen or narrow the MLP to MHA's parameter count");
-    arg_add(p, NULL, "--mlp-hidden", ARG_INT, &a->mlp_hidden, 1, "MLP hidden width F (0 = 4C)");
-    arg_add(p, NULL, "--max-seq-len", ARG_INT, &a->max_seq_len, 1, "longest sequence the model supports (maxT)");
-    arg_add(p, NULL, "--pos", ARG_STRING, &a->pos, 1, "positions: rope | learned");
-    arg_add(p, NULL, "--rope-theta", ARG_FLOAT, &a->rope_theta, 1, "RoPE base");
-    arg_add(p, NULL, "--bias", ARG_INT, &a->bias, 1, "biases in linear layers and LayerNorms (0/1)");
+    arg_add(p, NULL, "--layers", ARG_INT, &a->num_layers, 1, "[1, 4096]", "transformer blocks L");
+    arg_add(p, NULL, "--channels", ARG_INT, &a->channels, 1, "[1, 65536]", "model width C");
+    arg_add(p, NULL, "--heads", ARG_INT, &a->num_heads, 1, "[1, 4096]", "query heads H (head width C/H)");
+    arg_add(p, NULL, "--attn", ARG_STRING, &a->attn, 1, NULL, "attention: mha | gqa | mqa | gta | mla | gla");
+    arg_add(p, NULL, "--kv-heads", ARG_INT, &a->num_kv_heads, 1, "[0, 4096]", "key/value heads for gqa and gta (0 = 4, or 1 when H < 4; must divide H)");
+    arg_add(p, NULL, "--rope-dim", ARG_INT, &a->rope_dim, 1, "[0, 65536]", "rotated dims per head dR, even (0 = the whole head; dh/2 for gta, mla, gla)");
+    arg_add(p, NULL, "--latent-dim", ARG_INT, &a->latent_dim, 1, "[0, 65536]", "latent width per group dc (0 = 4*dh for mla, 2*dh for gla)");
+    arg_add(p, NULL, "--latent-groups", ARG_INT, &a->latent_groups, 1, "[0, 4096]", "gla latent groups n (0 = 2; must divide H)");
+    arg_add(p, NULL, "--q-rank", ARG_INT, &a->q_rank, 1, "[-1, 65536]", "mla/gla query rank rq (-1 = 8*dh, 0 = plain query projection)");
+    arg_add(p, NULL, "--match-params", ARG_INT, &a->match_params, 0, "[0, 1]", "1 = widen or narrow the MLP to MHA's parameter count");
+    arg_add(p, NULL, "--mlp-hidden", ARG_INT, &a->mlp_hidden, 1, "[0, 1048576]", "MLP hidden width F (0 = 4C)");
+    arg_add(p, NULL, "--max-seq-len", ARG_INT, &a->max_seq_len, 1, "[1, 1048576]", "longest sequence the model supports (maxT)");
+    arg_add(p, NULL, "--pos", ARG_STRING, &a->pos, 1, NULL, "positions: rope | learned");
+    arg_add(p, NULL, "--rope-theta", ARG_FLOAT, &a->rope_theta, 1, "(0, 1e9]", "RoPE base");
+    arg_add(p, NULL, "--bias", ARG_INT, &a->bias, 1, "[0, 1]", "biases in linear layers and LayerNorms (0/1)");
     // optimisation
-    arg_add(p, NULL, "--optimizer", ARG_STRING, &a->optimizer, 0, "adamw, or muon (hidden matrices; AdamW with -l for the rest)");
-    arg_add(p, NULL, "--muon-lr", ARG_FLOAT, &a->muon_lr, 0, "Muon's peak learning rate (same schedule as -l)");
-    arg_add(p, NULL, "--muon-momentum", ARG_FLOAT, &a->muon_momentum, 0, "Muon's Nesterov momentum");
-    arg_add(p, NULL, "--muon-momentum-warmup", ARG_INT, &a->muon_momentum_warmup, 0, "steps to ramp Muon's momentum from 0.85 (0 = none)");
-    arg_add(p, NULL, "--muon-wd", ARG_FLOAT, &a->muon_wd, 0, "Muon's decoupled weight decay");
-    arg_add(p, NULL, "--muon-ns-steps", ARG_INT, &a->muon_ns_steps, 0, "Newton-Schulz steps");
-    arg_add(p, NULL, "--muon-polar-express", ARG_INT, &a->muon_polar_express, 0, "1 = Polar Express per-step coefficients (at most 5 steps)");
-    arg_add(p, NULL, "--muon-scale", ARG_STRING, &a->muon_scale, 0, "update scale: keller sqrt(max(1,rows/cols)) | moonlight 0.2*sqrt(max(rows,cols))");
-    arg_add(p, NULL, "--reset-optimizer", ARG_INT, &a->reset_optimizer, 0, "1 = on resume, start the optimizer state afresh (needed to switch --optimizer)");
-    arg_add(p, "-b", "--batch", ARG_INT, &a->B, 0, "micro-batch size B (sequences)");
-    arg_add(p, "-t", "--seq-len", ARG_INT, &a->T, 0, "sequence length T");
-    arg_add(p, "-d", "--total-batch", ARG_INT, &a->total_batch_tokens, 0, "tokens per step; gradient accumulation fills it (-1 = B*T)");
-    arg_add(p, "-l", "--lr", ARG_FLOAT, &a->lr, 0, "peak learning rate");
-    arg_add(p, "-u", "--warmup", ARG_INT, &a->warmup, 0, "warmup steps");
-    arg_add(p, "-q", "--final-lr-frac", ARG_FLOAT, &a->final_lr_frac, 0, "final lr as a fraction of the peak");
-    arg_add(p, "-k", "--schedule", ARG_STRING, &a->schedule, 0, "lr schedule: cosine | linear | constant | wsd");
-    arg_add(p, NULL, "--wsd-decay-frac", ARG_FLOAT, &a->wsd_decay_frac, 0, "wsd: fraction of the steps spent decaying");
-    arg_add(p, "-c", "--weight-decay", ARG_FLOAT, &a->weight_decay, 0, "decoupled weight decay (2-D matrices only)");
-    arg_add(p, NULL, "--grad-clip", ARG_FLOAT, &a->grad_clip, 0, "clip the global gradient norm to this (0 = off)");
-    arg_add(p, NULL, "--beta1", ARG_FLOAT, &a->beta1, 0, "AdamW beta1");
-    arg_add(p, NULL, "--beta2", ARG_FLOAT, &a->beta2, 0, "AdamW beta2");
-    arg_add(p, NULL, "--eps", ARG_FLOAT, &a->eps, 0, "AdamW epsilon");
-    arg_add(p, "-x", "--max-steps", ARG_INT, &a->max_steps, 0, "optimizer steps (-1 = one epoch of the training data)");
-    arg_add(p, NULL, "--seed", ARG_U64, &a->seed, 0, "seed for init, data order and sampling");
+    arg_add(p, NULL, "--optimizer", ARG_STRING, &a->optimizer, 0, NULL, "adamw, or muon (hidden matrices; AdamW with -l for the rest)");
+    arg_add(p, NULL, "--muon-lr", ARG_FLOAT, &a->muon_lr, 0, "(0, 1]", "Muon's peak learning rate (same schedule as -l)");
+    arg_add(p, NULL, "--muon-momentum", ARG_FLOAT, &a->muon_momentum, 0, "[0, 1)", "Muon's Nesterov momentum");
+    arg_add(p, NULL, "--muon-momentum-warmup", ARG_INT, &a->muon_momentum_warmup, 0, "[0, 2147483647]", "steps to ramp Muon's momentum from 0.85 (0 = none)");
+    arg_add(p, NULL, "--muon-wd", ARG_FLOAT, &a->muon_wd, 0, "[0, 10]", "Muon's decoupled weight decay");
+    arg_add(p, NULL, "--muon-ns-steps", ARG_INT, &a->muon_ns_steps, 0, "[1, 100]", "Newton-Schulz steps");
+    arg_add(p, NULL, "--muon-polar-express", ARG_INT, &a->muon_polar_express, 0, "[0, 1]", "1 = Polar Express per-step coefficients (at most 5 steps)");
+    arg_add(p, NULL, "--muon-scale", ARG_STRING, &a->muon_scale, 0, NULL, "update scale: keller sqrt(max(1,rows/cols)) | moonlight 0.2*sqrt(max(rows,cols))");
+    arg_add(p, NULL, "--reset-optimizer", ARG_INT, &a->reset_optimizer, 0, "[0, 1]", "1 = on resume, start the optimizer state afresh (needed to switch --optimizer)");
+    arg_add(p, "-b", "--batch", ARG_INT, &a->B, 0, "[1, 1048576]", "micro-batch size B (sequences)");
+    arg_add(p, "-t", "--seq-len", ARG_INT, &a->T, 0, "[1, 1048576]", "sequence length T");
+    arg_add(p, "-d", "--total-batch", ARG_INT, &a->total_batch_tokens, 0, "[-1, 2147483647]", "tokens per step; gradient accumulation fills it (-1 = B*T)");
+    arg_add(p, "-l", "--lr", ARG_FLOAT, &a->lr, 0, "(0, 1]", "peak learning rate");
+    arg_add(p, "-u", "--warmup", ARG_INT, &a->warmup, 0, "[0, 2147483647]", "warmup steps");
+    arg_add(p, "-q", "--final-lr-frac", ARG_FLOAT, &a->final_lr_frac, 0, "[0, 1]", "final lr as a fraction of the peak");
+    arg_add(p, "-k", "--schedule", ARG_STRING, &a->schedule, 0, NULL, "lr schedule: cosine | linear | constant | wsd");
+    arg_add(p, NULL, "--wsd-decay-frac", ARG_FLOAT, &a->wsd_decay_frac, 0, "[0, 1]", "wsd: fraction of the steps spent decaying");
+    arg_add(p, "-c", "--weight-decay", ARG_FLOAT, &a->weight_decay, 0, "[0, 10]", "decoupled weight decay (2-D matrices only)");
+    arg_add(p, NULL, "--grad-clip", ARG_FLOAT, &a->grad_clip, 0, "[0, 1e9]", "clip the global gradient norm to this (0 = off)");
+    arg_add(p, NULL, "--beta1", ARG_FLOAT, &a->beta1, 0, "[0, 1)", "AdamW beta1");
+    arg_add(p, NULL, "--beta2", ARG_FLOAT, &a->beta2, 0, "[0, 1)", "AdamW beta2");
+    arg_add(p, NULL, "--eps", ARG_FLOAT, &a->eps, 0, "(0, 1]", "AdamW epsilon");
+    arg_add(p, "-sl", "--skip-loss-z", ARG_FLOAT, &a->skip_loss_z, 0, "[0, 1e9]", "skip an update whose loss is this many standard deviations above the last 128 steps' (0 = off; non-finite losses are always skipped)");
+    arg_add(p, "-sg", "--skip-norm-z", ARG_FLOAT, &a->skip_norm_z, 0, "[0, 1e9]", "skip an update whose gradient norm is this many standard deviations above the last 128 steps' (0 = off)");
+    arg_add(p, "-x", "--max-steps", ARG_INT, &a->max_steps, 0, "[-1, 2147483647]", "optimizer steps (-1 = one epoch of the training data)");
+    arg_add(p, NULL, "--seed", ARG_U64, &a->seed, 0, "[0, 18446744073709551615]", "seed for init, data order and sampling");
     // evaluation and sampling
-    arg_add(p, "-v", "--val-every", ARG_INT, &a->val_every, 0, "validate every N steps (0 = only at the end)");
-    arg_add(p, "-m", "--val-batches", ARG_INT, &a->val_batches, 0, "validation batches (the same ones every time)");
-    arg_add(p, "-s", "--sample-every", ARG_INT, &a->sample_every, 0, "print a sample every N steps (0 = never)");
-    arg_add(p, "-g", "--gen-tokens", ARG_INT, &a->gen_tokens, 0, "tokens to generate per sample");
-    arg_add(p, NULL, "--prompt", ARG_STRING, &a->prompt, 0, "text the sample continues (empty = from end-of-text)");
-    arg_add(p, NULL, "--temperature", ARG_FLOAT, &a->temperature, 0, "sampling temperature (0 = greedy)");
-    arg_add(p, NULL, "--top-k", ARG_INT, &a->top_k, 0, "sample among the k likeliest tokens (0 = all)");
-    arg_add(p, NULL, "--top-p", ARG_FLOAT, &a->top_p, 0, "sample within the smallest set of probability p (1 = all)");
+    arg_add(p, "-v", "--val-every", ARG_INT, &a->val_every, 0, "[0, 2147483647]", "validate every N steps (0 = only at the end)");
+    arg_add(p, "-m", "--val-batches", ARG_INT, &a->val_batches, 0, "[1, 2147483647]", "validation batches (the same ones every time)");
+    arg_add(p, "-s", "--sample-every", ARG_INT, &a->sample_every, 0, "[0, 2147483647]", "print a sample every N steps (0 = never)");
+    arg_add(p, "-g", "--gen-tokens", ARG_INT, &a->gen_tokens, 0, "[0, 2147483647]", "tokens to generate per sample");
+    arg_add(p, NULL, "--prompt", ARG_STRING, &a->prompt, 0, NULL, "text the sample continues (empty = from end-of-text)");
+    arg_add(p, NULL, "--temperature", ARG_FLOAT, &a->temperature, 0, "[0, 100]", "sampling temperature (0 = greedy)");
+    arg_add(p, NULL, "--top-k", ARG_INT, &a->top_k, 0, "[0, 2147483647]", "sample among the k likeliest tokens (0 = all)");
+    arg_add(p, NULL, "--top-p", ARG_FLOAT, &a->top_p, 0, "(0, 1]", "sample within the smallest set of probability p (1 = all)");
     // checkpoints
-    arg_add(p, "-o", "--output-dir", ARG_STRING, &a->output_dir, 0, "directory for checkpoints and log.txt (unset = none)");
-    arg_add(p, "-e", "--init-from", ARG_STRING, &a->init_from, 0, "initialise from a checkpoint or an llm.c model file");
-    arg_add(p, "-n", "--checkpoint-every", ARG_INT, &a->checkpoint_every, 0, "checkpoint every N steps (0 = only at the end)");
-    arg_add(p, NULL, "--keep-last", ARG_INT, &a->keep_last, 0, "keep the newest K checkpoints (0 = all)");
-    arg_add(p, "-y", "--resume", ARG_INT, &a->resume, 0, "1 = resume from the newest complete checkpoint in -o");
+    arg_add(p, "-o", "--output-dir", ARG_STRING, &a->output_dir, 0, NULL, "directory for checkpoints and log.txt (unset = none)");
+    arg_add(p, "-e", "--init-from", ARG_STRING, &a->init_from, 0, NULL, "initialise from a checkpoint or an llm.c model file");
+    arg_add(p, "-n", "--checkpoint-every", ARG_INT, &a->checkpoint_every, 0, "[0, 2147483647]", "checkpoint every N steps (0 = only at the end)");
+    arg_add(p, NULL, "--keep-last", ARG_INT, &a->keep_last, 0, "[0, 2147483647]", "keep the newest K checkpoints (0 = all)");
+    arg_add(p, "-y", "--resume", ARG_INT, &a->resume, 0, "[0, 1]", "1 = resume from the newest complete checkpoint in -o");
     // several processes (MPI: mpirun -np N; the CUDA trainer also without MPI)
-    arg_add(p, "-z", "--zero", ARG_INT, &a->zero_stage, 0, "ZeRO stage: 0 replicates the optimizer state, 1 divides it among the processes");
-    arg_add(p, NULL, "--num-processes", ARG_INT, &a->num_processes, 0, "CUDA without MPI: how many processes (one per GPU)");
-    arg_add(p, NULL, "--process-rank", ARG_INT, &a->process_rank, 0, "CUDA without MPI: this process's rank, 0..N-1");
-    arg_add(p, NULL, "--dist-init", ARG_STRING, &a->dist_init, 0, "CUDA without MPI: file:PATH (a shared file) or tcp:HOST:PORT (rank 0 listens)");
+    arg_add(p, "-z", "--zero", ARG_INT, &a->zero_stage, 0, "[0, 1]", "ZeRO stage: 0 replicates the optimizer state, 1 divides it among the processes");
+    arg_add(p, NULL, "--num-processes", ARG_INT, &a->num_processes, 0, "[1, 65536]", "CUDA without MPI: how many processes (one per GPU)");
+    arg_add(p, NULL, "--process-rank", ARG_INT, &a->process_rank, 0, "[0, 65535]", "CUDA without MPI: this process's rank, 0..N-1");
+    arg_add(p, NULL, "--dist-init", ARG_STRING, &a->dist_init, 0, NULL, "CUDA without MPI: file:PATH (a shared file) or tcp:HOST:PORT (rank 0 listens)");
     // reporting and testing
-    arg_add(p, NULL, "--peak-gflops", ARG_DOUBLE, &a->peak_gflops, 0, "machine peak in GFLOP/s for MFU (the CUDA trainer measures one)");
-    arg_add(p, NULL, "--precision", ARG_STRING, &a->precision, 0, "CUDA trainer: bf16 (bf16 matmul inputs, fp32 accumulation) | fp32");
-    arg_add(p, NULL, "--dump-step", ARG_STRING, &a->dump_step, 0, "write the first batch's loss, logits and gradients to FILE and exit");
+    arg_add(p, NULL, "--peak-gflops", ARG_DOUBLE, &a->peak_gflops, 0, "[0, 1e12]", "machine peak in GFLOP/s for MFU (the CUDA trainer measures one)");
+    arg_add(p, NULL, "--precision", ARG_STRING, &a->precision, 0, NULL, "bf16 (bf16 matmul inputs, fp32 accumulation; train_gptcu only) | fp32");
+    arg_add(p, NULL, "--dump-step", ARG_STRING, &a->dump_step, 0, NULL, "write the first batch's loss, logits and gradients to FILE and exit");
 }
 
 static void args_print_value(const ArgSpec* s) {
@@ -199,7 +214,7 @@ static void args_help(ArgParser* p, const char* prog) {
         const ArgSpec* s = &p->specs[i];
         char names[64];
         snprintf(names, sizeof(names), "%s%s%s", s->short_name ? s->short_name : "", s->short_name ? ", " : "    ", s->long_name);
-        printf("  %-24s %s [", names, s->help);
+        printf("  %-24s %s%s%s [", names, s->help, s->range ? ", in " : "", s->range ? s->range : "");
         args_print_value(s);
         printf("]\n");
     }
@@ -242,6 +257,11 @@ static void args_parse(ArgParser* p, int argc, char** argv) {
             case ARG_DOUBLE: *(double*)s->target = parse_double_or_die(value, what); break;
             case ARG_U64: *(uint64_t*)s->target = parse_u64_or_die(value, what); break;
             case ARG_STRING: *(const char**)s->target = value; break;
+        }
+        double number = s->kind == ARG_INT ? *(int*)s->target : s->kind == ARG_FLOAT ? *(float*)s->target
+                        : s->kind == ARG_DOUBLE ? *(double*)s->target : s->kind == ARG_U64 ? (double)*(uint64_t*)s->target : 0;
+        if (s->range != NULL && !arg_in_range(s->range, number)) {
+            die_hint("run with --help to see every flag's range", "%s %s is outside its range %s", name, value, s->range);
         }
         s->given = 1;
     }
@@ -329,39 +349,29 @@ static void args_check_model_flags(const ArgParser* p, const GPTConfig* c, const
 // Checks the flags that do not depend on the model; exits with the flag's name on a bad value.
 static void args_validate(const ArgParser* p) {
     const TrainArgs* a = &p->a;
-    if (a->B < 1) die("-b (micro-batch) must be at least 1, got %d", a->B);
-    if (a->T < 1) die("-t (sequence length) must be at least 1, got %d", a->T);
-    if (a->total_batch_tokens != -1 && (a->total_batch_tokens <= 0 || a->total_batch_tokens % (a->B * a->T) != 0)) {
+    long long BT = (long long)a->B * a->T; // both up to 2^20: their product can pass int's range
+    if (BT > 1 << 30) die_hint("lower -b or -t", "-b %d x -t %d = %lld tokens per micro-batch, more than 2^30", a->B, a->T, BT);
+    if (a->total_batch_tokens != -1 && (a->total_batch_tokens <= 0 || a->total_batch_tokens % BT != 0)) {
         die_hint("make -d a multiple of B*T, or -1 for one micro-batch per step",
-                 "-d %d is not a positive multiple of B*T = %d*%d = %d", a->total_batch_tokens, a->B, a->T, a->B * a->T);
+                 "-d %d is not a positive multiple of B*T = %d*%d = %lld", a->total_batch_tokens, a->B, a->T, BT);
     }
-    if (!(a->lr > 0.0f)) die("-l (learning rate) must be positive, got %g", a->lr);
-    if (a->warmup < 0) die("-u (warmup) must be >= 0, got %d", a->warmup);
+    if (a->max_steps == 0 || a->max_steps < -1) {
+        die_hint("pass -x N for N optimizer steps, or -x -1 for one epoch of the training data", "-x %d: the number of steps must be positive or -1",
+                 a->max_steps);
+    }
     if (schedule_from_name(a->schedule) < 0) die_hint("use cosine, linear, constant or wsd", "unknown -k schedule '%s'", a->schedule);
-    if (a->final_lr_frac < 0.0f || a->final_lr_frac > 1.0f) die("-q (final lr fraction) must be in [0, 1], got %g", a->final_lr_frac);
-    if (a->wsd_decay_frac < 0.0f || a->wsd_decay_frac > 1.0f) die("--wsd-decay-frac must be in [0, 1], got %g", a->wsd_decay_frac);
     if (strcmp(a->optimizer, "adamw") != 0 && strcmp(a->optimizer, "muon") != 0) {
         die_hint("use --optimizer adamw or muon", "unknown --optimizer '%s'", a->optimizer);
     }
     if (strcmp(a->muon_scale, "keller") != 0 && strcmp(a->muon_scale, "moonlight") != 0) {
         die_hint("use --muon-scale keller or moonlight", "unknown --muon-scale '%s'", a->muon_scale);
     }
-    if (a->muon_ns_steps < 1) die("--muon-ns-steps must be at least 1, got %d", a->muon_ns_steps);
     if (a->muon_polar_express && a->muon_ns_steps > 5) {
         die_hint("use --muon-ns-steps 5 or fewer", "Polar Express has coefficients for 5 steps, --muon-ns-steps is %d", a->muon_ns_steps);
     }
-    if (!(a->muon_momentum >= 0.0f && a->muon_momentum < 1.0f)) die("--muon-momentum must be in [0, 1), got %g", a->muon_momentum);
-    if (!(a->muon_lr > 0.0f)) die("--muon-lr must be positive, got %g", a->muon_lr);
-    if (strcmp(a->precision, "default") != 0 && strcmp(a->precision, "bf16") != 0 && strcmp(a->precision, "fp32") != 0) {
+    if (strcmp(a->precision, "bf16") != 0 && strcmp(a->precision, "fp32") != 0) {
         die_hint("use --precision bf16 or fp32", "unknown --precision '%s'", a->precision);
     }
-    if (a->grad_clip < 0.0f) die("--grad-clip must be >= 0, got %g", a->grad_clip);
-    if (a->val_batches < 1) die("-m (validation batches) must be at least 1, got %d", a->val_batches);
-    if (a->gen_tokens < 0) die("-g (tokens to generate) must be >= 0, got %d", a->gen_tokens);
-    if (a->top_p <= 0.0f || a->top_p > 1.0f) die("--top-p must be in (0, 1], got %g", a->top_p);
-    if (a->top_k < 0) die("--top-k must be >= 0, got %d", a->top_k);
-    if (a->temperature < 0.0f) die("--temperature must be >= 0, got %g", a->temperature);
-    if (a->zero_stage != 0 && a->zero_stage != 1) die_hint("use -z 0 or -z 1", "ZeRO stage -z %d is not supported", a->zero_stage);
     if (a->num_processes < 1 || a->process_rank < 0 || a->process_rank >= a->num_processes) {
         die("--process-rank %d must be in [0, --num-processes %d)", a->process_rank, a->num_processes);
     }

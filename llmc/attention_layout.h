@@ -1,5 +1,5 @@
 /*
-The attention core's view of each variant (DESIGN.md 2.1), shared by both trainers: which slices of the
+The attention core's view of each variant (docs/design.md §2.1), shared by both trainers: which slices of the
 projections are queries, keys and values, at which strides, what is rotated, and the score scale.
 */
 #ifndef LLMC_ATTENTION_LAYOUT_H

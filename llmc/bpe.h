@@ -19,9 +19,12 @@ Bytes the regex cannot match (invalid UTF-8) are pre-tokens of their own, so any
 #ifndef LLMC_BPE_H
 #define LLMC_BPE_H
 
+#include "sha256.h"
+#include "utils.h"
+#ifdef HAVE_PCRE2 // the Makefile defines it where PCRE2 is installed; without it the tokenizer decodes but cannot encode
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
-#include "utils.h"
+#endif
 
 #define GPT2_VOCAB_SIZE 50257
 #define GPT2_EOT 50256
@@ -36,11 +39,14 @@ static const char EOT_TEXT[] = "<|endoftext|>";
 static const char GPT2_PATTERN[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 static const char GPT2_GET_HINT[] =
-    "run `bash data/get_gpt2_vocab.sh` (downloads r50k_base.tiktoken into data/gpt2/ and checks its sha256), "
-    "or pass the path of a local copy: a directory, r50k_base.tiktoken, encoder.json (with vocab.bpe beside it) "
-    "or gpt2_tokenizer.bin";
+    "run `make data` (unpacks the copy the repository ships into data/gpt2/, checking its sha256), or pass the path of "
+    "a local copy: a directory, r50k_base.tiktoken, encoder.json (with vocab.bpe beside it) or gpt2_tokenizer.bin";
+static const char GPT2_NO_PCRE2_HINT[] =
+    "install PCRE2 (Debian/Ubuntu: apt-get install libpcre2-dev) and rebuild with make; decoding, and so sampling "
+    "from a gpt2 model without a prompt, works without it";
 static const char GPT2_DAMAGED_HINT[] =
-    "the file is damaged or not GPT-2's; fetch a fresh copy with `bash data/get_gpt2_vocab.sh` (checks sha256)";
+    "the file is damaged or not GPT-2's; restore the shipped copy with `make data`, or download one with "
+    "`bash data/get_gpt2_vocab.sh` (both check sha256)";
 
 // ----------------------------------------------------------------------------
 // growable arrays and a hash map from byte strings to integers
@@ -146,8 +152,10 @@ typedef struct {
     uint32_t* offset;    // (vocab_size + 1,) token i is text[offset[i], offset[i + 1])
     int byte_id[256];    // the token of each single byte
     BytesMap merges;     // (left id, right id) as two int32 -> rank << 32 | merged id
+#ifdef HAVE_PCRE2
     pcre2_code* regex;
     pcre2_match_data* match;
+#endif
     BytesMap cache; // pre-token -> start << 32 | count of its ids in cache_ids
     int* cache_ids;
     size_t cache_ids_len, cache_ids_cap;
@@ -210,6 +218,36 @@ static unsigned char* file_read_all(const char* path, size_t* n) {
     return buf;
 }
 
+// GPT-2's published vocabulary files by name and sha256 (what data/get_gpt2_vocab.sh downloads; llm.c's
+// gpt2_tokenizer.bin). A bit flip can turn one valid token into another (' intrusive' -> ' intrusite') and
+// still parse, so a file with one of these names must match its hash; a file of another name loads with a
+// warning that names its hash.
+static const char* const GPT2_KNOWN_FILES[][2] = {
+    {"r50k_base.tiktoken", "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"},
+    {"encoder.json", "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"},
+    {"vocab.bpe", "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"},
+    {"gpt2_tokenizer.bin", "6f3abc21e444e4e8300e225f4e03da48ea121cf17e30f67009b8dad7a66c2f13"}};
+
+// Reads a vocabulary file whole (NUL-terminated, size in *n), checked against GPT2_KNOWN_FILES.
+static unsigned char* vocab_file_read(const char* path, size_t* n) {
+    unsigned char* buf = file_read_all(path, n);
+    char hash[65];
+    sha256_hex(buf, *n, hash);
+    const char* slash = strrchr(path, '/');
+    const char* name = slash ? slash + 1 : path;
+    for (size_t i = 0; i < sizeof(GPT2_KNOWN_FILES) / sizeof(GPT2_KNOWN_FILES[0]); i++) {
+        if (strcmp(name, GPT2_KNOWN_FILES[i][0]) != 0) continue;
+        if (strcmp(hash, GPT2_KNOWN_FILES[i][1]) != 0) {
+            die_hint(GPT2_DAMAGED_HINT, "'%s' has sha256 %s, but GPT-2's %s has %s (the file is damaged or another version)", path,
+                     hash, name, GPT2_KNOWN_FILES[i][1]);
+        }
+        return buf;
+    }
+    fprintf(stderr, "warning: '%s' is not one of GPT-2's published vocabulary files by name; loading it unchecked (sha256 %s)\n",
+            path, hash);
+    return buf;
+}
+
 // Parses the decimal number s[*i, ...) of 1 to 9 digits, advancing *i; -1 when there is none.
 static long parse_small_uint(const unsigned char* s, size_t n, size_t* i) {
     long v = 0;
@@ -246,7 +284,7 @@ static int vocab_base64_bytes(VocabReader* r, const unsigned char* s, size_t len
 // r50k_base.tiktoken: line i is base64(token i), a space and i; <|endoftext|> follows them as id 50256.
 static void read_tiktoken(VocabReader* r) {
     size_t n;
-    unsigned char* s = file_read_all(r->path, &n);
+    unsigned char* s = vocab_file_read(r->path, &n);
     long line = 0;
     for (size_t i = 0; i < n; line++) {
         size_t end = i, space = i;
@@ -338,7 +376,7 @@ static int json_escape(const unsigned char* s, size_t n, size_t* i) {
 // encoder.json: one JSON object, token (in the byte alphabet, JSON-escaped) -> id.
 static void read_encoder_json(VocabReader* r, const int* cp_to_byte) {
     size_t n, i = 0;
-    unsigned char* s = file_read_all(r->path, &n);
+    unsigned char* s = vocab_file_read(r->path, &n);
     json_skip_space(s, n, &i);
     json_expect(r, i < n && s[i] == '{', i, "'{'");
     i++;
@@ -388,7 +426,7 @@ static void read_encoder_json(VocabReader* r, const int* cp_to_byte) {
 // gpt2_tokenizer.bin (llm.c): the header, then per token a uint8 length and the bytes.
 static void read_llmc_tokenizer(VocabReader* r) {
     size_t n;
-    unsigned char* s = file_read_all(r->path, &n);
+    unsigned char* s = vocab_file_read(r->path, &n);
     uint32_t header[256];
     if (n < sizeof(header)) die_hint(GPT2_DAMAGED_HINT, "'%s' is shorter than its 1024-byte header", r->path);
     memcpy(header, s, sizeof(header));
@@ -476,7 +514,7 @@ static void read_merges(Bpe* b, const BytesMap* ids, const int* cp_to_byte, cons
     const char* mismatch = "encoder.json and vocab.bpe must come from the same GPT-2 release; fetch both with "
                            "`bash data/get_gpt2_vocab.sh data/gpt2 encoder.json vocab.bpe`";
     size_t n, i = 0;
-    unsigned char* s = file_read_all(path, &n);
+    unsigned char* s = vocab_file_read(path, &n);
     unsigned char* bytes = (unsigned char*)mallocCheck(n + 1); // a merge's bytes: left, then right
     if (n >= 8 && memcmp(s, "#version", 8) == 0) { // GPT-2's header line
         while (i < n && s[i] != '\n') i++;
@@ -595,6 +633,7 @@ static void bpe_load(Bpe* b, const char* path) {
     free(encoder);
     free(merges);
 
+#ifdef HAVE_PCRE2
     int err;
     PCRE2_SIZE err_at;
     b->regex = pcre2_compile((PCRE2_SPTR)GPT2_PATTERN, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF,
@@ -607,6 +646,7 @@ static void bpe_load(Bpe* b, const char* path) {
     }
     pcre2_jit_compile(b->regex, PCRE2_JIT_COMPLETE); // where JIT is unavailable, pcre2_match interprets (slower)
     b->match = pcre2_match_data_create_from_pattern(b->regex, NULL);
+#endif
     bytesmap_init(&b->cache);
 }
 
@@ -614,8 +654,10 @@ static void bpe_free(Bpe* b) {
     free(b->text);
     free(b->offset);
     bytesmap_free(&b->merges);
+#ifdef HAVE_PCRE2
     pcre2_match_data_free(b->match);
     pcre2_code_free(b->regex);
+#endif
     bytesmap_free(&b->cache);
     free(b->cache_ids);
     free(b->parts);
@@ -724,6 +766,11 @@ static size_t bpe_piece(Bpe* b, const unsigned char* p, size_t n, int* ids) {
 // Encodes text[0, len) into ids (room for len ids: never more ids than bytes); returns the count. Not
 // thread-safe: the cache and scratch are b's.
 static size_t bpe_encode(Bpe* b, const unsigned char* text, size_t len, int* ids) {
+#ifndef HAVE_PCRE2
+    (void)b, (void)text, (void)ids;
+    if (len == 0) return 0;
+    die_hint(GPT2_NO_PCRE2_HINT, "encoding text with the gpt2 tokenizer needs PCRE2, which this build was made without");
+#else
     if (len > INT32_MAX) die("cannot encode %zu bytes in one piece (at most %d)", len, INT32_MAX);
     size_t count = 0, pos = 0;
     while (pos < len) {
@@ -743,6 +790,7 @@ static size_t bpe_encode(Bpe* b, const unsigned char* text, size_t len, int* ids
         pos = end;
     }
     return count;
+#endif
 }
 
 // The bytes of token id (0 <= id < vocab_size): a pointer to them, their count in *n.

@@ -1,5 +1,5 @@
 /*
-Checkpoints (DESIGN.md section 4), shared by both trainers.
+Checkpoints (docs/design.md §4), shared by both trainers.
 
 A checkpoint is a safetensors file `<dir>/ckpt_<step:08d>.safetensors` holding
   - the parameters under their table names (gpt.h): "wte", "qkvw", ... in fp32;
@@ -74,23 +74,48 @@ static void gpt_config_to_meta(const GPTConfig* c, Metadata* m) {
     meta_set(m, "model.q_rank", "%d", c->q_rank);
 }
 
-// a metadata value that must be present
-static const char* checkpoint_meta(const SafeTensors* st, const char* key) {
+// Metadata readers that describe a problem instead of dying (checkpoint_validate skips a bad checkpoint
+// with them); the checkpoint_meta* functions below die with that problem.
+static const char* meta_get(const SafeTensors* st, const char* key, Problem* pr) {
     const char* v = safetensors_meta(st, key);
-    if (v == NULL) die_hint("the file is not a complete checkpoint of this trainer", "checkpoint '%s' lacks metadata '%s'", st->path, key);
+    if (v == NULL) problem(pr, "the file is not a complete checkpoint of this trainer", "checkpoint '%s' lacks metadata '%s'", st->path, key);
+    return v;
+}
+
+// an integer in [lo, hi]; a u64 reads through the same check (hi up to 2^63)
+static int meta_ll(const SafeTensors* st, const char* key, long long lo, long long hi, long long* out, Problem* pr) {
+    const char* v = meta_get(st, key, pr);
+    if (v == NULL) return -1;
+    char* end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < lo || x > hi) {
+        return problem(pr, "the file is corrupt or was edited; use another checkpoint",
+                       "checkpoint '%s': metadata '%s' is '%s', not an integer in [%lld, %lld]", st->path, key, v, lo, hi);
+    }
+    *out = x;
+    return 0;
+}
+
+static int meta_int(const SafeTensors* st, const char* key, int lo, int hi, int* out, Problem* pr) {
+    long long x;
+    if (meta_ll(st, key, lo, hi, &x, pr) != 0) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+static const char* checkpoint_meta(const SafeTensors* st, const char* key) {
+    Problem pr;
+    const char* v = meta_get(st, key, &pr);
+    if (v == NULL) die_problem(&pr);
     return v;
 }
 
 static int checkpoint_meta_int(const SafeTensors* st, const char* key) {
-    char what[512];
-    snprintf(what, sizeof(what), "checkpoint '%s', metadata '%s'", st->path, key);
-    return parse_int_or_die(checkpoint_meta(st, key), what);
-}
-
-static double checkpoint_meta_double(const SafeTensors* st, const char* key) {
-    char what[512];
-    snprintf(what, sizeof(what), "checkpoint '%s', metadata '%s'", st->path, key);
-    return parse_double_or_die(checkpoint_meta(st, key), what);
+    Problem pr;
+    int x;
+    if (meta_int(st, key, INT32_MIN, INT32_MAX, &x, &pr) != 0) die_problem(&pr);
+    return x;
 }
 
 static uint64_t checkpoint_meta_u64(const SafeTensors* st, const char* key) {
@@ -99,31 +124,48 @@ static uint64_t checkpoint_meta_u64(const SafeTensors* st, const char* key) {
     return parse_u64_or_die(checkpoint_meta(st, key), what);
 }
 
-static void gpt_config_from_checkpoint(const SafeTensors* st, GPTConfig* c) {
+// The model config in a checkpoint's metadata, checked as a fresh config is (gpt_config_check).
+static int checkpoint_config(const SafeTensors* st, GPTConfig* c, Problem* pr) {
     memset(c, 0, sizeof(*c));
-    const char* attn = checkpoint_meta(st, "model.attn");
-    const char* pos = checkpoint_meta(st, "model.pos");
-    c->attn = (AttnType)NAME_INDEX(attn, attn_names);
-    c->pos = (PosType)NAME_INDEX(pos, pos_names);
-    if ((int)c->attn < 0 || (int)c->pos < 0) {
-        die_hint("it was written by a newer version of this trainer, or is corrupt",
-                 "checkpoint '%s' has unknown attention '%s' or positions '%s'", st->path, attn, pos);
+    const char* attn = meta_get(st, "model.attn", pr);
+    const char* pos = attn ? meta_get(st, "model.pos", pr) : NULL;
+    if (pos == NULL) return -1;
+    int a = NAME_INDEX(attn, attn_names), p = NAME_INDEX(pos, pos_names);
+    if (a < 0 || p < 0) {
+        return problem(pr, "it was written by a newer version of this trainer, or is corrupt",
+                       "checkpoint '%s' has unknown attention '%s' or positions '%s'", st->path, attn, pos);
     }
-    c->num_layers = checkpoint_meta_int(st, "model.num_layers");
-    c->channels = checkpoint_meta_int(st, "model.channels");
-    c->num_heads = checkpoint_meta_int(st, "model.num_heads");
-    c->num_kv_heads = checkpoint_meta_int(st, "model.num_kv_heads");
-    c->mlp_hidden = checkpoint_meta_int(st, "model.mlp_hidden");
-    c->vocab_size = checkpoint_meta_int(st, "model.vocab_size");
-    c->padded_vocab_size = checkpoint_meta_int(st, "model.padded_vocab_size");
-    c->max_seq_len = checkpoint_meta_int(st, "model.max_seq_len");
-    c->bias = checkpoint_meta_int(st, "model.bias");
-    c->rope_theta = (float)checkpoint_meta_double(st, "model.rope_theta");
-    c->rope_dim = checkpoint_meta_int(st, "model.rope_dim");
-    c->latent_dim = checkpoint_meta_int(st, "model.latent_dim");
-    c->latent_groups = checkpoint_meta_int(st, "model.latent_groups");
-    c->q_rank = checkpoint_meta_int(st, "model.q_rank");
-    gpt_config_finish(c);
+    c->attn = (AttnType)a;
+    c->pos = (PosType)p;
+    const char* theta = meta_get(st, "model.rope_theta", pr);
+    if (theta == NULL) return -1;
+    c->rope_theta = strtof(theta, NULL);
+    struct {
+        const char* key;
+        int* field;
+        int lo;
+    } ints[] = {{"model.num_layers", &c->num_layers, 1},       {"model.channels", &c->channels, 1},
+                {"model.num_heads", &c->num_heads, 1},         {"model.num_kv_heads", &c->num_kv_heads, 0},
+                {"model.mlp_hidden", &c->mlp_hidden, 1},       {"model.vocab_size", &c->vocab_size, 1},
+                {"model.padded_vocab_size", &c->padded_vocab_size, 1}, {"model.max_seq_len", &c->max_seq_len, 1},
+                {"model.bias", &c->bias, 0},                   {"model.rope_dim", &c->rope_dim, 0},
+                {"model.latent_dim", &c->latent_dim, 0},       {"model.latent_groups", &c->latent_groups, 0},
+                {"model.q_rank", &c->q_rank, 0}};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        int hi = strcmp(ints[i].key, "model.bias") == 0 ? 1 : GPT_MAX_WIDTH;
+        if (meta_int(st, ints[i].key, ints[i].lo, hi, ints[i].field, pr) != 0) return -1;
+    }
+    if (gpt_config_check(c, pr) != 0) {
+        Problem inner = *pr;
+        return problem(pr, "the file is corrupt or was edited; use another checkpoint", "checkpoint '%s' holds an impossible model: %s",
+                       st->path, inner.what);
+    }
+    return 0;
+}
+
+static void gpt_config_from_checkpoint(const SafeTensors* st, GPTConfig* c) {
+    Problem pr;
+    if (checkpoint_config(st, c, &pr) != 0) die_problem(&pr);
 }
 
 // ----------------------------------------------------------------------------
@@ -184,29 +226,141 @@ static void checkpoint_write(const char* path, const GPTConfig* c, const char* d
     checkpoint_write_with(path, c, dtype, num_blocks, blocks, meta, 0, NULL);
 }
 
-// Opens a checkpoint of this trainer, dying with the reason when the file is not one.
-static void checkpoint_open(SafeTensors* st, const char* path) {
-    char err[512];
-    if (safetensors_open(st, path, err, sizeof(err)) != 0) {
-        die_hint("the file is truncated or corrupt; use an older checkpoint", "cannot load checkpoint '%s': %s", path, err);
+// The optimizer state as blocks over the parameter-shaped buffers m and v: AdamW's moments of its tensors and,
+// with Muon, the momentum (in m) of Muon's tensors. Fills the two masks; returns the block count.
+static int optimizer_state_blocks(const ParamSpec* specs, int muon, void* m, void* v, StateBlock blocks[3],
+                                  unsigned char adamw_tensors[], unsigned char muon_tensors[]) {
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        muon_tensors[i] = muon && is_muon_tensor(&specs[i]);
+        adamw_tensors[i] = !muon_tensors[i];
     }
-    const char* format = safetensors_meta(st, "format");
-    if (format == NULL || strcmp(format, CHECKPOINT_FORMAT) != 0) {
-        die_hint("pass a checkpoint written by this trainer, or an llm.c model file",
-                 "'%s' is a safetensors file but not a " CHECKPOINT_FORMAT " checkpoint (metadata 'format' is %s)", path,
-                 format ? format : "missing");
-    }
-    const char* version = checkpoint_meta(st, "format_version");
-    if (strcmp(version, CHECKPOINT_VERSION) != 0) {
-        die_hint("it was written by a different version of this trainer", "checkpoint '%s' has format version %s, this build reads version " CHECKPOINT_VERSION,
-                 path, version);
-    }
+    StateBlock adamw_m = {"opt.adamw.m.", m, adamw_tensors}, adamw_v = {"opt.adamw.v.", v, adamw_tensors};
+    StateBlock momentum = {"opt.muon.momentum.", m, muon_tensors};
+    blocks[0] = adamw_m;
+    blocks[1] = adamw_v;
+    blocks[2] = momentum;
+    return muon ? 3 : 2;
 }
 
-static int checkpoint_has_block(const SafeTensors* st, const char* prefix) {
-    char name[256];
-    snprintf(name, sizeof(name), "%swte", prefix);
-    return safetensors_find(st, name) != NULL;
+// Whether b's tensors are all in the file with their shapes.
+static int checkpoint_check_block(const SafeTensors* st, const ParamSpec* specs, const StateBlock* b, Problem* pr) {
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        if (specs[i].numel == 0 || !block_has(b, i)) continue;
+        char name[256];
+        snprintf(name, sizeof(name), "%s%s", b->prefix, specs[i].name);
+        const SafeTensorInfo* t = safetensors_find(st, name);
+        if (t == NULL) return problem(pr, "the file is not a complete checkpoint of this model", "checkpoint '%s' lacks tensor '%s'", st->path, name);
+        int same = t->ndim == specs[i].ndim && is_float_dtype(t->dtype);
+        for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == specs[i].shape[d];
+        if (!same) {
+            return problem(pr, "the tensors do not match the config in the file's metadata; the file is corrupt",
+                           "checkpoint '%s': tensor '%s' has the wrong shape or dtype %s", st->path, name, t->dtype);
+        }
+    }
+    return 0;
+}
+
+// How many of n floats of dtype ("F32", "F64" or "BF16") at data are NaN or infinite; *first: the first's index.
+static size_t count_nonfinite(const void* data, const char* dtype, size_t n, size_t* first) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        if (strcmp(dtype, "F64") == 0) v = ((const double*)data)[i];
+        else if (strcmp(dtype, "F32") == 0) v = ((const float*)data)[i];
+        else convert_floats(&v, "F64", (const uint16_t*)data + i, "BF16", 1);
+        if (!isfinite(v) && bad++ == 0) *first = i;
+    }
+    return bad;
+}
+
+// Checks an open file as a checkpoint of this trainer, fully: format and version, the model config, every
+// parameter tensor (and, for a training checkpoint, its optimizer state) present with its shape, every value
+// finite, and the run's position in range. Returns 0, or -1 with the problem.
+static int checkpoint_check(const SafeTensors* st, Problem* pr) {
+    const char* format = safetensors_meta(st, "format");
+    if (format == NULL || strcmp(format, CHECKPOINT_FORMAT) != 0) {
+        return problem(pr, "pass a checkpoint written by this trainer, or an llm.c model file",
+                       "'%s' is a safetensors file but not a " CHECKPOINT_FORMAT " checkpoint (metadata 'format' is %s)", st->path,
+                       format ? format : "missing");
+    }
+    const char* version = meta_get(st, "format_version", pr);
+    if (version == NULL) return -1;
+    if (strcmp(version, CHECKPOINT_VERSION) != 0) {
+        return problem(pr, "it was written by a different version of this trainer",
+                       "checkpoint '%s' has format version %s, this build reads version " CHECKPOINT_VERSION, st->path, version);
+    }
+    GPTConfig c;
+    if (checkpoint_config(st, &c, pr) != 0) return -1;
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(&c, specs);
+    StateBlock params = {"", NULL, NULL};
+    if (checkpoint_check_block(st, specs, &params, pr) != 0) return -1;
+    const char* optimizer = safetensors_meta(st, "optimizer");
+    if (optimizer != NULL) { // a training checkpoint: its optimizer state and the run's position
+        StateBlock blocks[3];
+        unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
+        int n = optimizer_state_blocks(specs, strcmp(optimizer, "muon") == 0, NULL, NULL, blocks, adamw_tensors, muon_tensors);
+        for (int b = 0; b < n; b++) {
+            if (checkpoint_check_block(st, specs, &blocks[b], pr) != 0) return -1;
+        }
+        const char* counts[] = {"train.step", "opt.steps", "data.epoch", "data.shard_pos"};
+        for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+            int unused;
+            if (meta_int(st, counts[k], 0, INT32_MAX, &unused, pr) != 0) return -1;
+        }
+        long long batch_pos;
+        if (meta_ll(st, "data.batch_pos", 0, INT64_MAX, &batch_pos, pr) != 0) return -1;
+    }
+    // every stored value finite, tensor by tensor
+    size_t most = 1;
+    for (int i = 0; i < st->num_tensors; i++) {
+        size_t bytes = st->tensors[i].end - st->tensors[i].begin;
+        most = bytes > most ? bytes : most;
+    }
+    void* buf = mallocCheck(most);
+    FILE* fp = fopenCheck(st->path, "rb");
+    int rc = 0;
+    for (int i = 0; i < st->num_tensors && rc == 0; i++) {
+        const SafeTensorInfo* t = &st->tensors[i];
+        if (!is_float_dtype(t->dtype)) continue;
+        size_t bytes = t->end - t->begin, first = 0, bad;
+        if (fseek(fp, (long)(st->data_start + t->begin), SEEK_SET) != 0 || fread(buf, 1, bytes, fp) != bytes) {
+            rc = problem(pr, "the file is truncated or corrupt; use an older checkpoint", "checkpoint '%s': cannot read tensor '%s'",
+                         st->path, t->name);
+        } else if ((bad = count_nonfinite(buf, t->dtype, bytes / st_dtype_size(t->dtype), &first)) > 0) {
+            rc = problem(pr, "the run diverged before this checkpoint was written, or the file is corrupt; use an older checkpoint",
+                         "checkpoint '%s': tensor '%s' holds %zu non-finite values (the first at element %zu)", st->path, t->name,
+                         bad, first);
+        }
+    }
+    fclose(fp);
+    free(buf);
+    return rc;
+}
+
+// Opens and fully checks a checkpoint (checkpoint_check): 0 with st open, or -1 with the problem and st closed.
+static int checkpoint_try_open(SafeTensors* st, const char* path, Problem* pr) {
+    char err[512];
+    struct stat info;
+    if (stat(path, &info) == 0 && S_ISDIR(info.st_mode)) {
+        memset(st, 0, sizeof(*st));
+        return problem(pr, "pass a checkpoint file with -e, or the run's directory with -o (for its newest checkpoint)",
+                       "'%s' is a directory, not a checkpoint file", path);
+    }
+    if (safetensors_open(st, path, err, sizeof(err)) != 0) {
+        return problem(pr, "the file is truncated or corrupt; use an older checkpoint", "cannot load checkpoint '%s': %s", path, err);
+    }
+    if (checkpoint_check(st, pr) != 0) {
+        safetensors_close(st);
+        return -1;
+    }
+    return 0;
+}
+
+// Opens a checkpoint of this trainer, dying with the reason when the file is not a sound one.
+static void checkpoint_open(SafeTensors* st, const char* path) {
+    Problem pr;
+    if (checkpoint_try_open(st, path, &pr) != 0) die_problem(&pr);
 }
 
 // Reads the tensors of one parameter-shaped block (see checkpoint_write) as dtype into b->block,
@@ -268,36 +422,36 @@ static int checkpoint_list(const char* dir, int** steps) {
     return n;
 }
 
-// Finds the newest checkpoint in dir that validates, warning about any newer one that does not.
-// Returns its step and path, or -1 when there is none.
+// Finds the newest checkpoint in dir that fully validates (checkpoint_check), warning about each newer one
+// that does not. Returns its step and path, or -1 when there is none.
 static int checkpoint_find_latest(const char* dir, char* path, size_t pathlen) {
     int* steps;
     int n = checkpoint_list(dir, &steps), found = -1;
     for (int i = 0; i < n && found < 0; i++) {
         checkpoint_path(path, pathlen, dir, steps[i]);
         SafeTensors st;
-        char err[512];
-        if (safetensors_open(&st, path, err, sizeof(err)) != 0) {
-            fprintf(stderr, "warning: skipping checkpoint '%s': %s\n", path, err);
+        Problem pr;
+        if (checkpoint_try_open(&st, path, &pr) != 0) {
+            fprintf(stderr, "warning: skipping checkpoint '%s': %s\n", path, pr.what);
             continue;
         }
-        const char* format = safetensors_meta(&st, "format");
-        if (format != NULL && strcmp(format, CHECKPOINT_FORMAT) == 0) found = steps[i];
-        else fprintf(stderr, "warning: skipping '%s': not a " CHECKPOINT_FORMAT " checkpoint\n", path);
+        found = steps[i];
         safetensors_close(&st);
     }
     free(steps);
     return found;
 }
 
-// Deletes "<checkpoint>.tmp" files that a killed writer left behind (never complete, never read).
+// Deletes the "<checkpoint>.tmp" (and "log.txt.tmp") files a killed writer left behind (never complete, never read).
 static void checkpoint_remove_partial(const char* dir) {
     DIR* d = opendir(dir);
     if (d == NULL) return;
     struct dirent* e;
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, "ckpt_", 5) == 0 && n > 16 && strcmp(e->d_name + n - 16, ".safetensors.tmp") == 0) {
+        int partial = (strncmp(e->d_name, "ckpt_", 5) == 0 && n > 16 && strcmp(e->d_name + n - 16, ".safetensors.tmp") == 0) ||
+                      strcmp(e->d_name, "log.txt.tmp") == 0;
+        if (partial) {
             char path[4096];
             snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
             if (unlink(path) == 0) printf("removed partial checkpoint %s (a run was stopped while writing it)\n", path);

@@ -53,6 +53,27 @@ static size_t shard_check(const char* path) {
     return (size_t)header[2];
 }
 
+// Dies when a shard of n tokens holds an id >= vocab_size, naming its position: run once per shard, the
+// first time it is read, so a bad id stops the run at once instead of when its batch comes up.
+static void shard_check_ids(const char* path, size_t n, int vocab_size) {
+    FILE* fp = fopenCheck(path, "rb");
+    fseekCheck(fp, (long)SHARD_HEADER_BYTES, SEEK_SET, path);
+    uint16_t chunk[32768];
+    for (size_t done = 0; done < n;) {
+        size_t count = n - done < 32768 ? n - done : 32768;
+        freadCheck(chunk, sizeof(uint16_t), count, fp, path);
+        for (size_t i = 0; i < count; i++) {
+            if (chunk[i] >= vocab_size) {
+                die_hint("prepare the data with the model's tokenizer (--tokenizer), or train a model whose vocabulary matches the data",
+                         "token shard '%s' holds token id %d at position %zu, but the model's vocabulary has %d tokens", path, chunk[i],
+                         done + i, vocab_size);
+            }
+        }
+        done += count;
+    }
+    fclose(fp);
+}
+
 // Writes a shard atomically (utils.h), so a failed run never leaves half a shard.
 static void shard_write(const char* path, const uint16_t* tokens, size_t n) {
     if (n > INT32_MAX) die("shard '%s' would hold %zu tokens, more than the format allows", path, n);
@@ -77,7 +98,9 @@ typedef struct {
     // the shards
     glob_t glob;
     int num_shards;
+    size_t* shard_tokens;  // (num_shards,) tokens in each shard
     size_t* shard_batches; // (num_shards,) batches in each shard
+    unsigned char* shard_checked; // (num_shards,) whether its token ids were checked against the vocabulary
     size_t batches_per_epoch;
     // position of the next batch to read
     int epoch, shard_pos;
@@ -97,6 +120,7 @@ static void dataloader_count_batches(DataLoader* dl, const char* pattern) {
     dl->batches_per_epoch = 0;
     for (int i = 0; i < dl->num_shards; i++) {
         size_t ntok = shard_check(dl->glob.gl_pathv[i]);
+        dl->shard_tokens[i] = ntok;
         dl->shard_batches[i] = ntok > 0 ? (ntok - 1) / batch : 0;
         dl->batches_per_epoch += dl->shard_batches[i];
         if (dl->shard_batches[i] > max_batches) max_batches = dl->shard_batches[i];
@@ -126,7 +150,9 @@ static void dataloader_init(DataLoader* dl, const char* pattern, int B, int T, i
                  "no token shards match '%s'", pattern);
     }
     dl->num_shards = (int)dl->glob.gl_pathc;
+    dl->shard_tokens = (size_t*)mallocCheck(dl->num_shards * sizeof(size_t));
     dl->shard_batches = (size_t*)mallocCheck(dl->num_shards * sizeof(size_t));
+    dl->shard_checked = (unsigned char*)callocCheck(dl->num_shards, 1);
     dl->shard_order = (int*)mallocCheck(dl->num_shards * sizeof(int));
     dataloader_count_batches(dl, pattern);
     dl->buffer = (uint16_t*)mallocCheck(((size_t)B * T + 1) * sizeof(uint16_t));
@@ -143,7 +169,9 @@ static void dataloader_shard_across(DataLoader* dl, int rank, int ranks) {
 
 static void dataloader_free(DataLoader* dl) {
     globfree(&dl->glob);
+    free(dl->shard_tokens);
     free(dl->shard_batches);
+    free(dl->shard_checked);
     free(dl->shard_order);
     free(dl->batch_order);
     free(dl->buffer);
@@ -151,7 +179,26 @@ static void dataloader_free(DataLoader* dl) {
     free(dl->targets);
 }
 
+// The shards as a fingerprint: their count, their tokens, and a hash of each one's file name and token count
+// in glob order. A run records it, so that a resume whose -i matches other shards is refused instead of
+// reading positions that mean something else (or lie outside the list).
+static void dataloader_fingerprint(const DataLoader* dl, char* out, size_t len) {
+    uint64_t h = 1469598103934665603ull, total = 0; // FNV-1a
+    for (int i = 0; i < dl->num_shards; i++) {
+        const char* slash = strrchr(dl->glob.gl_pathv[i], '/');
+        const char* name = slash ? slash + 1 : dl->glob.gl_pathv[i];
+        for (const char* c = name; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+        for (int b = 0; b < 8; b++) h = (h ^ ((dl->shard_tokens[i] >> (8 * b)) & 0xff)) * 1099511628211ull;
+        total += dl->shard_tokens[i];
+    }
+    snprintf(out, len, "%d shards, %llu tokens, %016llx", dl->num_shards, (unsigned long long)total, (unsigned long long)h);
+}
+
 static void dataloader_set_position(DataLoader* dl, int epoch, int shard_pos, size_t batch_pos) {
+    if (epoch < 0 || shard_pos < 0 || shard_pos >= dl->num_shards) {
+        die_hint("resume with the run's own training shards (-i)", "data position epoch %d, shard %d lies outside the %d shard(s) matching '%s'",
+                 epoch, shard_pos, dl->num_shards, dl->glob.gl_pathv[0]);
+    }
     dl->epoch = epoch;
     dl->shard_pos = shard_pos;
     dl->batch_pos = batch_pos;
@@ -196,6 +243,10 @@ static void dataloader_next_batch(DataLoader* dl) {
     }
     int shard = dl->shard_order[dl->shard_pos];
     const char* path = dl->glob.gl_pathv[shard];
+    if (!dl->shard_checked[shard]) {
+        shard_check_ids(path, dl->shard_tokens[shard], dl->vocab_size);
+        dl->shard_checked[shard] = 1;
+    }
     size_t BT = (size_t)dl->B * dl->T;
     size_t token = (dl->batch_order[dl->batch_pos] * dl->ranks + dl->rank) * BT;
     size_t offset = SHARD_HEADER_BYTES + token * sizeof(uint16_t);
@@ -206,13 +257,6 @@ static void dataloader_next_batch(DataLoader* dl) {
     for (size_t i = 0; i < BT; i++) {
         dl->inputs[i] = dl->buffer[i];
         dl->targets[i] = dl->buffer[i + 1];
-    }
-    for (size_t i = 0; i <= BT; i++) {
-        if (dl->buffer[i] >= dl->vocab_size) {
-            die_hint("prepare the data with the model's tokenizer (--tokenizer), or train a model whose vocabulary matches the data",
-                     "token shard '%s' holds token id %d, but the model's vocabulary has %d tokens",
-                     path, dl->buffer[i], dl->vocab_size);
-        }
     }
     dl->batch_pos++;
 }

@@ -39,6 +39,15 @@ static Dist dist_init(int* argc, char*** argv) {
 #else
     (void)argc;
     (void)argv;
+    // started by mpirun with several ranks, each copy of a non-MPI build would train alone into the same -o
+    const char* launchers[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "MV2_COMM_WORLD_SIZE"};
+    for (size_t i = 0; i < sizeof(launchers) / sizeof(launchers[0]); i++) {
+        const char* size = getenv(launchers[i]);
+        if (size != NULL && atoi(size) > 1) {
+            die_hint("rebuild with MPI: make USE_MPI=1 (Debian: apt-get install openmpi-bin libopenmpi-dev), then mpirun again",
+                     "this binary was built without MPI, but an MPI launcher started %s of it (%s=%s)", size, launchers[i], size);
+        }
+    }
 #endif
     return d;
 }

@@ -1,13 +1,13 @@
 /*
 The model's description, shared by both trainers: its configuration, the table of parameter tensors
 (names, shapes, init, which are matrices), the checks that reject impossible configurations, and the
-figures every run prints (parameter counts, KV-cache size, FLOPs per token). DESIGN.md section 2.
+figures every run prints (parameter counts, KV-cache size, FLOPs per token). docs/design.md §2.
 
 Shape legend: L layers, C channels (d_model), H query heads, Hkv key/value heads, dh = C/H head width,
 dR rotated (RoPE) width, dc latent width per group, n latent groups, rq query rank, F MLP hidden width,
 V vocabulary, Vp vocabulary padded to a multiple of 128, maxT longest sequence.
 
-Attention variants (DESIGN.md 2.1). All reduce to one causal softmax core per query head:
+Attention variants (docs/design.md §2.1). All reduce to one causal softmax core per query head:
     MHA, GQA-k, MQA  fused x -> [q (H heads) | k (Hkv heads) | v (Hkv heads)], RoPE on the first dR dims
                      of every q and k head (dR = dh unless --rope-dim, none with --pos learned)
     GTA-k            fused x -> [q (H heads) | S (k tied heads) | kr (dR)]: key = [S[:dh-dR] ; RoPE(kr)],
@@ -176,16 +176,35 @@ static size_t gpt_num_parameters(const GPTConfig* c) {
     return n;
 }
 
-// Fills the derived fields and variant defaults, and rejects impossible configurations naming the
-// flag to change. Fields left 0 take their defaults (q_rank: -1 takes the default, 0 means none).
-static void gpt_config_finish(GPTConfig* c) {
+// The largest sizes a configuration may have. They keep every size the code computes inside 64 bits (and
+// per-row widths inside int) whatever a file's header or the command line says.
+#define GPT_MAX_LAYERS 4096
+#define GPT_MAX_CHANNELS 65536
+#define GPT_MAX_HEADS 4096
+#define GPT_MAX_WIDTH (1 << 20) // F, maxT
+#define GPT_MAX_VOCAB 65536     // token shards store uint16
+
+// Fills the derived fields and variant defaults of c, or describes what is impossible about it, naming the
+// flag to change; returns 0 or -1. Fields left 0 take their defaults (q_rank: -1 takes the default, 0
+// means none).
+static int gpt_config_check(GPTConfig* c, Problem* pr) {
     if (c->num_layers < 1 || c->channels < 1 || c->num_heads < 1 || c->vocab_size < 1 || c->max_seq_len < 1) {
-        die("model sizes must be positive (layers %d, channels %d, heads %d, vocab %d, max-seq-len %d)",
-            c->num_layers, c->channels, c->num_heads, c->vocab_size, c->max_seq_len);
+        return problem(pr, NULL, "model sizes must be positive (layers %d, channels %d, heads %d, vocab %d, max-seq-len %d)",
+                       c->num_layers, c->channels, c->num_heads, c->vocab_size, c->max_seq_len);
     }
+    if (c->num_layers > GPT_MAX_LAYERS || c->channels > GPT_MAX_CHANNELS || c->num_heads > GPT_MAX_HEADS ||
+        c->max_seq_len > GPT_MAX_WIDTH || c->mlp_hidden > GPT_MAX_WIDTH || c->latent_dim > GPT_MAX_CHANNELS ||
+        c->q_rank > GPT_MAX_CHANNELS || c->latent_groups > GPT_MAX_HEADS || c->num_kv_heads > GPT_MAX_HEADS) {
+        return problem(pr, "see ./train_gpt --help for each size's range",
+                       "model sizes beyond this trainer's limits (layers %d <= %d, channels %d <= %d, heads %d <= %d, max-seq-len "
+                       "%d and mlp-hidden %d <= %d, latent-dim %d and q-rank %d <= %d)", c->num_layers, GPT_MAX_LAYERS,
+                       c->channels, GPT_MAX_CHANNELS, c->num_heads, GPT_MAX_HEADS, c->max_seq_len, c->mlp_hidden, GPT_MAX_WIDTH,
+                       c->latent_dim, c->q_rank, GPT_MAX_CHANNELS);
+    }
+    if (c->vocab_size > GPT_MAX_VOCAB) return problem(pr, NULL, "vocabulary %d does not fit uint16 token shards", c->vocab_size);
     if (c->channels % c->num_heads != 0) {
-        die_hint("choose --channels as a multiple of --heads", "--channels %d is not divisible by --heads %d",
-                 c->channels, c->num_heads);
+        return problem(pr, "choose --channels as a multiple of --heads", "--channels %d is not divisible by --heads %d", c->channels,
+                       c->num_heads);
     }
     int H = c->num_heads, dh = c->channels / c->num_heads, lat = c->attn == ATTN_MLA || c->attn == ATTN_GLA;
     c->head_dim = dh;
@@ -193,62 +212,76 @@ static void gpt_config_finish(GPTConfig* c) {
     if (c->attn == ATTN_MHA || c->attn == ATTN_MQA || lat) {
         int fixed = c->attn == ATTN_MQA ? 1 : H; // the latent variants give every query head its own key
         if (c->num_kv_heads != 0 && c->num_kv_heads != fixed) {
-            die_hint("use --attn gqa or gta with --kv-heads, or drop --kv-heads", "--attn %s has %d kv heads, but --kv-heads %d was given",
-                     attn, fixed, c->num_kv_heads);
+            return problem(pr, "use --attn gqa or gta with --kv-heads, or drop --kv-heads",
+                           "--attn %s has %d kv heads, but --kv-heads %d was given", attn, fixed, c->num_kv_heads);
         }
         c->num_kv_heads = fixed;
     } else if (c->num_kv_heads == 0) {
         c->num_kv_heads = H >= 4 ? 4 : 1; // GQA-4 / GTA-4, the paper's default
     }
     if (c->num_kv_heads < 1 || H % c->num_kv_heads != 0) {
-        die_hint("--kv-heads must divide --heads (each kv head serves H/Hkv query heads)",
-                 "--heads %d is not divisible by --kv-heads %d", H, c->num_kv_heads);
+        return problem(pr, "--kv-heads must divide --heads (each kv head serves H/Hkv query heads)",
+                       "--heads %d is not divisible by --kv-heads %d", H, c->num_kv_heads);
     }
     // RoPE: the whole head for MHA/GQA/MQA with --pos rope; a decoupled dR = dh/2 slice for GTA, MLA, GLA
     int rotates = lat || c->attn == ATTN_GTA || c->pos == POS_ROPE;
     if (!rotates && c->rope_dim != 0) {
-        die_hint("drop --rope-dim, or use --pos rope", "--rope-dim %d with --attn %s --pos learned: nothing is rotated", c->rope_dim, attn);
+        return problem(pr, "drop --rope-dim, or use --pos rope", "--rope-dim %d with --attn %s --pos learned: nothing is rotated",
+                       c->rope_dim, attn);
     }
     if (rotates && c->rope_dim == 0) c->rope_dim = (lat || c->attn == ATTN_GTA) ? dh / 2 : dh;
     if (rotates && (c->rope_dim < 0 || c->rope_dim > dh)) {
-        die_hint("choose --rope-dim between 2 and the head width", "--rope-dim %d is larger than the head width C/H = %d/%d = %d",
-                 c->rope_dim, c->channels, H, dh);
+        return problem(pr, "choose --rope-dim between 2 and the head width",
+                       "--rope-dim %d is larger than the head width C/H = %d/%d = %d", c->rope_dim, c->channels, H, dh);
     }
     if (rotates && c->rope_dim % 2 != 0) {
-        die_hint(c->rope_dim == dh ? "choose --channels/--heads so that the head width is even, or use --pos learned"
-                                   : "choose an even --rope-dim",
-                 "RoPE rotates pairs of dims, but the rotated width is %d (head width C/H = %d/%d = %d)", c->rope_dim,
-                 c->channels, H, dh);
+        return problem(pr,
+                       c->rope_dim == dh ? "choose --channels/--heads so that the head width is even, or use --pos learned"
+                                         : "choose an even --rope-dim",
+                       "RoPE rotates pairs of dims, but the rotated width is %d (head width C/H = %d/%d = %d)", c->rope_dim,
+                       c->channels, H, dh);
     }
     if (lat) {
         if (c->attn == ATTN_MLA && c->latent_groups != 0 && c->latent_groups != 1) {
-            die_hint("use --attn gla for several latent groups", "--attn mla has one latent, but --latent-groups %d was given", c->latent_groups);
+            return problem(pr, "use --attn gla for several latent groups", "--attn mla has one latent, but --latent-groups %d was given",
+                           c->latent_groups);
         }
         if (c->latent_groups == 0) c->latent_groups = c->attn == ATTN_MLA ? 1 : 2;
         if (c->latent_groups < 1 || H % c->latent_groups != 0) {
-            die_hint("--latent-groups must divide --heads (each group serves H/n heads)",
-                     "--heads %d is not divisible by --latent-groups %d", H, c->latent_groups);
+            return problem(pr, "--latent-groups must divide --heads (each group serves H/n heads)",
+                           "--heads %d is not divisible by --latent-groups %d", H, c->latent_groups);
         }
         if (c->latent_dim == 0) c->latent_dim = c->attn == ATTN_MLA ? 4 * dh : 2 * dh;
         if (c->q_rank < 0) c->q_rank = 8 * dh;
-        if (c->latent_dim < 1) die("--latent-dim must be positive, got %d", c->latent_dim);
+        if (c->latent_dim < 1) return problem(pr, NULL, "--latent-dim must be positive, got %d", c->latent_dim);
+        if ((long long)c->latent_groups * c->latent_dim > GPT_MAX_WIDTH) {
+            return problem(pr, "lower --latent-dim or --latent-groups", "the latent is %d groups x %d = %lld wide, more than %d",
+                           c->latent_groups, c->latent_dim, (long long)c->latent_groups * c->latent_dim, GPT_MAX_WIDTH);
+        }
     } else if (c->latent_groups != 0 || c->latent_dim != 0 || c->q_rank > 0) {
-        die_hint("drop --latent-groups, --latent-dim and --q-rank, or use --attn mla / gla",
-                 "--latent-groups, --latent-dim and --q-rank apply to mla and gla, not %s", attn);
+        return problem(pr, "drop --latent-groups, --latent-dim and --q-rank, or use --attn mla / gla",
+                       "--latent-groups, --latent-dim and --q-rank apply to mla and gla, not %s", attn);
     } else {
         c->q_rank = 0;
     }
     if (c->mlp_hidden == 0) c->mlp_hidden = 4 * c->channels;
-    if (c->mlp_hidden < 1) die("--mlp-hidden must be positive, got %d", c->mlp_hidden);
+    if (c->mlp_hidden < 1) return problem(pr, NULL, "--mlp-hidden must be positive, got %d", c->mlp_hidden);
     if (c->padded_vocab_size == 0) c->padded_vocab_size = round_up(c->vocab_size, 128);
-    if (c->padded_vocab_size < c->vocab_size) {
-        die("padded vocabulary %d is smaller than the vocabulary %d", c->padded_vocab_size, c->vocab_size);
+    if (c->padded_vocab_size < c->vocab_size || c->padded_vocab_size > GPT_MAX_VOCAB + 128) {
+        return problem(pr, NULL, "padded vocabulary %d is not between the vocabulary %d and %d", c->padded_vocab_size, c->vocab_size,
+                       GPT_MAX_VOCAB + 128);
     }
-    if (c->vocab_size > 65536) die("vocabulary %d does not fit uint16 token shards", c->vocab_size);
-    if (!(c->rope_theta > 0.0f)) die("--rope-theta must be positive, got %g", c->rope_theta);
+    if (!(c->rope_theta > 0.0f && isfinite(c->rope_theta))) return problem(pr, NULL, "--rope-theta must be positive, got %g", c->rope_theta);
+    return 0;
 }
 
-// KV-cache elements per token per layer (DESIGN 2.1): MHA/GQA/MQA cache K and V per kv head, GTA the tied
+// gpt_config_check, dying on an impossible configuration
+static void gpt_config_finish(GPTConfig* c) {
+    Problem pr;
+    if (gpt_config_check(c, &pr) != 0) die_problem(&pr);
+}
+
+// KV-cache elements per token per layer (docs/design.md §2.1): MHA/GQA/MQA cache K and V per kv head, GTA the tied
 // state per kv head and one RoPE key, MLA/GLA the normalised latent groups and one RoPE key.
 static size_t gpt_kv_elements_per_token_layer(const GPTConfig* c) {
     if (is_latent(c)) return (size_t)latent_width(c);
@@ -283,7 +316,7 @@ static void gpt_print_config(const GPTConfig* c, size_t bytes_per_element) {
            kv * c->num_layers * bytes_per_element, c->num_layers);
 }
 
-// Muon's parameter group (DESIGN.md 3): the hidden 2-D matrices, i.e. every per-layer weight matrix.
+// Muon's parameter group (docs/design.md §3): the hidden 2-D matrices, i.e. every per-layer weight matrix.
 // The embedding / LM head, a position table, norms and biases stay with AdamW.
 static int is_muon_tensor(const ParamSpec* s) { return s->per_layer && s->is_matrix; }
 

@@ -7,6 +7,7 @@ the model lives and how a step is computed; everything a user sees of a run is t
 #ifndef LLMC_RUN_H
 #define LLMC_RUN_H
 
+#include <sys/file.h>
 #include "args.h"
 #include "checkpoint.h"
 #include "dataloader.h"
@@ -40,13 +41,46 @@ static const float POLAR_EXPRESS[POLAR_EXPRESS_STEPS][3] = {
     {3.285753657755655f, -2.3681294933425376f, 0.46449024233003106f},
     {2.3465413258596377f, -1.7097828382687081f, 0.42323551169305323f}};
 
+// llm.c's outlier guard (-sl, -sg): the last OUTLIER_WINDOW finite values of the loss (or gradient norm); a
+// value's z-score is taken against the window before it joins
+#define OUTLIER_WINDOW 128
+typedef struct {
+    double values[OUTLIER_WINDOW]; // oldest at values[next] once full
+    int count, next;
+} OutlierWindow;
+
+// 0 until the window is full (as llm.c), then (x - mean) / std over the window (0 when it is constant)
+static double outlier_zscore(const OutlierWindow* w, double x) {
+    if (w->count < OUTLIER_WINDOW) return 0;
+    double mean = 0, var = 0;
+    for (int i = 0; i < OUTLIER_WINDOW; i++) mean += w->values[i];
+    mean /= OUTLIER_WINDOW;
+    for (int i = 0; i < OUTLIER_WINDOW; i++) var += (w->values[i] - mean) * (w->values[i] - mean);
+    var /= OUTLIER_WINDOW;
+    return var > 0 ? (x - mean) / sqrt(var) : 0;
+}
+
+static void outlier_push(OutlierWindow* w, double x) {
+    w->values[w->next] = x;
+    w->next = (w->next + 1) % OUTLIER_WINDOW;
+    if (w->count < OUTLIER_WINDOW) w->count++;
+}
+
+// the window's values oldest first, into out (count of them)
+static void outlier_values(const OutlierWindow* w, double* out) {
+    int first = w->count < OUTLIER_WINDOW ? 0 : w->next;
+    for (int i = 0; i < w->count; i++) out[i] = w->values[(first + i) % OUTLIER_WINDOW];
+}
+
 // the state a checkpoint adds beyond the tensors
 typedef struct {
     int step;
     int opt_steps; // updates the optimizer state has seen (AdamW's bias correction, Muon's momentum warmup)
     int data_epoch, data_shard_pos;
     size_t data_batch_pos;
+    char data_shards[128]; // the training shards' fingerprint (dataloader_fingerprint); "" when unknown
     uint64_t sample_rng;
+    OutlierWindow loss_window, norm_window;
 } RunState;
 
 typedef struct {
@@ -63,17 +97,48 @@ typedef struct {
     float muon_momentum; // this step's, after the warmup ramp
     double flops_per_step;
     FILE* log;
+    int lock_fd;          // the output directory's lock, held for the run's life (rank 0)
+    int nonfinite_streak; // steps in a row whose loss or gradient norm was not finite
     double total_ms, total_opt_ms;
     int timed_steps;
 } Run;
 
-// Creates -o, removes partial checkpoints a killed writer left (rank 0), and refuses to overwrite a run
-// unless it is resumed. Returns the checkpoint to continue from (resume_path) or -1 when there is none.
-static int run_open_output(const TrainArgs* a, int rank, char* resume_path, size_t len) {
+// Takes an exclusive lock on dir for this process's life (the file dir/.lock holds its pid): two runs writing
+// one directory would delete each other's temporary files and mix their checkpoints and logs.
+static int lock_run_dir(const char* dir) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0) die_hint("check the -o directory's permissions", "cannot open the lock file '%s': %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = read(fd, pid, sizeof(pid) - 1);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        die_hint("wait for that run to finish (or stop it), or choose another -o",
+                 "output directory '%s' is in use by another run (process %s holds %s)", dir, pid[0] ? pid : "?", path);
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        die_hint("check free disk space", "cannot write the lock file '%s': %s", path, strerror(errno));
+    }
+    return fd; // never closed: the lock lasts until the process exits, however it exits
+}
+
+// Creates -o, locks it and removes partial checkpoints a killed writer left (rank 0), and refuses to
+// overwrite a run unless it is resumed. Returns the checkpoint to continue from (resume_path) or -1 when
+// there is none.
+static int run_open_output(Run* run, char* resume_path, size_t len) {
+    const TrainArgs* a = run->a;
     resume_path[0] = '\0';
+    run->lock_fd = -1;
     if (a->output_dir == NULL) return -1;
     make_dir_or_die(a->output_dir);
-    if (rank == 0) checkpoint_remove_partial(a->output_dir);
+    if (run->dist.rank == 0) {
+        run->lock_fd = lock_run_dir(a->output_dir);
+        checkpoint_remove_partial(a->output_dir);
+    }
     int latest = checkpoint_find_latest(a->output_dir, resume_path, len);
     if (latest >= 0 && !a->resume) {
         die_hint("pass -y 1 to resume that run, or choose another -o", "output directory '%s' already holds checkpoints (newest: step %d)",
@@ -83,21 +148,22 @@ static int run_open_output(const TrainArgs* a, int rank, char* resume_path, size
     return latest;
 }
 
-// The optimizer state as checkpoint blocks over the parameter-shaped buffers m and v (host memory):
-// AdamW's moments of its tensors and, with Muon, the momentum (in m) of Muon's tensors. Fills the two
-// masks; returns the block count.
-static int optimizer_state_blocks(const ParamSpec* specs, int muon, void* m, void* v, StateBlock blocks[3],
-                                  unsigned char adamw_tensors[], unsigned char muon_tensors[]) {
+// Dies, naming the tensor, when a parameter-shaped block holds a value that is not finite: no checkpoint is
+// written that could not be trained or sampled from.
+static void check_block_finite(const GPTConfig* c, const float* block, const char* what, int step) {
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    gpt_param_specs(c, specs);
+    size_t offset = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        muon_tensors[i] = muon && is_muon_tensor(&specs[i]);
-        adamw_tensors[i] = !muon_tensors[i];
+        size_t first = 0, bad = count_nonfinite(block + offset, "F32", specs[i].numel, &first);
+        if (bad > 0) {
+            die_hint("the run diverged: resume from the newest checkpoint in -o (intact) with a lower learning rate (-l), more warmup "
+                     "(-u) or gradient clipping (--grad-clip)",
+                     "not writing the checkpoint of step %d: %s '%s' holds %zu non-finite values (the first at element %zu)", step, what,
+                     specs[i].name, bad, first);
+        }
+        offset += specs[i].numel;
     }
-    StateBlock adamw_m = {"opt.adamw.m.", m, adamw_tensors}, adamw_v = {"opt.adamw.v.", v, adamw_tensors};
-    StateBlock momentum = {"opt.muon.momentum.", m, muon_tensors};
-    blocks[0] = adamw_m;
-    blocks[1] = adamw_v;
-    blocks[2] = momentum;
-    return muon ? 3 : 2;
 }
 
 // Writes the run's checkpoint for rs.step from host copies of the parameters and optimizer state.
@@ -105,6 +171,9 @@ static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* 
                                 float train_loss) {
     const TrainArgs* a = run->a;
     const RunState* rs = &run->rs;
+    check_block_finite(c, (const float*)params, "parameter", rs->step);
+    check_block_finite(c, (const float*)m, "optimizer state (first moment or momentum)", rs->step);
+    if (!run->use_muon) check_block_finite(c, (const float*)v, "optimizer state (second moment)", rs->step);
     char path[4096];
     checkpoint_path(path, sizeof(path), a->output_dir, rs->step);
     Metadata meta = {0};
@@ -136,14 +205,21 @@ static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* 
     meta_set(&meta, "data.epoch", "%d", rs->data_epoch);
     meta_set(&meta, "data.shard_pos", "%d", rs->data_shard_pos);
     meta_set(&meta, "data.batch_pos", "%zu", rs->data_batch_pos);
+    meta_set(&meta, "data.shards", "%s", rs->data_shards);
     meta_set(&meta, "rng.sample", "%llu", (unsigned long long)rs->sample_rng);
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);
     StateBlock blocks[4] = {{"", params, NULL}};
     unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
     int n = 1 + optimizer_state_blocks(specs, run->use_muon, m, v, blocks + 1, adamw_tensors, muon_tensors);
+    // the outlier guard's windows, so that a resumed run skips exactly the updates the uninterrupted one would
+    double windows[2][OUTLIER_WINDOW];
+    outlier_values(&rs->loss_window, windows[0]);
+    outlier_values(&rs->norm_window, windows[1]);
+    SafeTensorWrite extra[2] = {{"run.loss_window", "F64", 1, {rs->loss_window.count}, windows[0]},
+                                {"run.norm_window", "F64", 1, {rs->norm_window.count}, windows[1]}};
     double t0 = wall_seconds();
-    checkpoint_write(path, c, dtype, n, blocks, &meta);
+    checkpoint_write_with(path, c, dtype, n, blocks, &meta, 2, extra);
     meta_free(&meta);
     checkpoint_keep_last(a->output_dir, a->keep_last);
     printf("step %d | wrote %s (%.0f ms)\n", rs->step, path, 1e3 * (wall_seconds() - t0));
@@ -189,6 +265,37 @@ static void run_restore(Run* run, const SafeTensors* st, const GPTConfig* c, con
     rs->data_shard_pos = checkpoint_meta_int(st, "data.shard_pos");
     rs->data_batch_pos = (size_t)checkpoint_meta_u64(st, "data.batch_pos");
     rs->sample_rng = checkpoint_meta_u64(st, "rng.sample");
+    const char* shards = safetensors_meta(st, "data.shards"); // absent in checkpoints older than the check
+    snprintf(rs->data_shards, sizeof(rs->data_shards), "%s", shards ? shards : "");
+    OutlierWindow* windows[2] = {&rs->loss_window, &rs->norm_window};
+    const char* names[2] = {"run.loss_window", "run.norm_window"};
+    for (int w = 0; w < 2; w++) {
+        const SafeTensorInfo* t = safetensors_find(st, names[w]);
+        memset(windows[w], 0, sizeof(OutlierWindow));
+        if (t == NULL) continue;
+        if (t->ndim != 1 || t->shape[0] > OUTLIER_WINDOW) die_hint("the file is corrupt; use another checkpoint", "checkpoint '%s': tensor '%s' has the wrong shape", st->path, names[w]);
+        double values[OUTLIER_WINDOW];
+        safetensors_read(st, t, values, "F64");
+        for (int i = 0; i < (int)t->shape[0]; i++) outlier_push(windows[w], values[i]);
+    }
+}
+
+// Keeps the lines of the run's log.txt up to the resumed step: updates 1..step, and evaluations before it
+// (the resumed run evaluates step `step` again). A run killed after its last checkpoint leaves no duplicates.
+static void run_trim_log(const char* path, int step) {
+    FILE* fp = fopen(path, "r");
+    if (fp == NULL) return;
+    AtomicFile out;
+    atomic_open(&out, path);
+    char line[1024];
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        int n;
+        char kind[32];
+        if (sscanf(line, "step %d %31s", &n, kind) != 2) continue;
+        if (n < step || (n == step && strcmp(kind, "val_loss") != 0)) atomic_write(&out, line, strlen(line));
+    }
+    fclose(fp);
+    atomic_commit(&out);
 }
 
 // Shards carry no tokenizer: a gpt2 run on byte-tokenized data would still have valid ids, all < 257.
@@ -212,6 +319,13 @@ static void run_setup(Run* run, const GPTConfig* c, const char* compute) {
     dataloader_init(&run->val, a->val_pattern, a->B, a->T, c->vocab_size, a->seed, 0);
     dataloader_shard_across(&run->train, run->dist.rank, run->dist.size);
     dataloader_shard_across(&run->val, run->dist.rank, run->dist.size);
+    char shards[128];
+    dataloader_fingerprint(&run->train, shards, sizeof(shards));
+    if (run->rs.data_shards[0] != '\0' && strcmp(run->rs.data_shards, shards) != 0) {
+        die_hint("resume with the training shards the run was started with (-i), or start a new run in another -o",
+                 "the run was trained on %s, but -i '%s' matches %s", run->rs.data_shards, a->train_pattern, shards);
+    }
+    snprintf(run->rs.data_shards, sizeof(run->rs.data_shards), "%s", shards);
     dataloader_set_position(&run->train, run->rs.data_epoch, run->rs.data_shard_pos, run->rs.data_batch_pos);
     warn_if_byte_data(&run->tok, &run->val);
     int micro_tokens = run->dist.size * a->B * a->T; // one micro-step over all processes
@@ -245,6 +359,7 @@ static void run_setup(Run* run, const GPTConfig* c, const char* compute) {
     if (a->output_dir && run->dist.rank == 0) {
         char logpath[4096];
         snprintf(logpath, sizeof(logpath), "%s/log.txt", a->output_dir);
+        if (a->resume) run_trim_log(logpath, run->rs.step);
         run->log = fopenCheck(logpath, a->resume ? "a" : "w");
         printf("writing checkpoints and log.txt to %s\n", a->output_dir);
     }
@@ -265,6 +380,40 @@ static void check_finite(float value, const char* what, int step) {
         die_hint("lower the learning rate (-l), add warmup (-u) or gradient clipping (--grad-clip); the checkpoints in -o are intact",
                  "%s is %f at step %d", what, value, step);
     }
+}
+
+// After this many steps in a row with a non-finite loss or gradient norm the weights have diverged
+#define MAX_NONFINITE_STREAK 5
+
+// Whether the update of step `step` (0-based) may be applied: never when its loss or gradient norm is not
+// finite, nor, with -sl / -sg, when either is a z-score outlier over the last OUTLIER_WINDOW steps (llm.c's
+// guard). A skipped update is printed and logged ("step N skipped ..."); the batch counts as seen.
+static int run_update_allowed(Run* run, int step, float loss, float norm) {
+    const TrainArgs* a = run->a;
+    char why[160] = "";
+    if (!isfinite(loss) || !isfinite(norm)) {
+        if (++run->nonfinite_streak >= MAX_NONFINITE_STREAK) {
+            die_hint("the weights have diverged: resume from the newest checkpoint in -o (intact) with a lower learning rate (-l), "
+                     "more warmup (-u) or gradient clipping (--grad-clip)",
+                     "the training loss or gradient norm was not finite for %d steps in a row (steps %d-%d; now loss %f, norm %f)",
+                     MAX_NONFINITE_STREAK, step + 2 - MAX_NONFINITE_STREAK, step + 1, loss, norm);
+        }
+        snprintf(why, sizeof(why), "non-finite %s", isfinite(loss) ? "gradient norm" : "loss");
+    } else {
+        run->nonfinite_streak = 0;
+        double zloss = outlier_zscore(&run->rs.loss_window, loss), znorm = outlier_zscore(&run->rs.norm_window, norm);
+        outlier_push(&run->rs.loss_window, loss);
+        outlier_push(&run->rs.norm_window, norm);
+        if (a->skip_loss_z > 0 && zloss > a->skip_loss_z) snprintf(why, sizeof(why), "loss z-score %.2f > -sl %g", zloss, a->skip_loss_z);
+        else if (a->skip_norm_z > 0 && znorm > a->skip_norm_z) snprintf(why, sizeof(why), "gradient norm z-score %.2f > -sg %g", znorm, a->skip_norm_z);
+    }
+    if (why[0] == '\0') return 1;
+    printf("step %4d/%d | update skipped: %s (loss %f, norm %f)\n", step + 1, run->max_steps, why, loss, norm);
+    if (run->log) {
+        fprintf(run->log, "step %d skipped %s\n", step + 1, why);
+        fflush(run->log);
+    }
+    return 0;
 }
 
 static void run_log_val(Run* run, int step, float val_loss) {

@@ -226,6 +226,8 @@ static int st_parse_metadata(StJsonCursor* c, SafeTensors* st) {
 static int safetensors_open(SafeTensors* st, const char* path, char* err, size_t errlen) {
     memset(st, 0, sizeof(*st));
     err[0] = '\0';
+    struct stat info;
+    if (stat(path, &info) == 0 && !S_ISREG(info.st_mode)) { snprintf(err, errlen, "it is a directory or device, not a file"); return -1; }
     FILE* fp = fopen(path, "rb");
     if (fp == NULL) { snprintf(err, errlen, "cannot open: %s", strerror(errno)); return -1; }
     fseek(fp, 0, SEEK_END);

@@ -9,6 +9,7 @@ Every failure here exits with status 1 after printing one clear message.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,23 @@ static void die_at(const char* file, int line, const char* hint, const char* fmt
 #define die(...) die_at(__FILE__, __LINE__, NULL, __VA_ARGS__)
 #define die_hint(hint, ...) die_at(__FILE__, __LINE__, hint, __VA_ARGS__)
 
+// A refusal described for the caller to act on (skip a bad checkpoint and take an older one, or die): the
+// checks that must not exit write one and return -1 through problem().
+typedef struct {
+    char what[1024], hint[512];
+} Problem;
+
+static int problem(Problem* p, const char* hint, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+static int problem(Problem* p, const char* hint, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->what, sizeof(p->what), fmt, ap);
+    va_end(ap);
+    snprintf(p->hint, sizeof(p->hint), "%s", hint ? hint : "");
+    return -1;
+}
+#define die_problem(p) die_at(__FILE__, __LINE__, (p)->hint, "%s", (p)->what)
+
 // ----------------------------------------------------------------------------
 // checked allocation and file I/O
 
@@ -56,6 +74,18 @@ static void* malloc_check_at(size_t size, const char* file, int line) {
     return ptr;
 }
 #define mallocCheck(size) malloc_check_at(size, __FILE__, __LINE__)
+
+// Dies, naming the figure, when `bytes` (what `what` needs) exceed this machine's physical memory: a size
+// that cannot fit is refused before anything is allocated, instead of thrashing the machine.
+static void fits_in_memory_at(double bytes, const char* what, const char* hint, const char* file, int line) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    double machine = pages > 0 && page > 0 ? (double)pages * page : 0;
+    if (machine > 0 && bytes > machine) {
+        die_at(file, line, hint, "%s need %.1f GiB, but this machine has %.1f GiB of memory", what, bytes / 1073741824.0,
+               machine / 1073741824.0);
+    }
+}
+#define fitsInMemoryCheck(bytes, what, hint) fits_in_memory_at(bytes, what, hint, __FILE__, __LINE__)
 
 static void* calloc_check_at(size_t count, size_t size, const char* file, int line) {
     void* ptr = malloc_check_at(count * size, file, line);
@@ -120,11 +150,22 @@ static int file_exists(const char* path) {
     return stat(path, &st) == 0;
 }
 
-// mkdir -p for one level (the output directory); existing directories are fine
+// mkdir -p: creates the directory and every missing parent; existing directories are fine
 static void make_dir_or_die(const char* path) {
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        die_hint("check the -o path and its permissions", "cannot create directory '%s': %s", path,
-                 strerror(errno));
+    char partial[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(partial)) die_hint("pass a shorter -o path", "directory path '%.64s...' is empty or too long", path);
+    memcpy(partial, path, n + 1);
+    for (size_t i = 1; i <= n; i++) { // create each prefix that ends at a '/' (or the end)
+        if (partial[i] != '/' && partial[i] != '\0') continue;
+        char c = partial[i];
+        partial[i] = '\0';
+        struct stat st;
+        if (mkdir(partial, 0755) != 0 && !(errno == EEXIST && stat(partial, &st) == 0 && S_ISDIR(st.st_mode))) {
+            die_hint("check the -o path and its permissions", "cannot create directory '%s': %s", partial,
+                     errno == EEXIST ? "a file of that name is in the way" : strerror(errno));
+        }
+        partial[i] = c;
     }
 }
 
@@ -191,6 +232,14 @@ static void atomic_commit(AtomicFile* f) {
     fsync_dir(dir);
 }
 
+// What every program does first: stdout line-buffered (progress shows as it happens, also through a pipe),
+// and a write beyond the file-size limit (ulimit -f) fails with EFBIG, which the writers report, instead of
+// killing the process with SIGXFSZ and no message.
+static void process_setup(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
 // ----------------------------------------------------------------------------
 // timing
 
@@ -239,7 +288,8 @@ static uint64_t parse_u64_or_die(const char* s, const char* what) {
     char* end = NULL;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0') { die("%s: '%s' is not an unsigned integer", what, s); }
+    // strtoull takes "-1" as 2^64 - 1: a sign is refused
+    if (errno != 0 || end == s || *end != '\0' || strchr(s, '-') != NULL) { die("%s: '%s' is not an unsigned integer", what, s); }
     return (uint64_t)v;
 }
 

@@ -63,7 +63,7 @@ while [ $# -gt 0 ]; do
     shift 2
 done
 [ -x "$trainer" ] || make -s train_gpt prepare_data
-[ -f "$data" ] || bash data/get_tinyshakespeare.sh "$data"
+make -s data # unpacks the tiny Shakespeare and GPT-2 vocabulary the repository ships
 mkdir -p "$out"
 
 # the data: llm.c's GPT-2 tiny Shakespeare shards, or bytes when no GPT-2 vocabulary is found

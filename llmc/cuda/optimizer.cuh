@@ -133,7 +133,7 @@ static void newton_schulz(float* X, int batch, int r, int c, int steps, int pola
     }
 }
 
-// Muon (DESIGN.md 3) on `batch` matrices (rows, cols) `stride` apart in params and grads, with their
+// Muon (docs/design.md §3) on `batch` matrices (rows, cols) `stride` apart in params and grads, with their
 // momentum m packed (batch, rows, cols), as train_gpt.c's muon_update does for one: momentum, Nesterov,
 // Frobenius normalisation, Newton-Schulz (on the transpose when tall), scale and decoupled weight decay.
 static void muon_update(float* params, const float* grads, float* m, int batch, int rows, int cols, size_t stride,
