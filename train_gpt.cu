@@ -741,10 +741,7 @@ static double measure_peak_gflops(int bf16) {
 
 // the first GPU's properties, or a clear exit where there is none
 static cudaDeviceProp require_gpu(void) {
-    int device_count = 0;
-    if (cudaGetDeviceCount(&device_count) != cudaSuccess || device_count == 0) {
-        die_hint("run the CPU trainer ./train_gpt, which reads and writes the same checkpoints", "no CUDA GPU is available");
-    }
+    cudaDeviceCountOrDie("run the CPU trainer ./train_gpt, which reads and writes the same checkpoints");
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
     return prop;

@@ -90,10 +90,12 @@ static void test_sum_squares(void) {
     for (size_t i = 0; i < n; i++) want += (double)x[i] * x[i];
     float *d_x = to_device(x, n), *scratch = (float*)cuda_calloc(NORM_BLOCKS * 4);
     double got = gpu::sum_squares(d_x, n, scratch), again = gpu::sum_squares(d_x, n, scratch);
-    int ok = fabs(got - want) / want < 1e-5 && got == again;
+    Comparison c = compare_scalar(want, got, 1e-5);
+    char figure[256];
+    compare_describe(&c, figure, sizeof(figure));
+    int ok = c.ok && got == again;
     lab_failures += !ok;
-    printf("%-4s %-52s rel diff %.2e, repeatable %s\n", ok ? "ok" : "FAIL", "sum of squares (gradient norm)", fabs(got - want) / want,
-           got == again ? "bit for bit" : "NO");
+    printf("%-4s %-52s %s, repeatable %s\n", ok ? "ok" : "FAIL", "sum of squares (gradient norm)", figure, got == again ? "bit for bit" : "NO");
 }
 
 int main(void) {

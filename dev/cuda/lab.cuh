@@ -11,6 +11,7 @@ with TESTING), prints the largest relative difference against a stated tolerance
 #define TESTING
 #include "../../train_gpt.c"
 #include "../../llmc/cuda/common.cuh"
+#include "../compare.h"
 
 static uint64_t lab_rng = 0x5EED;
 static int lab_failures = 0;
@@ -33,16 +34,10 @@ static float* to_host(const float* device, size_t n) {
     return h;
 }
 
-// got against the reference, both on the host: max |diff| / max |ref| <= tol
+// got against the reference, both on the host: max |diff| / max |ref| <= tol, and nothing NaN or Inf on
+// either side (dev/compare.h, which dev/test_compare.c tests on the CPU)
 static void compare(const char* what, const float* ref, const float* got, size_t n, double tol) {
-    double diff = 0, scale = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)got[i] - ref[i]));
-        scale = fmax(scale, fabs((double)ref[i]));
-    }
-    int ok = diff / scale <= tol && isfinite(diff);
-    lab_failures += !ok;
-    printf("%-4s %-52s max rel diff %.2e (tolerance %.0e)\n", ok ? "ok" : "FAIL", what, diff / scale, tol);
+    lab_failures += !compare_report(stdout, what, ref, got, n, tol);
 }
 
 // GPU result (on the device) against the CPU reference (on the host)
@@ -82,13 +77,8 @@ static double time_ms(F f, int reps) {
     return ms / reps;
 }
 
-// every lab program starts here: without a GPU there is nothing to check
-static void lab_start(void) {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        die_hint("run the kernel lab on a machine with a GPU (CI only compiles it)", "no CUDA GPU is available");
-    }
-}
+// every lab program starts here: without a GPU there is nothing to check (the exit says what CUDA said)
+static void lab_start(void) { cudaDeviceCountOrDie("run the kernel lab on a machine with a GPU (CI only compiles it)"); }
 
 static int lab_finish(const char* family) {
     printf("%s: %s\n", family, lab_failures ? "FAILED" : "all checks passed");

@@ -17,18 +17,52 @@ Shape legend as in train_gpt.c: B batch, T sequence, C channels, N = B*T rows.
 static void cuda_check_at(cudaError_t err, const char* file, int line) {
     if (err != cudaSuccess) {
         die_at(file, line, err == cudaErrorMemoryAllocation ? "lower -b (micro-batch) or the model size" : "check the GPU and driver",
-               "CUDA error: %s", cudaGetErrorString(err));
+               "CUDA error %s: %s", cudaGetErrorName(err), cudaGetErrorString(err));
     }
 }
 #define cudaCheck(err) cuda_check_at((err), __FILE__, __LINE__)
 
 static void cublas_check_at(cublasStatus_t status, const char* file, int line) {
-    if (status != CUBLAS_STATUS_SUCCESS) die_at(file, line, "check the GPU and the CUDA libraries", "cuBLAS error %d", (int)status);
+    if (status != CUBLAS_STATUS_SUCCESS) {
+        die_at(file, line, "check the GPU and the CUDA libraries", "cuBLAS error %s (%d): %s", cublasLtGetStatusName(status), (int)status,
+               cublasLtGetStatusString(status));
+    }
 }
 #define cublasCheck(status) cublas_check_at((status), __FILE__, __LINE__)
 
 // a kernel launch's own error (the launch is asynchronous: errors of the kernel itself surface later)
 #define cudaCheckLaunch() cudaCheck(cudaGetLastError())
+
+// The number of CUDA GPUs (at least 1), or an exit that says what CUDA said and which driver and runtime
+// met: "no GPU" and "a driver older than the runtime" (cudaErrorInsufficientDriver) need different fixes.
+// no_gpu_hint is the caller's advice for a machine without a GPU.
+static int cuda_device_count_at(const char* no_gpu_hint, const char* file, int line) {
+    int count = 0, driver = 0, runtime = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err == cudaSuccess && count > 0) return count;
+    cudaDriverGetVersion(&driver); // 0 when no driver is installed
+    cudaRuntimeGetVersion(&runtime);
+    char said[512], hint[512], drv[32];
+    if (driver > 0) snprintf(drv, sizeof(drv), "CUDA %d.%d", driver / 1000, driver % 1000 / 10);
+    else snprintf(drv, sizeof(drv), "none found");
+    const char* visible = getenv("CUDA_VISIBLE_DEVICES");
+    snprintf(said, sizeof(said), "cudaGetDeviceCount returned %s (%s); driver: %s, runtime: CUDA %d.%d%s%s%s",
+             err == cudaSuccess ? "cudaSuccess" : cudaGetErrorName(err), err == cudaSuccess ? "0 devices" : cudaGetErrorString(err), drv,
+             runtime / 1000, runtime % 1000 / 10, visible ? ", CUDA_VISIBLE_DEVICES='" : "", visible ? visible : "", visible ? "'" : "");
+    if (err == cudaErrorInsufficientDriver && driver > 0) {
+        snprintf(hint, sizeof(hint), "update the NVIDIA driver to one that supports CUDA %d.%d, or build with a CUDA toolkit no newer than %s",
+                 runtime / 1000, runtime % 1000 / 10, drv);
+        die_at(file, line, hint, "the NVIDIA driver is older than this program's CUDA runtime: %s", said);
+    }
+    if (err == cudaErrorInsufficientDriver) {
+        snprintf(hint, sizeof(hint), "with a GPU, install the NVIDIA driver (nvidia-smi lists the GPUs once it works); without one, %s",
+                 no_gpu_hint);
+        die_at(file, line, hint, "no NVIDIA driver: %s", said);
+    }
+    if (err == cudaSuccess || err == cudaErrorNoDevice) die_at(file, line, no_gpu_hint, "no CUDA GPU is available: %s", said);
+    die_at(file, line, "check the GPU and its driver with nvidia-smi", "CUDA cannot list the GPUs: %s", said);
+}
+#define cudaDeviceCountOrDie(no_gpu_hint) cuda_device_count_at((no_gpu_hint), __FILE__, __LINE__)
 
 static int ceil_div(size_t a, size_t b) { return (int)((a + b - 1) / b); }
 
