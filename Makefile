@@ -136,8 +136,8 @@ dev/bench_gpu: dev/bench_gpu.cu dev/bench_common.h train_gpt.cu $(HEADERS) $(CUD
 	$(NVCC) $(NVCC_FLAGS) $< -o $@ -lcublasLt -lnccl $(LDLIBS)
 
 # test and benchmark programs: one C file each, built like the trainer
-C_DEV_PROGRAMS = dev/test_gradcheck dev/test_gpt dev/test_tokenizer dev/test_rendezvous dev/compare_dumps \
-	dev/bench_cpu dev/bench_tokenizer
+C_DEV_PROGRAMS = dev/test_gradcheck dev/test_gpt dev/test_tokenizer dev/test_rendezvous dev/compare_dumps dev/test_compare \
+	dev/check_args dev/bench_cpu dev/bench_tokenizer
 $(C_DEV_PROGRAMS): %: %.c $(wildcard dev/*.h) train_gpt.c $(HEADERS) $(C_STAMP)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
@@ -151,7 +151,7 @@ clean:
 
 MPI_TEST_TARGETS = $(if $(HAVE_MPI),train_gpt_mpi)
 test: train_gpt prepare_data data dev/test_gradcheck dev/test_gpt dev/test_tokenizer dev/test_rendezvous dev/compare_dumps \
-		dev/bench_cpu $(MPI_TEST_TARGETS)
+		dev/test_compare dev/check_args dev/bench_cpu $(MPI_TEST_TARGETS)
 	@HAVE_PCRE2=$(HAVE_PCRE2) HAVE_MPI=$(HAVE_MPI) bash dev/run_tests.sh
 
 # ----------------------------------------------------------------------------

@@ -33,9 +33,8 @@
 # "SKIP <part>: <reason>; install: <command>". Exit status: 0 when nothing failed, 1 when a check failed,
 # 2 on bad usage, and 77 (automake's "skipped") without a GPU: no nvidia-smi, nvidia-smi failing, or no
 # GPU listed, after one line "SKIP gpu_check: no GPU (<what nvidia-smi said>)". The dry run checks that
-# every CPU reference it would compare against exists and is finite, and, where train_gptcu is built,
-# that each GPU command's flags pass train_gptcu's own parser (run with no visible GPU, it stops at the
-# device check).
+# every CPU reference it would compare against exists and is finite, and that each GPU command's flags
+# pass the trainers' parser and validation (dev/check_args, the code train_gptcu runs before the device).
 #
 # Environment: TINYSHAKESPEARE=path (default data/tinyshakespeare/input.txt, from `make data`);
 # GPU_CHECK_JOBS (GPU processes at once, default 6: the models are tiny); GPU_CHECK_TIMEOUT (seconds per
@@ -177,14 +176,13 @@ would() {
     line=$(q "$@")
     echo "would run: ${line//$W/\$W}${NOTE:+ # $NOTE}" | tee -a "$W/would" >&3
 }
-# argcheck ARGS...: a dry run's check that train_gptcu's parser takes ARGS (it stops at the device check,
-# with no GPU visible)
+# argcheck ARGS...: a dry run's check that the trainers' parser takes ARGS (dev/check_args: llmc/args.h's
+# parse and validation, what train_gptcu runs before it looks for a GPU)
 ARGCHECK=0
 argcheck() {
     [ $ARGCHECK = 1 ] || return 0
     local out
-    out=$(CUDA_VISIBLE_DEVICES="" ./train_gptcu "$@" 2>&1)
-    if grep -q "cudaGetDeviceCount returned" <<<"$out"; then echo ok >>"$W/argcheck.ok"
+    if out=$(./dev/check_args "$@" 2>&1); then echo ok >>"$W/argcheck.ok"
     else echo "$(q "$@"): $(grep -m1 '^error' <<<"$out")" >>"$W/argcheck.fail"; fi
 }
 # limit SECONDS: echoes the timeout for a GPU command, SECONDS or what is left of the budget; fails
@@ -233,7 +231,7 @@ finish() {
         echo "$((p + f + s)) checks: $p PASS, $f FAIL, $s SKIP; $((total / 60)) min $((total % 60)) s${phase_times:+ ($phase_times)}"
     } >"$OUT/summary.txt"
     echo
-    cat "$OUT/summary.txt"
+    sed 's/^/  /' "$OUT/summary.txt" # indented, so that its rows are not read as new result lines
     echo "results in $OUT: summary.txt, logs.txt$([ -f "$OUT/lab.txt" ] && echo ', lab.txt')$([ -f "$OUT/bench.txt" ] && echo ', bench.txt')"
     [ "$f" -eq 0 ]
     exit $?
@@ -285,8 +283,9 @@ if [ $DRY = 1 ]; then
     would make -C dev/cuda -j"$CPU_JOBS" GPU_ARCH="$ARCH" all
     NOTE="a copy of the sources, with 2 GPUs and mpicc" would make -C "$W/mpisrc" GPU_ARCH="$ARCH" train_gptcu USE_MPI=1
     # the parser check needs a train_gptcu built from these sources
-    if [ -x train_gptcu ] && make -q train_gptcu >/dev/null 2>&1; then ARGCHECK=1
-    else record SKIP "dry run: GPU flags through train_gptcu's parser" "train_gptcu is missing or out of date; install: make train_gptcu (needs nvcc)"; fi
+    run_logged build.check_args x make dev/check_args
+    if why build.check_args >/dev/null; then ARGCHECK=1
+    else record FAIL "dry run: build dev/check_args" "$(why build.check_args)"; fi
 else
     [ -n "$NVCC" ] || { record FAIL "build for $SM" "nvcc not found: install the CUDA toolkit or put nvcc on PATH"; finish; }
     job build.cuda build_cuda
@@ -574,9 +573,9 @@ dry_checks() {
     if [ $ARGCHECK = 1 ]; then
         n_ok=$(cat "$W/argcheck.ok" 2>/dev/null | wc -l)
         if [ -s "$W/argcheck.fail" ]; then
-            record FAIL "dry run: GPU flags through train_gptcu's parser" "$(wc -l <"$W/argcheck.fail") refused, e.g. $(head -n 1 "$W/argcheck.fail")"
+            record FAIL "dry run: GPU flags through the trainers' parser" "$(wc -l <"$W/argcheck.fail") refused, e.g. $(head -n 1 "$W/argcheck.fail")"
         else
-            record PASS "dry run: GPU flags through train_gptcu's parser" "$n_ok train_gptcu commands parse (each stops at the device check)"
+            record PASS "dry run: GPU flags through the trainers' parser" "$n_ok train_gptcu commands parse (dev/check_args)"
         fi
     fi
 }

@@ -9,7 +9,8 @@
 #
 #   make test                         (HAVE_PCRE2 and HAVE_MPI come from the build)
 #   TEST_STRICT=1 make test           fail when anything was skipped
-#   TESTS="cli mpi" make test         run only these suites (names below)
+#   TESTS="cli mpi" make test         run only these suites (the names below: gradcheck unit cli faults
+#                                     tokenizer tokenizer-cli mpi rendezvous compare gpu_check)
 set -u
 cd "$(dirname "$0")/.."
 passed=0 failed=0 skipped=0
@@ -61,6 +62,8 @@ else
     skip mpi "the multi-process tests need MPI (mpicc, mpirun)" "apt-get install openmpi-bin libopenmpi-dev"
 fi
 suite rendezvous ./dev/test_rendezvous
+suite compare ./dev/test_compare
+suite gpu_check bash dev/test_gpu_check.sh
 
 echo
 summary="make test: $passed passed, $failed failed, $skipped skipped in $(($(date +%s) - t0)) s"
