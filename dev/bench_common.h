@@ -12,7 +12,8 @@ A table (--table 1) runs MHA, GQA, MQA, GTA, MLA and GLA (their defaults: 4 kv h
 at MHA's parameter count (--match-params), each with AdamW and Muon, and gives each row's time relative
 to MHA + AdamW.
 
-The backend includes this file after its trainer, then defines the five functions declared below.
+The backend includes this file after its trainer (with TESTING), then defines the three functions declared
+below; the steps themselves are the trainer's, through llmc/model.h.
 */
 #ifndef DEV_BENCH_COMMON_H
 #define DEV_BENCH_COMMON_H
@@ -56,11 +57,6 @@ static double bench_setup(const BenchArgs* a, char* machine, size_t n);
 // after the model is built and its activations allocated / before it is freed
 static void bench_begin(GPT* model, const BenchArgs* a);
 static void bench_end(GPT* model);
-// One training step t (1-based) on tokens (B*T+1,): inputs tokens[0..N), targets tokens[1..N]; sets
-// the forward, backward and optimizer ms.
-static void bench_step(GPT* model, const int* tokens, const BenchArgs* a, int use_muon, int t, double ms[3]);
-// ms per token of decoding n tokens at positions context-n .. context-1 (time_decode_ms on the backend's decoder)
-static double bench_decode_ms(GPT* model, int context, int n);
 
 // Newton-Schulz FLOPs per step for Muon's blocks: each of `steps` iterations on an (r, c) block, r <= c,
 // computes X X^T (2 r^2 c), A A (2 r^3) and B X (2 r^2 c).
@@ -78,15 +74,43 @@ static double newton_schulz_gflop(const GPT* model, int steps) {
     return flops / 1e9;
 }
 
-// ms per token of decoding n tokens at positions context-n .. context-1 through the trainer's
-// generate() step (llmc/run.h), after one untimed token
-static double time_decode_ms(const GPTConfig* c, DecodeStep decode_step, void* ctx, int context, int n) {
-    float* logits = (float*)mallocCheck(c->padded_vocab_size * sizeof(float));
-    decode_step(ctx, 0, context - n - 1, logits);
+// One training step t (1-based) on tokens (B*T+1,): inputs tokens[0..N), targets tokens[1..N]; sets the
+// forward, backward and optimizer ms, each ending with the device's work done (trainer_sync).
+static void bench_step(GPT* model, const int* tokens, const BenchArgs* a, int use_muon, int t, double ms[3]) {
+    Comm single;
+    memset(&single, 0, sizeof(single));
+    single.dist.size = 1;
+    trainer_sync();
     double t0 = wall_seconds();
-    for (int pos = context - n; pos < context; pos++) decode_step(ctx, pos % c->vocab_size, pos, logits);
+    gpt_forward(model, tokens, tokens + 1, a->B, a->T);
+    trainer_sync();
+    double t1 = wall_seconds();
+    gpt_zero_grad(model);
+    gpt_backward(model, 1.0f, NULL);
+    trainer_sync();
+    double t2 = wall_seconds();
+    float norm = gpt_grad_norm(model);
+    gpt_optimizer_step(model, &single, &BENCH_ADAMW, use_muon ? &BENCH_MUON : NULL, BENCH_MUON.momentum, norm, 1.0f, t);
+    trainer_sync();
+    double t3 = wall_seconds();
+    ms[0] = 1e3 * (t1 - t0);
+    ms[1] = 1e3 * (t2 - t1);
+    ms[2] = 1e3 * (t3 - t2);
+}
+
+// ms per token of decoding n tokens at positions context-n .. context-1, as sampling decodes (one token per
+// step, its logits on the host), after one untimed token
+static double bench_decode_ms(GPT* model, int context, int n) {
+    const GPTConfig* c = &model->config;
+    DecodeState d;
+    decode_state_init(&d, model);
+    float* logits = (float*)mallocCheck(c->padded_vocab_size * sizeof(float));
+    gpt_decode_step(&d, 0, context - n - 1, logits);
+    double t0 = wall_seconds();
+    for (int pos = context - n; pos < context; pos++) gpt_decode_step(&d, pos % c->vocab_size, pos, logits);
     double ms = 1e3 * (wall_seconds() - t0) / n;
     free(logits);
+    decode_state_free(&d);
     return ms;
 }
 

@@ -64,27 +64,3 @@ static double bench_setup(const BenchArgs* a, char* machine, size_t n) {
 static void bench_begin(GPT* model, const BenchArgs* a) { (void)model, (void)a; }
 
 static void bench_end(GPT* model) { (void)model; }
-
-static void bench_step(GPT* model, const int* tokens, const BenchArgs* a, int use_muon, int t, double ms[3]) {
-    Dist single = {0, 1};
-    double t0 = wall_seconds();
-    gpt_forward(model, tokens, tokens + 1, a->B, a->T);
-    double t1 = wall_seconds();
-    gpt_zero_grad(model);
-    gpt_backward(model, 1.0f);
-    double t2 = wall_seconds();
-    float norm = gpt_grad_norm(model);
-    gpt_optimizer_step(model, &single, &BENCH_ADAMW, use_muon ? &BENCH_MUON : NULL, BENCH_MUON.momentum, norm, 1.0f, t);
-    double t3 = wall_seconds();
-    ms[0] = 1e3 * (t1 - t0);
-    ms[1] = 1e3 * (t2 - t1);
-    ms[2] = 1e3 * (t3 - t2);
-}
-
-static double bench_decode_ms(GPT* model, int context, int n) {
-    Decoder d = {model, {0}};
-    decode_state_init(&d.state, &model->config);
-    double ms = time_decode_ms(&model->config, decoder_step, &d, context, n);
-    decode_state_free(&d.state);
-    return ms;
-}

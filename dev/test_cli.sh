@@ -203,7 +203,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-echo "== --dump-step and compare_dumps (the CPU side of dev/test_cuda.sh)"
+echo "== --dump-step and compare_dumps (the CPU side of dev/gpu_check.sh)"
 DUMP=(./train_gpt "${SMALL[@]}" -i "$TR" -j "$VA" -e "$W/learn/ckpt_00000300.safetensors")
 "${DUMP[@]}" --dump-step "$W/d1.dump" >/dev/null 2>&1
 "${DUMP[@]}" --dump-step "$W/d2.dump" >/dev/null 2>&1

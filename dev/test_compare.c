@@ -10,19 +10,8 @@ the cases that would otherwise let a broken GPU result through.
 #include <sys/wait.h>
 #include "../llmc/safetensors.h"
 #include "compare.h"
+#include "test_common.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (cond) {                                        \
-            printf("ok   ");                               \
-        } else {                                           \
-            printf("FAIL ");                               \
-            failures++;                                    \
-        }                                                  \
-        printf(__VA_ARGS__);                               \
-        printf("\n");                                      \
-    } while (0)
 
 enum { N = 1000 };
 static float ref[N], got[N];

@@ -34,11 +34,14 @@ echo "== kill -9 during checkpoint writes, then resume"
 caught=0
 for cycle in $(seq 1 8); do
     [ -e "$W/K/ckpt_00000024.safetensors" ] && break
-    ls "$W"/K/ckpt_*.safetensors >/dev/null 2>&1 && resume=(-y 1) || resume=() # killed in its first write, a run starts anew
+    [ -d "$W/K" ] && resume=(-y 1) || resume=()
     "${RUN[@]}" -x 24 -n 1 --keep-last 2 -o "$W/K" "${resume[@]}" >>"$W/K.log" 2>&1 &
     pid=$!
-    for _ in $(seq 1 5000); do # kill it the moment a checkpoint is being written (its .tmp exists)
-        if ls "$W"/K/ckpt_*.tmp >/dev/null 2>&1; then kill -9 $pid 2>/dev/null && caught=$((caught + 1)); break; fi
+    for _ in $(seq 1 20000); do # kill it the moment a checkpoint is being written (its .tmp exists) beside a complete one
+        if ls "$W"/K/ckpt_*.tmp >/dev/null 2>&1 && ls "$W"/K/ckpt_*.safetensors >/dev/null 2>&1; then
+            kill -9 $pid 2>/dev/null && caught=$((caught + 1))
+            break
+        fi
         kill -0 $pid 2>/dev/null || break
         sleep 0.001
     done

@@ -192,8 +192,8 @@ static void test_attention(const char* label, int H, int Hkv, int d1, int d2, in
     if (!tied) c.d.v_head = dv;
     attention_loss(&c);
     real *dx = zeros(n), *scratch = zeros((size_t)B * Hkv * T * (1 + d2));
-    attention_backward(dx, dx + q_w, d2 ? dx + q_w + k1_w : NULL, tied ? dx + q_w : dx + q_w + k1_w + d2, scratch, c.R, c.att,
-                       c.q, c.k1, c.k2, c.v, B, T, &c.d);
+    attention_backward(dx, dx + q_w, d2 ? dx + q_w + k1_w : NULL, tied ? dx + q_w : dx + q_w + k1_w + d2, scratch, c.R, c.out,
+                       c.att, c.q, c.k1, c.k2, c.v, B, T, &c.d);
     char name[64];
     snprintf(name, sizeof(name), "attention %s dq|dk|dv", label);
     check_gradient(name, c.x, n, dx, attention_loss, &c);
@@ -356,7 +356,7 @@ static void test_model(const char* label, GPTConfig config) {
     ModelCtx c = {&model, inputs, targets, B, T};
     model_loss(&c);
     gpt_zero_grad(&model);
-    gpt_backward(&model, 1.0f);
+    gpt_backward(&model, 1.0f, NULL);
     size_t offset = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         const ParamSpec* s = &model.specs[i];

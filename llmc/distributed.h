@@ -58,20 +58,22 @@ static void dist_finalize(void) {
 #endif
 }
 
-// x (n,) <- the mean of x over the ranks
-static void dist_mean(const Dist* d, float* x, size_t n) {
+// x (n,) <- the mean of x over the ranks; elem: 4 (float) or 8 (double)
+static void dist_mean(const Dist* d, void* x, size_t n, size_t elem) {
 #ifdef USE_MPI
     if (d->size == 1) return;
+    MPI_Datatype type = elem == 8 ? MPI_DOUBLE : MPI_FLOAT;
     for (size_t done = 0; done < n;) { // MPI counts are int
         int count = (int)(n - done < (size_t)1 << 30 ? n - done : (size_t)1 << 30);
-        MPI_Allreduce(MPI_IN_PLACE, x + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, (char*)x + done * elem, count, type, MPI_SUM, MPI_COMM_WORLD);
         done += count;
     }
-    for (size_t i = 0; i < n; i++) x[i] /= d->size;
+    for (size_t i = 0; i < n; i++) {
+        if (elem == 8) ((double*)x)[i] /= d->size;
+        else ((float*)x)[i] /= d->size;
+    }
 #else
-    (void)d;
-    (void)x;
-    (void)n;
+    (void)d, (void)x, (void)n, (void)elem;
 #endif
 }
 
@@ -180,6 +182,13 @@ static OptimizerPlan optimizer_plan(const GPTConfig* c, int muon, int zero, cons
 
 // whether this process updates (and keeps the state of) unit u
 static int plan_owns(const OptimizerPlan* plan, const OptUnit* u) { return plan->zero_rank < 0 || u->owner == plan->zero_rank; }
+
+// the elements of the plan's largest unit (at least 1)
+static size_t plan_largest_unit(const OptimizerPlan* plan) {
+    size_t most = 1;
+    for (int k = 0; k < plan->num_units; k++) most = plan->units[k].numel > most ? plan->units[k].numel : most;
+    return most;
+}
 
 // Where a unit's parameters lie in the parameter block: `runs` contiguous runs of `run` elements, the
 // first at `first`, `stride` apart (a Muon row block: one run per layer; an AdamW tensor: one run).

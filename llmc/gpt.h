@@ -103,8 +103,6 @@ static int name_index(const char* name, const char* const* names, int n) {
 }
 #define NAME_INDEX(name, table) name_index(name, table, (int)(sizeof(table) / sizeof(table[0])))
 
-static int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
-
 static int is_latent(const GPTConfig* c) { return c->attn == ATTN_MLA || c->attn == ATTN_GLA; }
 
 // width of each query head against the keys: the latent variants append the rotated dims

@@ -13,33 +13,11 @@ the model lives and how a step is computed; everything a user sees of a run is t
 #include "dataloader.h"
 #include "distributed.h"
 #include "gpt.h"
+#include "optimizer_config.h"
 #include "sampler.h"
 #include "schedule.h"
 #include "tokenizer.h"
 #include "utils.h"
-
-typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
-} AdamWConfig;
-
-typedef struct {
-    float lr, momentum, weight_decay;
-    int ns_steps;
-    int polar_express;   // per-step Polar Express coefficients instead of the fixed quintic
-    int moonlight_scale; // 0.2*sqrt(max(rows, cols)) instead of sqrt(max(1, rows/cols))
-} MuonConfig;
-
-// Newton-Schulz coefficients (a, b, c) of X <- a X + (b A + c A A) X: Muon's quintic (Keller Jordan),
-// and Polar Express's per-step table (Amsel et al. 2025, as modded-nanogpt uses it with a 2% safety
-// margin on the normalisation)
-static const float NS_QUINTIC[3] = {3.4445f, -4.7750f, 2.0315f};
-#define POLAR_EXPRESS_STEPS 5
-static const float POLAR_EXPRESS[POLAR_EXPRESS_STEPS][3] = {
-    {8.156554524902461f, -22.48329292557795f, 15.878769915207462f},
-    {4.042929935166739f, -2.808917465908714f, 0.5000178451051316f},
-    {3.8916678022926607f, -2.772484153217685f, 0.5060648178503393f},
-    {3.285753657755655f, -2.3681294933425376f, 0.46449024233003106f},
-    {2.3465413258596377f, -1.7097828382687081f, 0.42323551169305323f}};
 
 // llm.c's outlier guard (-sl, -sg): the last OUTLIER_WINDOW finite values of the loss (or gradient norm); a
 // value's z-score is taken against the window before it joins
@@ -480,7 +458,7 @@ static void print_optimizer_groups(const GPTConfig* c, const MuonConfig* muon, c
 }
 
 // --dump-step: the loss, the logits (N, Vp) and every gradient (under "grad.") of one step, for
-// comparing the trainers on the same checkpoint and batch (dev/test_cuda.sh)
+// comparing the trainers on the same checkpoint and batch (dev/gpu_check.sh)
 static void run_dump_step(const char* path, const GPTConfig* c, float loss, const float* logits, int N, const float* grads) {
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);

@@ -75,17 +75,11 @@ static void* malloc_check_at(size_t size, const char* file, int line) {
 }
 #define mallocCheck(size) malloc_check_at(size, __FILE__, __LINE__)
 
-// Dies, naming the figure, when `bytes` (what `what` needs) exceed this machine's physical memory: a size
-// that cannot fit is refused before anything is allocated, instead of thrashing the machine.
-static void fits_in_memory_at(double bytes, const char* what, const char* hint, const char* file, int line) {
+// this machine's physical memory in bytes (0 when unknown)
+static double physical_memory_bytes(void) {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    double machine = pages > 0 && page > 0 ? (double)pages * page : 0;
-    if (machine > 0 && bytes > machine) {
-        die_at(file, line, hint, "%s need %.1f GiB, but this machine has %.1f GiB of memory", what, bytes / 1073741824.0,
-               machine / 1073741824.0);
-    }
+    return pages > 0 && page > 0 ? (double)pages * page : 0;
 }
-#define fitsInMemoryCheck(bytes, what, hint) fits_in_memory_at(bytes, what, hint, __FILE__, __LINE__)
 
 static void* calloc_check_at(size_t count, size_t size, const char* file, int line) {
     void* ptr = malloc_check_at(count * size, file, line);
@@ -250,7 +244,12 @@ static double wall_seconds(void) {
 }
 
 // ----------------------------------------------------------------------------
-// small string helpers
+// small integer and string helpers
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
+
+
 
 static int parse_int_or_die(const char* s, const char* what) {
     char* end = NULL;

@@ -24,28 +24,9 @@ decode_tokens=1000
 variants="mha gqa mqa gta mla gla"
 data=data/tinyshakespeare/input.txt
 trainer=./train_gpt
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
-while [ $# -gt 0 ]; do
-    case $1 in -h | --help) usage; exit 0 ;; esac
-    [ $# -ge 2 ] || { echo "error: flag $1 needs a value" >&2; exit 1; }
-    case $1 in
-        --out) out=$2 ;;
-        --steps) steps=$2 ;;
-        --layers) layers=$2 ;;
-        --channels) channels=$2 ;;
-        --heads) heads=$2 ;;
-        --seq-len) seq_len=$2 ;;
-        --batch) batch=$2 ;;
-        --lr) lr=$2 ;;
-        --val-every) val_every=$2 ;;
-        --decode-tokens) decode_tokens=$2 ;;
-        --variants) variants=$2 ;;
-        --data) data=$2 ;;
-        --trainer) trainer=$2 ;;
-        *) echo "error: unknown flag $1" >&2; usage >&2; exit 1 ;;
-    esac
-    shift 2
-done
+FLAGS="out steps layers channels heads seq_len batch lr val_every decode_tokens variants data trainer"
+source "$(dirname "$0")/flags.sh"
+parse_flags "$@"
 [ -x "$trainer" ] || make -s train_gpt prepare_data
 make -s data # unpacks the tiny Shakespeare and GPT-2 vocabulary the repository ships
 mkdir -p "$out"

@@ -35,33 +35,9 @@ val_every=50
 val_batches=16
 data=data/tinyshakespeare/input.txt
 trainer=./train_gpt
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
-while [ $# -gt 0 ]; do
-    case $1 in -h | --help) usage; exit 0 ;; esac
-    [ $# -ge 2 ] || { echo "error: flag $1 needs a value" >&2; exit 1; }
-    case $1 in
-        --out) out=$2 ;;
-        --steps) steps=$2 ;;
-        --layers) layers=$2 ;;
-        --channels) channels=$2 ;;
-        --heads) heads=$2 ;;
-        --seq-len) seq_len=$2 ;;
-        --batch) batch=$2 ;;
-        --accum) accum=$2 ;;
-        --tokenizer) tokenizer=$2 ;;
-        --vocab) vocab=$2 ;;
-        --adamw-lrs) adamw_lrs=$2 ;;
-        --muon-lrs) muon_lrs=$2 ;;
-        --muon-wds) muon_wds=$2 ;;
-        --seeds) seeds=$2 ;;
-        --val-every) val_every=$2 ;;
-        --val-batches) val_batches=$2 ;;
-        --data) data=$2 ;;
-        --trainer) trainer=$2 ;;
-        *) echo "error: unknown flag $1" >&2; usage >&2; exit 1 ;;
-    esac
-    shift 2
-done
+FLAGS="out steps layers channels heads seq_len batch accum tokenizer vocab adamw_lrs muon_lrs muon_wds seeds val_every val_batches data trainer"
+source "$(dirname "$0")/flags.sh"
+parse_flags "$@"
 [ -x "$trainer" ] || make -s train_gpt prepare_data
 make -s data # unpacks the tiny Shakespeare and GPT-2 vocabulary the repository ships
 mkdir -p "$out"

@@ -16,8 +16,8 @@ static void test_attention(const char* label, int B, int T, int H, int Hkv, int 
     float *out = (float*)callocCheck(nout, 4), *att = (float*)callocCheck((size_t)B * H * T * T, 4);
     float *dx = (float*)callocCheck(n, 4), *scratch = (float*)callocCheck((size_t)B * Hkv * T * (1 + d2), 4);
     attention_forward(out, att, q, k1, k2, v, B, T, T, &d);
-    attention_backward(dx, dx + q_w, d2 ? dx + q_w + k1_w : NULL, tied ? dx + q_w : dx + q_w + k1_w + d2, scratch, dout, att, q, k1,
-                       k2, v, B, T, &d);
+    attention_backward(dx, dx + q_w, d2 ? dx + q_w + k1_w : NULL, tied ? dx + q_w : dx + q_w + k1_w + d2, scratch, dout, out, att, q,
+                       k1, k2, v, B, T, &d);
     float *d_x = to_device(x, n), *d_dout = to_device(dout, nout), *d_out = (float*)cuda_calloc(nout * 4);
     float *d_lse = (float*)cuda_calloc((size_t)B * H * T * 4), *d_dx = (float*)cuda_calloc(n * 4);
     float* d_scratch = (float*)cuda_calloc(gpu::attention_scratch_size(B, T, &d) * 4);

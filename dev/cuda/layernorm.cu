@@ -11,9 +11,8 @@ static void test_layernorm(int N, int C) {
     float *d_inp = to_device(inp, (size_t)N * C), *d_w = to_device(w, C), *d_b = to_device(b, C), *d_dout = to_device(dout, (size_t)N * C);
     float *d_out = (float*)cuda_calloc((size_t)N * C * 4), *d_mean = (float*)cuda_calloc(N * 4), *d_rstd = (float*)cuda_calloc(N * 4);
     float *d_dinp = (float*)cuda_calloc((size_t)N * C * 4), *d_dw = (float*)cuda_calloc(C * 4), *d_db = (float*)cuda_calloc(C * 4);
-    float* scratch = (float*)cuda_calloc(gpu::column_sum_scratch(N, C) * 4);
     gpu::layernorm_forward(d_out, d_mean, d_rstd, d_inp, d_w, d_b, N, C);
-    gpu::layernorm_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, d_mean, d_rstd, N, C, scratch);
+    gpu::layernorm_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, d_mean, d_rstd, N, C);
     char what[96];
     snprintf(what, sizeof(what), "layernorm forward N=%d C=%d", N, C);
     check(what, out, d_out, (size_t)N * C, 1e-5);
@@ -35,9 +34,8 @@ static void test_rmsnorm(int N, int C, int stride) {
     float *d_inp = to_device(inp, (size_t)N * stride), *d_w = to_device(w, C), *d_dout = to_device(dout, (size_t)N * C);
     float *d_out = (float*)cuda_calloc((size_t)N * C * 4), *d_rstd = (float*)cuda_calloc(N * 4);
     float *d_dinp = (float*)cuda_calloc((size_t)N * stride * 4), *d_dw = (float*)cuda_calloc(C * 4);
-    float* scratch = (float*)cuda_calloc(gpu::column_sum_scratch(N, C) * 4);
     gpu::rmsnorm_forward(d_out, d_rstd, d_inp, d_w, N, C, stride);
-    gpu::rmsnorm_backward(d_dinp, d_dw, d_dout, d_inp, d_w, d_rstd, N, C, stride, scratch);
+    gpu::rmsnorm_backward(d_dinp, d_dw, d_dout, d_inp, d_w, d_rstd, N, C, stride);
     char what[96];
     snprintf(what, sizeof(what), "rmsnorm forward N=%d C=%d of rows %d", N, C, stride);
     check(what, out, d_out, (size_t)N * C, 1e-5);

@@ -24,9 +24,8 @@ static void test_matmul(int N, int C, int OC, int bf16, int misalign) {
     float *d_out = block + at[4], *d_dinp = block + at[5], *d_dw = block + at[6], *d_db = block + at[7];
     const float* host[4] = {inp, w, bias, dout};
     for (int i = 0; i < 4; i++) cudaCheck(cudaMemcpy(block + at[i], host[i], sizes[i] * 4, cudaMemcpyHostToDevice));
-    float* scratch = (float*)cuda_calloc(gpu::column_sum_scratch(N, OC) * 4);
     gpu::matmul_forward(d_out, d_inp, d_w, d_bias, N, C, OC);
-    gpu::matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, C, OC, scratch);
+    gpu::matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, C, OC);
     char what[96];
     snprintf(what, sizeof(what), "matmul %s forward %dx%d->%d%s", bf16 ? "bf16" : "fp32", N, C, OC, misalign ? ", misaligned" : "");
     check(what, out, d_out, (size_t)N * OC, tol);
@@ -34,7 +33,6 @@ static void test_matmul(int N, int C, int OC, int bf16, int misalign) {
     check("  backward dweight", dw, d_dw, (size_t)OC * C, tol);
     check("  backward dbias", db, d_db, OC, 1e-4);
     cudaCheck(cudaFree(block));
-    cudaCheck(cudaFree(scratch));
     free(inp); free(w); free(bias); free(dout); free(out); free(dinp); free(dw); free(db);
 }
 
@@ -45,14 +43,12 @@ static void bench(int bf16) {
         int C = shapes[i][0], OC = shapes[i][1];
         float *inp = (float*)cuda_calloc((size_t)N * C * 4), *w = (float*)cuda_calloc((size_t)OC * C * 4), *out = (float*)cuda_calloc((size_t)N * OC * 4);
         float *dinp = (float*)cuda_calloc((size_t)N * C * 4), *dw = (float*)cuda_calloc((size_t)OC * C * 4);
-        float* scratch = (float*)cuda_calloc(gpu::column_sum_scratch(N, OC) * 4);
         double f = time_ms([&] { gpu::matmul_forward(out, inp, w, NULL, N, C, OC); }, 10);
-        double b = time_ms([&] { gpu::matmul_backward(dinp, dw, NULL, out, inp, w, N, C, OC, scratch); }, 10);
+        double b = time_ms([&] { gpu::matmul_backward(dinp, dw, NULL, out, inp, w, N, C, OC); }, 10);
         double flops = 2.0 * N * C * (double)OC;
         printf("     %s %dx%d->%d: forward %.3f ms (%.0f TFLOP/s), backward %.3f ms (%.0f TFLOP/s)\n", bf16 ? "bf16" : "fp32", N, C, OC, f,
                flops / (f * 1e9), b, 2 * flops / (b * 1e9));
         cudaCheck(cudaFree(inp)); cudaCheck(cudaFree(w)); cudaCheck(cudaFree(out)); cudaCheck(cudaFree(dinp)); cudaCheck(cudaFree(dw));
-        cudaCheck(cudaFree(scratch));
     }
 }
 

@@ -26,8 +26,8 @@ static void test_muon(int L, int rows, int cols, int polar_express, int bf16) {
     float *d_p = to_device(p, n), *d_g = to_device(g, n), *d_m = to_device(m, (size_t)L * block);
     float* before = to_host(d_p, n);
     MuonConfig cfg = {0.02f, 0.95f, 0.1f, 5, polar_express, 0};
-    float* cpu_scratch = (float*)mallocCheck(muon_scratch_size(rows, cols) * 4);
-    for (int l = 0; l < L; l++) muon_update(p + l * stride, g + l * stride, m + l * block, rows, cols, &cfg, 0.02f, 0.95f, 0.8f, cpu_scratch);
+    float* cpu_scratch = (float*)mallocCheck(muon_scratch_size(L, rows, cols) * 4);
+    muon_update(p, g, m, L, rows, cols, stride, &cfg, 0.02f, 0.95f, 0.8f, cpu_scratch);
     gpu::matmul_setup(bf16, (size_t)L * stride * 4);
     float* scratch = (float*)cuda_calloc(gpu::muon_scratch_size(L, rows, cols) * 4);
     gpu::muon_update(d_p, d_g, d_m, L, rows, cols, stride, &cfg, 0.02f, 0.95f, 0.8f, scratch);

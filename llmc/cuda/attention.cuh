@@ -224,6 +224,13 @@ __global__ void attention_dk2_kernel(float* dk2, const float* dk2_part, int B, i
     dk2[((size_t)b * T + s) * d.k2_stride + i] += sum;
 }
 
+// what attention_forward keeps for the backward: each query row's log-sum-exp (B, H, Tq); the backward
+// recomputes the probabilities from it
+static size_t attention_state_size(int B, int H, int Tq, int Tk) {
+    (void)Tk;
+    return (size_t)B * H * Tq;
+}
+
 // scratch floats attention_backward needs for (B, T)
 static size_t attention_scratch_size(int B, int T, const AttentionDims* d) {
     return (size_t)B * d->H * T + (size_t)B * d->Hkv * T * d->d2;
@@ -252,6 +259,25 @@ static void attention_backward(float* dq, float* dk1, float* dk2, float* dv, flo
         attention_dk2_kernel<<<ceil_div((size_t)B * T * d->d2, 256), 256>>>(dk2, dk2_part, B, T, *d);
         cudaCheckLaunch();
     }
+}
+
+// MLA/GLA decoding: qa_h = [W_uk,h^T q_nope,h (dc) | q_rope,h (dR)], a warp per head (train_gpt.c's absorb_queries)
+__global__ void absorb_queries_kernel(float* qa, const float* q, const float* ukvw, int Hg, int dh, int dR, int dc) {
+    int h = blockIdx.x, lane = threadIdx.x;
+    const float* qh = q + (size_t)h * (dh + dR);
+    const float* w_uk = ukvw + ((size_t)(h / Hg) * Hg * 2 * dh + (size_t)(h % Hg) * dh) * dc; // (dh, dc)
+    float* out = qa + (size_t)h * (dc + dR);
+    for (int j = lane; j < dc; j += 32) {
+        float s = 0.0f;
+        for (int i = 0; i < dh; i++) s += qh[i] * w_uk[(size_t)i * dc + j];
+        out[j] = s;
+    }
+    for (int j = lane; j < dR; j += 32) out[dc + j] = qh[dh + j];
+}
+
+static void absorb_queries(float* qa, const float* q, const float* ukvw, int H, int Hg, int dh, int dR, int dc) {
+    absorb_queries_kernel<<<H, 32>>>(qa, q, ukvw, Hg, dh, dR, dc);
+    cudaCheckLaunch();
 }
 
 } // namespace gpu

@@ -74,6 +74,22 @@ static void* cuda_calloc(size_t bytes) {
     return ptr;
 }
 
+// The device scratch that a launcher's kernels share within one call (column sums' partials, the gradient
+// norm's slices, the embedding backward's buckets), so that the launchers keep the CPU trainer's
+// arguments: one buffer, grown to the largest request (in the first training step) and then kept. Its
+// users run one after another on the default stream, so they never overlap; cudaFree waits for the
+// kernels that used the old buffer.
+static void* gpu_scratch(size_t bytes) {
+    static void* buffer = NULL;
+    static size_t size = 0;
+    if (bytes > size) {
+        if (buffer) cudaCheck(cudaFree(buffer));
+        cudaCheck(cudaMalloc(&buffer, bytes));
+        size = bytes;
+    }
+    return buffer;
+}
+
 namespace gpu {
 
 // butterfly reductions over the 32 lanes: every lane gets the result, always combined in the same order
@@ -131,17 +147,16 @@ __global__ void column_finish_kernel(float* out, const float* partial, int chunk
     out[c] += s;
 }
 
-// out (C,) += sum over n < N of term(n, c); scratch holds column_sum_scratch(N, C) floats
+// out (C,) += sum over n < N of term(n, c)
 template <typename Term>
-static void column_sum_accumulate(float* out, Term term, int N, int C, float* scratch) {
+static void column_sum_accumulate(float* out, Term term, int N, int C) {
     int chunks = ceil_div(N, COLSUM_ROWS);
+    float* scratch = (float*)gpu_scratch((size_t)chunks * C * sizeof(float));
     column_partial_kernel<<<dim3(ceil_div(C, 256), chunks), 256>>>(scratch, term, N, C);
     cudaCheckLaunch();
     column_finish_kernel<<<ceil_div(C, 256), 256>>>(out, scratch, chunks, C);
     cudaCheckLaunch();
 }
-
-static size_t column_sum_scratch(int N, int C) { return (size_t)ceil_div(N, COLSUM_ROWS) * C; }
 
 // the plain term: x[n][c] for rows `stride` apart
 struct ColumnOf {

@@ -1,7 +1,7 @@
 /*
 The elementwise and row-wise layers on the GPU, each forward next to its backward with train_gpt.c's
 names and argument order (in namespace gpu): the embedding, LayerNorm and RMSNorm, GELU, the residual add,
-RoPE, and the fused classifier (softmax + cross-entropy + its gradient, never storing probabilities).
+RoPE, and the classifier (the loss with each row's log-sum-exp; its gradient from that, in place of the logits).
 Every reduction has a fixed order: the same inputs give the same bits on every run.
 */
 #ifndef LLMC_CUDA_LAYERS_CUH
@@ -49,10 +49,12 @@ __global__ void encoder_backward_wpe_kernel(float* dwpe, const float* dout, int 
 }
 
 // dwte, dwpe accumulate dout (B,T,C) at the rows the forward read. inp_host (B,T) is the batch on the
-// host, where positions are grouped by token (a counting sort); scratch holds 3*B*T + 1 ints on the device.
-static void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp_host, int B, int T, int C, int V,
-                             int* scratch) {
-    int N = B * T;
+// host, where positions are grouped by token (a counting sort), so that each row of dwte is one thread
+// block's, summed in a fixed order.
+static void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp_host, int B, int T, int C) {
+    int N = B * T, V = 0;
+    for (int n = 0; n < N; n++) V = inp_host[n] + 1 > V ? inp_host[n] + 1 : V; // the buckets the batch needs
+    int* scratch = (int*)gpu_scratch((3 * (size_t)N + 1) * sizeof(int));
     int* count = (int*)callocCheck((size_t)V + 1, sizeof(int));
     int* host = (int*)mallocCheck((3 * (size_t)N + 1) * sizeof(int)); // tokens | offsets | positions
     for (int n = 0; n < N; n++) count[inp_host[n] + 1]++;
@@ -129,14 +131,14 @@ struct LayerNormWeightTerm {
     }
 };
 
-// dinp (N,C) accumulates (+=); dweight, dbias (C,). scratch: column_sum_scratch(N, C)
+// dinp (N,C) accumulates (+=); dweight, dbias (C,)
 static void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                               const float* mean, const float* rstd, int N, int C, float* scratch) {
+                               const float* mean, const float* rstd, int N, int C) {
     layernorm_backward_kernel<<<ceil_div(N, 8), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
     cudaCheckLaunch();
     LayerNormWeightTerm term = {dout, inp, mean, rstd, C};
-    column_sum_accumulate(dweight, term, N, C, scratch);
-    if (dbias) column_sum_accumulate(dbias, ColumnOf{dout, C}, N, C, scratch);
+    column_sum_accumulate(dweight, term, N, C);
+    if (dbias) column_sum_accumulate(dbias, ColumnOf{dout, C}, N, C);
 }
 
 __global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* inp, const float* weight, int N, int C, int stride) {
@@ -175,13 +177,13 @@ struct RMSNormWeightTerm {
     __device__ float operator()(int n, int c) const { return dout[(size_t)n * C + c] * inp[(size_t)n * stride + c] * rstd[n]; }
 };
 
-// dinp (rows inp_stride apart) accumulates (+=); dweight (C,). scratch: column_sum_scratch(N, C)
+// dinp (rows inp_stride apart) accumulates (+=); dweight (C,)
 static void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight, const float* rstd,
-                             int N, int C, int inp_stride, float* scratch) {
+                             int N, int C, int inp_stride) {
     rmsnorm_backward_kernel<<<ceil_div(N, 8), 256>>>(dinp, dout, inp, weight, rstd, N, C, inp_stride);
     cudaCheckLaunch();
     RMSNormWeightTerm term = {dout, inp, rstd, C, inp_stride};
-    column_sum_accumulate(dweight, term, N, C, scratch);
+    column_sum_accumulate(dweight, term, N, C);
 }
 
 // ----------------------------------------------------------------------------
@@ -263,34 +265,43 @@ static void rope_backward(float* dx, const float* cos_table, const float* sin_ta
 // ----------------------------------------------------------------------------
 // the classifier: a block per row of logits (Vp wide; the first V are real)
 
-__global__ void crossentropy_kernel(float* losses, float* logits, const int* targets, float dloss, int V, int Vp, int write_grad) {
+// losses (N,) = lse - logits[target] with lse the log-sum-exp of each row's first V logits
+__global__ void crossentropy_forward_kernel(float* losses, float* lse, const float* logits, const int* targets, int V, int Vp) {
     int n = blockIdx.x;
-    float* l = logits + (size_t)n * Vp;
+    const float* l = logits + (size_t)n * Vp;
     float m = -INFINITY;
     for (int i = threadIdx.x; i < V; i += blockDim.x) m = fmaxf(m, l[i]);
     m = block_max(m);
     float s = 0.0f;
     for (int i = threadIdx.x; i < V; i += blockDim.x) s += expf(l[i] - m);
     s = block_sum(s);
-    int target = targets[n];
-    if (threadIdx.x == 0) losses[n] = logf(s) + m - l[target];
-    if (!write_grad) return;
-    __syncthreads(); // every thread has read l[target] above before it may be overwritten
-    for (int i = threadIdx.x; i < Vp; i += blockDim.x) {
-        l[i] = i < V ? (expf(l[i] - m) / s - (i == target ? 1.0f : 0.0f)) * dloss : 0.0f;
+    if (threadIdx.x == 0) {
+        lse[n] = m + logf(s);
+        losses[n] = lse[n] - l[targets[n]];
     }
 }
 
-// losses (N,) = -log softmax(logits[:V])[target]
-static void crossentropy_forward(float* losses, float* logits, const int* targets, int N, int V, int Vp) {
-    crossentropy_kernel<<<N, 1024>>>(losses, logits, targets, 0.0f, V, Vp, 0);
+// losses (N,) = -log softmax(logits[:V])[target], keeping each row's log-sum-exp lse (N,) for the backward
+static void crossentropy_forward(float* losses, float* lse, const float* logits, const int* targets, int N, int V, int Vp) {
+    crossentropy_forward_kernel<<<N, 1024>>>(losses, lse, logits, targets, V, Vp);
     cudaCheckLaunch();
 }
 
-// The training classifier: the losses, and the logits (N,Vp) overwritten in place by their gradient
-// (softmax - onehot(target)) * dloss, zero in the padded columns. Probabilities are never stored.
-static void fused_classifier(float* logits, float* losses, const int* targets, float dloss, int N, int V, int Vp) {
-    crossentropy_kernel<<<N, 1024>>>(losses, logits, targets, dloss, V, Vp, 1);
+__global__ void crossentropy_backward_kernel(float* dlogits, const float* lse, const float* logits, const int* targets, float dloss,
+                                             int V, int Vp) {
+    int n = blockIdx.x, target = targets[n];
+    const float* l = logits + (size_t)n * Vp;
+    float* dl = dlogits + (size_t)n * Vp;
+    for (int i = threadIdx.x; i < Vp; i += blockDim.x) {
+        dl[i] = i < V ? (expf(l[i] - lse[n]) - (i == target ? 1.0f : 0.0f)) * dloss : 0.0f; // each element read, then written
+    }
+}
+
+// dlogits (N,Vp) = (exp(logits - lse) - onehot(target)) * dloss, zero in the padded columns; dlogits may be
+// logits itself (in place)
+static void crossentropy_backward(float* dlogits, const float* lse, const float* logits, const int* targets, float dloss, int N, int V,
+                                  int Vp) {
+    crossentropy_backward_kernel<<<N, 1024>>>(dlogits, lse, logits, targets, dloss, V, Vp);
     cudaCheckLaunch();
 }
 

@@ -130,13 +130,12 @@ static void matmul_forward(float* out, const float* inp, const float* weight, co
     }
 }
 
-// dinp (N,C) = dout (N,OC) @ weight (OC,C); dweight (OC,C) += dout^T @ inp; dbias (OC,) += column sums of
-// dout. scratch: column_sum_scratch(N, OC)
+// dinp (N,C) = dout (N,OC) @ weight (OC,C); dweight (OC,C) += dout^T @ inp; dbias (OC,) += column sums of dout
 static void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
-                            int N, int C, int OC, float* scratch) {
+                            int N, int C, int OC) {
     gemm(dinp, weight, dout, C, N, OC, 0, 0, 0.0f, 1, 0, 0, 0);
     gemm(dweight, inp, dout, C, OC, N, 0, 1, 1.0f, 1, 0, 0, 0);
-    if (dbias) column_sum_accumulate(dbias, ColumnOf{dout, OC}, N, OC, scratch);
+    if (dbias) column_sum_accumulate(dbias, ColumnOf{dout, OC}, N, OC);
 }
 
 } // namespace gpu

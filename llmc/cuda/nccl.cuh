@@ -9,7 +9,6 @@ a stream of their own, one layer at a time while the backward pass computes the 
 #define LLMC_CUDA_NCCL_CUH
 
 #include <nccl.h>
-#include "../args.h"
 #include "../distributed.h"
 #include "../rendezvous.h"
 #include "common.cuh"
@@ -31,13 +30,14 @@ struct GpuGroup {
     cudaEvent_t averaged; // on `stream`: every average queued so far is done
 };
 
-// One GPU per process (rank % visible GPUs) and, with several processes, the NCCL communicator.
-static GpuGroup gpu_group_init(Dist dist, const TrainArgs* a) {
+// One GPU per process (rank % visible GPUs) and, with several processes, the NCCL communicator. A launch
+// without MPI gives num_processes > 1, this process's rank and how they meet (dist_init: rendezvous.h).
+static GpuGroup gpu_group_init(Dist dist, int num_processes, int process_rank, const char* dist_init) {
     GpuGroup g;
     memset(&g, 0, sizeof(g));
-    if (dist.size == 1 && a->num_processes > 1) { // launched without MPI
-        dist.rank = a->process_rank;
-        dist.size = a->num_processes;
+    if (dist.size == 1 && num_processes > 1) { // launched without MPI
+        dist.rank = process_rank;
+        dist.size = num_processes;
     }
     g.dist = dist;
     int devices = 0;
@@ -48,10 +48,10 @@ static GpuGroup gpu_group_init(Dist dist, const TrainArgs* a) {
     ncclUniqueId id;
     if (dist.rank == 0) ncclCheck(ncclGetUniqueId(&id));
 #ifdef USE_MPI
-    if (a->num_processes == 1) dist_broadcast(&dist, &id, sizeof(id), 0);
-    else rendezvous(a->dist_init, dist.rank, dist.size, &id, sizeof(id));
+    if (num_processes == 1) dist_broadcast(&dist, &id, sizeof(id), 0);
+    else rendezvous(dist_init, dist.rank, dist.size, &id, sizeof(id));
 #else
-    rendezvous(a->dist_init, dist.rank, dist.size, &id, sizeof(id));
+    rendezvous(dist_init, dist.rank, dist.size, &id, sizeof(id));
 #endif
     ncclCheck(ncclCommInitRank(&g.comm, dist.size, id, dist.rank));
     // non-blocking: the legacy default stream, which runs the trainer's kernels, must not wait for it

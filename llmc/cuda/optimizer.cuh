@@ -1,12 +1,12 @@
 /*
-The optimizers on the GPU, mirroring train_gpt.c: AdamW elementwise; the global gradient norm as a
+The optimizers' update rules on the GPU, with train_gpt.c's names and arguments: AdamW elementwise; the global gradient norm as a
 fixed-order reduction; Muon with Newton-Schulz as batched matmuls (bf16 inputs, fp32 accumulation in the
 default precision) over the same-shaped blocks of all layers at once.
 */
 #ifndef LLMC_CUDA_OPTIMIZER_CUH
 #define LLMC_CUDA_OPTIMIZER_CUH
 
-#include "../run.h"
+#include "../optimizer_config.h"
 #include "common.cuh"
 #include "matmul.cuh"
 
@@ -42,8 +42,9 @@ __global__ void sum_squares_kernel(float* partial, const float* x, size_t n) {
     if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
-// scratch: NORM_BLOCKS floats on the device; the result comes back to the host
-static double sum_squares(const float* x, size_t n, float* scratch) {
+// the sum of x's squares (n,), back on the host
+static double sum_squares(const float* x, size_t n) {
+    float* scratch = (float*)gpu_scratch(NORM_BLOCKS * sizeof(float));
     sum_squares_kernel<<<NORM_BLOCKS, 256>>>(scratch, x, n);
     cudaCheckLaunch();
     float partial[NORM_BLOCKS];

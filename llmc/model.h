@@ -1,0 +1,736 @@
+/*
+The model, written once for both trainers: docs/design.md §2's GPT as a graph of layer calls, its
+activations, the optimizer step over the parameter units, KV-cache decoding and loading. Nothing here
+touches memory directly: a trainer includes this file after defining its element type `real`, its
+process group `Comm`, and these functions, with the same names and arguments on the CPU (train_gpt.c,
+host memory) and on the GPU (train_gpt.cu, device memory):
+
+  memory     tensor_alloc / tensor_free (zero-filled `real`s), tensor_zero, tensor_copy, tensor_upload /
+             tensor_download (from / to host memory), tensor_sum (in double), tokens_alloc / tokens_free /
+             tokens_upload (token ids as the layers read them), device_memory_bytes, DEVICE_NAME
+  layers     encoder_, layernorm_, rmsnorm_, matmul_, gelu_, crossentropy_ forward and backward; rope_forward
+             and rope_backward; attention_forward and attention_backward (with attention_state_size, what the
+             forward keeps for the backward, and attention_scratch_size); residual_forward; absorb_queries
+             (MLA/GLA decoding)
+  optimizers adamw_update, muon_update (a batch of matrices stride apart), muon_scratch_size, sum_squares
+  processes  comm_broadcast; comm_grads_begin / comm_grads_mean / comm_grads_end / comm_grads_wait (the
+             gradient average, queued block by block during the backward)
+
+Shape legend: B batch, T sequence, N = B*T rows, C channels, H query heads, Hkv key/value heads, dh = C/H,
+dR rotated width, n latent groups, dc latent width per group, rq query rank, Dqkv fused width, F MLP
+width, V vocabulary, Vp padded vocabulary, L layers, maxT longest sequence, E KV-cache elements per token
+per layer. Weight gradients accumulate (+=, for gradient accumulation).
+*/
+#ifndef LLMC_MODEL_H
+#define LLMC_MODEL_H
+
+#include <stddef.h>
+#include "attention_layout.h"
+#include "checkpoint.h"
+#include "distributed.h"
+#include "gpt.h"
+#include "model_tensors.h"
+#include "run.h"
+
+// ----------------------------------------------------------------------------
+// activations: named buffers sized by tables, the way gpt.h sizes the parameters
+
+// What one block keeps for N = B*T rows: training saves these for the backward (L of them in one block of
+// memory); decoding holds one set for a single row and reuses it in every layer. A variant leaves the
+// fields it does not use empty (size 0, NULL).
+typedef struct {
+    real* ln1;        // (N, C)
+    real* ln1_mean;   // (N,)
+    real* ln1_rstd;   // (N,)
+    real* qkv;        // (N, Dqkv) fused projection, RoPE applied          MHA/GQA/MQA/GTA
+    real* qlat;       // (N, rq) compressed query                           MLA/GLA, rq > 0
+    real* qlat_norm;  // (N, rq)
+    real* qlat_rstd;  // (N,)
+    real* q;          // (N, H*(dh+dR)) queries, RoPE applied               MLA/GLA
+    real* kvlat;      // (N, n*dc+dR) latent groups and the rotated RoPE key
+    real* kvlat_norm; // (n, N, dc) normalised groups, group-major           training
+    real* kvlat_rstd; // (n, N)
+    real* ukv;        // (n, N, (H/n)*2*dh) per group: [k_nope | v] of its heads  training
+    real* att;        // what the attention core keeps for its backward (attention_state_size)
+    real* atty;       // (N, H*dh) attention output before its projection
+    real* q_absorbed; // (H, dc+dR) queries absorbed into the key up-projection   MLA/GLA decoding
+    real* ctx;        // (H, dc) attention-weighted latent per head                 MLA/GLA decoding
+    real* residual2;  // (N, C) residual + attention
+    real* ln2;        // (N, C)
+    real* ln2_mean;   // (N,)
+    real* ln2_rstd;   // (N,)
+    real* fch;        // (N, F) MLP pre-activation
+    real* fch_gelu;   // (N, F)
+    real* residual3;  // (N, C) the block's output
+} BlockActivations;
+
+// Training activations outside the blocks, and the backward's scratch, which every layer reuses.
+typedef struct {
+    real* encoded;      // (N, C)
+    real* lnf;          // (N, C)
+    real* lnf_mean;     // (N,)
+    real* lnf_rstd;     // (N,)
+    real* logits;       // (N, Vp); the backward overwrites it with dlogits
+    real* losses;       // (N,)
+    real* lse;          // (N,) log-sum-exp of each row of logits, for the backward
+    real* proj;         // (N, C) attention/MLP output projection before the residual add
+    real* dresidual;    // (N, C) gradient of the residual stream
+    real* dln;          // (N, C)
+    real* dln_q;        // (N, C) the query path's share of dln1 (MLA/GLA)
+    real* datty;        // (N, H*dh)
+    real* dqkv;         // (N, Dqkv)
+    real* dq;           // (N, H*(dh+dR))
+    real* dqlat;        // (N, rq)
+    real* dqlat_norm;   // (N, rq)
+    real* dkvlat;       // (N, n*dc+dR)
+    real* dkvlat_norm;  // (N, dc), one group at a time
+    real* dukv;         // (n, N, (H/n)*2*dh)
+    real* dfch;         // (N, F)
+    real* attn_scratch; // of the attention core's backward (attention_scratch_size)
+    BlockActivations* blocks; // (L,), on the host, pointing into the same memory
+} ActivationTensors;
+
+// one buffer: its field in a struct of real pointers, its name (for messages) and its elements
+typedef struct {
+    const char* name;
+    size_t offset, size;
+} ActivationSpec;
+#define MAX_ACTIVATIONS 32
+#define BLOCK_ACT(field, n) {#field, offsetof(BlockActivations, field), (size_t)(n)}
+#define MODEL_ACT(field, n) {#field, offsetof(ActivationTensors, field), (size_t)(n)}
+
+// the attention core's widest call for this model: the fused core, or one latent group's heads
+static AttentionDims attention_training_dims(const GPTConfig* c) {
+    return is_latent(c) ? latent_group_dims(c) : fused_layout(c, qkv_width(c)).dims;
+}
+
+// The buffers of one block for B*T rows attending over Tk keys, for training or for decoding one row.
+static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int decoding, ActivationSpec* s) {
+    size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, F = c->mlp_hidden;
+    size_t lat = is_latent(c), rq = c->q_rank, n = c->latent_groups, dc = c->latent_dim, dR = c->rope_dim;
+    size_t train_lat = lat && !decoding, decode_lat = lat && decoding;
+    ActivationSpec list[] = {
+        BLOCK_ACT(ln1, N * C), BLOCK_ACT(ln1_mean, N), BLOCK_ACT(ln1_rstd, N), BLOCK_ACT(qkv, N * qkv_width(c)),
+        BLOCK_ACT(qlat, N * rq), BLOCK_ACT(qlat_norm, N * rq), BLOCK_ACT(qlat_rstd, rq > 0 ? N : 0),
+        BLOCK_ACT(q, lat * N * H * (dh + dR)), BLOCK_ACT(kvlat, lat * N * latent_width(c)),
+        BLOCK_ACT(kvlat_norm, train_lat * N * n * dc), BLOCK_ACT(kvlat_rstd, train_lat * n * N),
+        BLOCK_ACT(ukv, train_lat * N * 2 * H * dh), BLOCK_ACT(att, attention_state_size(B, (int)H, T, Tk)),
+        BLOCK_ACT(atty, N * H * dh), BLOCK_ACT(q_absorbed, decode_lat * H * (dc + dR)), BLOCK_ACT(ctx, decode_lat * H * dc),
+        BLOCK_ACT(residual2, N * C), BLOCK_ACT(ln2, N * C), BLOCK_ACT(ln2_mean, N), BLOCK_ACT(ln2_rstd, N),
+        BLOCK_ACT(fch, N * F), BLOCK_ACT(fch_gelu, N * F), BLOCK_ACT(residual3, N * C)};
+    int count = (int)(sizeof(list) / sizeof(list[0]));
+    memcpy(s, list, sizeof(list));
+    return count;
+}
+
+// The training buffers outside the blocks, for micro-batches of (B, T).
+static int model_activation_specs(const GPTConfig* c, int B, int T, ActivationSpec* s) {
+    size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, lat = is_latent(c), rq = c->q_rank;
+    AttentionDims core = attention_training_dims(c);
+    ActivationSpec list[] = {
+        MODEL_ACT(encoded, N * C), MODEL_ACT(lnf, N * C), MODEL_ACT(lnf_mean, N), MODEL_ACT(lnf_rstd, N),
+        MODEL_ACT(logits, N * c->padded_vocab_size), MODEL_ACT(losses, N), MODEL_ACT(lse, N), MODEL_ACT(proj, N * C),
+        MODEL_ACT(dresidual, N * C), MODEL_ACT(dln, N * C), MODEL_ACT(dln_q, lat * N * C), MODEL_ACT(datty, N * H * dh),
+        MODEL_ACT(dqkv, N * qkv_width(c)), MODEL_ACT(dq, lat * N * H * qk_head_dim(c)), MODEL_ACT(dqlat, N * rq),
+        MODEL_ACT(dqlat_norm, N * rq), MODEL_ACT(dkvlat, lat * N * latent_width(c)), MODEL_ACT(dkvlat_norm, lat * N * c->latent_dim),
+        MODEL_ACT(dukv, lat * N * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, &core))};
+    int count = (int)(sizeof(list) / sizeof(list[0]));
+    memcpy(s, list, sizeof(list));
+    return count;
+}
+
+// Points the real* fields of `base` named by specs[0..n) at consecutive runs of memory (NULL for an empty
+// one); returns the elements used. memory NULL: just count.
+static size_t point_activations(void* base, const ActivationSpec* specs, int n, real* memory) {
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        *(real**)((char*)base + specs[i].offset) = memory && specs[i].size ? memory + used : NULL;
+        used += specs[i].size;
+    }
+    return used;
+}
+
+// ----------------------------------------------------------------------------
+// the model: parameters, gradients, optimizer state and activations on the trainer's device
+
+typedef struct {
+    GPTConfig config;
+    ParamSpec specs[NUM_PARAMETER_TENSORS];
+    size_t num_parameters;
+    ParameterTensors params, grads;
+    real *params_memory, *grads_memory;
+    // optimizer state in units (llmc/distributed.h): AdamW's moments, or Muon's momentum in m, each unit
+    // packed; under ZeRO-1 this process keeps and updates only the units it owns
+    OptimizerPlan plan;
+    real *m_memory, *v_memory;
+    real* muon_scratch; // the largest Muon unit's working space
+    real* unit_scratch; // one unit's state, which its owner broadcasts when a checkpoint gathers them
+    real *rope_cos, *rope_sin; // (maxT, dR/2), NULL without RoPE
+    // activations, sized once for (B, T) by gpt_allocate_activations
+    int batch_size, seq_len;
+    ActivationTensors acts;
+    real* acts_memory;
+    int *tokens, *targets;   // (B, T) where the layers read them (tokens_upload)
+    const int* tokens_host;  // the last forward's inputs, for the embedding backward
+    const int* targets_used; // the last forward's targets where the layers read them, NULL without
+    float mean_loss;         // of the last forward with targets
+} GPT;
+
+// Dies, with the figures, when `bytes` would not fit in the trainer's memory.
+static void gpt_check_memory(double bytes, const char* what, const char* hint) {
+    double have = device_memory_bytes();
+    if (have > 0 && bytes > have) {
+        die_hint(hint, "%s need %.1f GiB, but %s has %.1f GiB of memory", what, bytes / 1073741824.0, DEVICE_NAME, have / 1073741824.0);
+    }
+}
+
+// Allocates zero-filled parameters and gradients (one block each) for a config and the RoPE tables;
+// gpt_setup_optimizer adds the optimizer state, gpt_allocate_activations the activations.
+static void gpt_build(GPT* model, const GPTConfig* config) {
+    memset(model, 0, sizeof(*model));
+    model->config = *config;
+    gpt_param_specs(config, model->specs);
+    model->num_parameters = gpt_num_parameters(config);
+    gpt_check_memory(2.0 * model->num_parameters * sizeof(real), "the parameters and their gradients",
+                     "choose a smaller model (--layers, --channels, --mlp-hidden, --latent-dim, --q-rank)");
+    model->params_memory = tensor_alloc(model->num_parameters);
+    model->grads_memory = tensor_alloc(model->num_parameters);
+    point_parameters(&model->params, model->specs, model->params_memory);
+    point_parameters(&model->grads, model->specs, model->grads_memory);
+    if (config->rope_dim > 0) { // frequencies theta^(-2i/dR) over the rotated width, in double on the host
+        int half = config->rope_dim / 2;
+        size_t n = (size_t)config->max_seq_len * half;
+        real* host = (real*)mallocCheck(2 * n * sizeof(real)); // cos | sin
+        for (int p = 0; p < config->max_seq_len; p++) {
+            for (int i = 0; i < half; i++) {
+                double angle = p * pow((double)config->rope_theta, -2.0 * i / config->rope_dim);
+                host[p * half + i] = (real)cos(angle);
+                host[n + p * half + i] = (real)sin(angle);
+            }
+        }
+        model->rope_cos = tensor_alloc(n);
+        model->rope_sin = tensor_alloc(n);
+        tensor_upload(model->rope_cos, host, n);
+        tensor_upload(model->rope_sin, host + n, n);
+        free(host);
+    }
+}
+
+static void gpt_free(GPT* model) {
+    real* buffers[] = {model->params_memory, model->grads_memory, model->m_memory,   model->v_memory, model->muon_scratch,
+                       model->unit_scratch,  model->rope_cos,     model->rope_sin,   model->acts_memory};
+    for (size_t i = 0; i < sizeof(buffers) / sizeof(buffers[0]); i++) tensor_free(buffers[i]);
+    tokens_free(model->tokens);
+    tokens_free(model->targets);
+    free(model->acts.blocks);
+}
+
+// GPT-2 init (llmc/gpt.h): the same draws in both trainers for the same seed
+static void gpt_init_random(GPT* model, uint64_t seed) {
+    real* host = (real*)mallocCheck(model->num_parameters * sizeof(real));
+    gpt_init_params(host, sizeof(real), &model->config, seed);
+    tensor_upload(model->params_memory, host, model->num_parameters);
+    free(host);
+}
+
+// Sizes and allocates the training activations (one block) for micro-batches of (B, T).
+static void gpt_allocate_activations(GPT* model, int B, int T) {
+    const GPTConfig* c = &model->config;
+    if (T > c->max_seq_len) {
+        die_hint("lower -t, or train a model with a larger --max-seq-len", "sequence length -t %d exceeds the model's maximum %d", T,
+                 c->max_seq_len);
+    }
+    ActivationSpec block[MAX_ACTIVATIONS], outside[MAX_ACTIVATIONS];
+    int nb = block_activation_specs(c, B, T, T, 0, block), no = model_activation_specs(c, B, T, outside);
+    ActivationTensors* a = &model->acts;
+    a->blocks = (BlockActivations*)callocCheck(c->num_layers, sizeof(BlockActivations));
+    size_t per_block = point_activations(&a->blocks[0], block, nb, NULL), total = point_activations(a, outside, no, NULL);
+    total += per_block * c->num_layers;
+    char what[128];
+    snprintf(what, sizeof(what), "the parameters, gradients, optimizer state and activations for B=%d T=%d", B, T);
+    gpt_check_memory(((double)total + 2.0 * model->num_parameters + 2.0 * model->plan.state_size) * sizeof(real), what,
+                     "lower -b (use -d for the same tokens per step) or -t, or choose a smaller model");
+    model->acts_memory = tensor_alloc(total);
+    real* next = model->acts_memory + point_activations(a, outside, no, model->acts_memory);
+    for (int l = 0; l < c->num_layers; l++) next += point_activations(&a->blocks[l], block, nb, next);
+    model->tokens = tokens_alloc((size_t)B * T);
+    model->targets = tokens_alloc((size_t)B * T);
+    model->batch_size = B;
+    model->seq_len = T;
+}
+
+// ----------------------------------------------------------------------------
+// attention of each variant: from ln1 (N,C) to atty (N,H*dh)
+
+// -- MHA, GQA, MQA and GTA: one fused projection x -> [q (H heads) | kv part]. The kv part ([K | V], or
+// GTA's [S | kr]) is exactly what the KV cache keeps for a token.
+
+// RoPE on the fused rows (B,T,Dqkv) at positions pos0..: the rotated slice of each query head, then the
+// keys: every key head's first dR dims (MHA/GQA/MQA) or the one RoPE key (GTA). backward: the inverse.
+static void fused_rope(const GPT* model, real* qkv, int B, int T, int pos0, int backward) {
+    const GPTConfig* c = &model->config;
+    if (c->rope_dim == 0) return;
+    FusedLayout f = fused_layout(c, qkv_width(c));
+    int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
+    real* q = qkv + f.q_rope;
+    real* k = qkv + H * dh + f.k_rope;
+    if (backward) {
+        rope_backward(q, model->rope_cos, model->rope_sin, B, T, pos0, H, Dqkv, dh, c->rope_dim);
+        rope_backward(k, model->rope_cos, model->rope_sin, B, T, pos0, f.k_rope_heads, Dqkv, dh, c->rope_dim);
+    } else {
+        rope_forward(q, model->rope_cos, model->rope_sin, B, T, pos0, H, Dqkv, dh, c->rope_dim);
+        rope_forward(k, model->rope_cos, model->rope_sin, B, T, pos0, f.k_rope_heads, Dqkv, dh, c->rope_dim);
+    }
+}
+
+// ln1 -> atty through the fused projection. With a cache (maxT, E) this decodes one row at pos0: its kv
+// part is appended and attention reads the cache.
+static void fused_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T, int pos0,
+                                    real* cache) {
+    const GPTConfig* c = &model->config;
+    int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
+    matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, B * T, c->channels, Dqkv);
+    fused_rope(model, acts->qkv, B, T, pos0, 0);
+    const real* kv = acts->qkv + H * dh;
+    int kv_stride = Dqkv, Tk = T;
+    if (cache) {
+        int E = (int)gpt_kv_elements_per_token_layer(c);
+        tensor_copy(cache + (size_t)pos0 * E, kv, E);
+        kv = cache;
+        kv_stride = E;
+        Tk = pos0 + 1;
+    }
+    FusedLayout f = fused_layout(c, kv_stride);
+    attention_forward(acts->atty, acts->att, acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, Tk, &f.dims);
+}
+
+// datty -> dln (written), accumulating the projection's weight gradients into g
+static void fused_attention_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g, const BlockActivations* acts,
+                                     int B, int T) {
+    const GPTConfig* c = &model->config;
+    ActivationTensors* s = &model->acts;
+    int N = B * T, H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
+    FusedLayout f = fused_layout(c, Dqkv);
+    const real* kv = acts->qkv + H * dh;
+    real* dkv = s->dqkv + H * dh;
+    // atty = attention(rope(qkv)): the core accumulates into the kv part
+    tensor_zero(s->dqkv, (size_t)N * Dqkv);
+    attention_backward(s->dqkv, dkv + f.k1, f.k2 >= 0 ? dkv + f.k2 : NULL, dkv + f.v, s->attn_scratch, s->datty, acts->atty, acts->att,
+                       acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, &f.dims);
+    fused_rope(model, s->dqkv, B, T, 0, 1);
+    // qkv = ln1 @ qkvw^T + qkvb
+    matmul_backward(s->dln, g->qkvw, g->qkvb, s->dqkv, acts->ln1, p->qkvw, N, c->channels, Dqkv);
+}
+
+// -- MLA and GLA: queries (through a normalised low-rank bottleneck unless rq = 0), and a latent of n
+// normalised groups plus one RoPE key; group g up-projects into k_nope and v for its H/n heads.
+
+// ln1 -> q (N, H*(dh+dR)), rotated at positions pos0..
+static void latent_queries_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T, int pos0) {
+    const GPTConfig* c = &model->config;
+    int N = B * T, C = c->channels, rq = c->q_rank, dh = c->head_dim, dR = c->rope_dim, Dq = c->num_heads * (dh + dR);
+    if (rq > 0) {
+        matmul_forward(acts->qlat, acts->ln1, p->dqw, p->dqb, N, C, rq);
+        rmsnorm_forward(acts->qlat_norm, acts->qlat_rstd, acts->qlat, p->qnormw, N, rq, rq);
+        matmul_forward(acts->q, acts->qlat_norm, p->uqw, p->uqb, N, rq, Dq);
+    } else {
+        matmul_forward(acts->q, acts->ln1, p->qw, p->qb, N, C, Dq);
+    }
+    rope_forward(acts->q + dh, model->rope_cos, model->rope_sin, B, T, pos0, c->num_heads, Dq, dh + dR, dR);
+}
+
+// ln1 -> atty for training: keys and values materialised per head, group by group
+static void latent_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T) {
+    const GPTConfig* c = &model->config;
+    int N = B * T, n = c->latent_groups, dc = c->latent_dim, Hg = c->num_heads / n, dh = c->head_dim;
+    int dR = c->rope_dim, Dlat = latent_width(c);
+    latent_queries_forward(model, p, acts, B, T, 0);
+    matmul_forward(acts->kvlat, acts->ln1, p->dkvw, p->dkvb, N, c->channels, Dlat);
+    rope_forward(acts->kvlat + n * dc, model->rope_cos, model->rope_sin, B, T, 0, 1, Dlat, dR, dR);
+    AttentionDims d = latent_group_dims(c);
+    size_t att_per_group = attention_state_size(B, Hg, T, T);
+    for (int g = 0; g < n; g++) {
+        real* cg = acts->kvlat_norm + (size_t)g * N * dc;
+        real* ukv = acts->ukv + (size_t)g * N * Hg * 2 * dh;
+        rmsnorm_forward(cg, acts->kvlat_rstd + (size_t)g * N, acts->kvlat + g * dc, p->kvnormw + g * dc, N, dc, Dlat);
+        matmul_forward(ukv, cg, p->ukvw + (size_t)g * Hg * 2 * dh * dc, p->ukvb ? p->ukvb + g * Hg * 2 * dh : NULL, N, dc, Hg * 2 * dh);
+        attention_forward(acts->atty + g * Hg * dh, acts->att + g * att_per_group, acts->q + g * Hg * (dh + dR), ukv,
+                          acts->kvlat + n * dc, ukv + Hg * dh, B, T, T, &d);
+    }
+}
+
+// datty -> dln (written), accumulating the weight gradients into g
+static void latent_attention_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g, const BlockActivations* acts,
+                                      int B, int T) {
+    const GPTConfig* c = &model->config;
+    ActivationTensors* s = &model->acts;
+    int N = B * T, C = c->channels, n = c->latent_groups, dc = c->latent_dim, Hg = c->num_heads / n, dh = c->head_dim;
+    int dR = c->rope_dim, Dlat = latent_width(c), rq = c->q_rank, Dq = c->num_heads * (dh + dR);
+    // atty = attention per group; the core accumulates into dukv and the RoPE key's gradient
+    tensor_zero(s->dkvlat, (size_t)N * Dlat);
+    tensor_zero(s->dukv, (size_t)N * 2 * c->num_heads * dh);
+    AttentionDims d = latent_group_dims(c);
+    size_t att_per_group = attention_state_size(B, Hg, T, T);
+    for (int grp = 0; grp < n; grp++) {
+        const real* ukv = acts->ukv + (size_t)grp * N * Hg * 2 * dh;
+        real* dukv = s->dukv + (size_t)grp * N * Hg * 2 * dh;
+        attention_backward(s->dq + grp * Hg * (dh + dR), dukv, s->dkvlat + n * dc, dukv + Hg * dh, s->attn_scratch,
+                           s->datty + grp * Hg * dh, acts->atty + grp * Hg * dh, acts->att + grp * att_per_group,
+                           acts->q + grp * Hg * (dh + dR), ukv, acts->kvlat + n * dc, ukv + Hg * dh, B, T, &d);
+    }
+    rope_backward(s->dq + dh, model->rope_cos, model->rope_sin, B, T, 0, c->num_heads, Dq, dh + dR, dR);
+    rope_backward(s->dkvlat + n * dc, model->rope_cos, model->rope_sin, B, T, 0, 1, Dlat, dR, dR);
+    // ukv_g = rmsnorm(c_g) @ ukvw_g^T + ukvb_g, c_g the group's slice of kvlat
+    for (int grp = 0; grp < n; grp++) {
+        size_t w = (size_t)grp * Hg * 2 * dh;
+        matmul_backward(s->dkvlat_norm, g->ukvw + w * dc, g->ukvb ? g->ukvb + w : NULL, s->dukv + (size_t)grp * N * Hg * 2 * dh,
+                        acts->kvlat_norm + (size_t)grp * N * dc, p->ukvw + w * dc, N, dc, Hg * 2 * dh);
+        rmsnorm_backward(s->dkvlat + grp * dc, g->kvnormw + grp * dc, s->dkvlat_norm, acts->kvlat + grp * dc, p->kvnormw + grp * dc,
+                         acts->kvlat_rstd + (size_t)grp * N, N, dc, Dlat);
+    }
+    // kvlat = ln1 @ dkvw^T + dkvb
+    matmul_backward(s->dln, g->dkvw, g->dkvb, s->dkvlat, acts->ln1, p->dkvw, N, C, Dlat);
+    // q = rmsnorm(ln1 @ dqw^T + dqb) @ uqw^T + uqb, or ln1 @ qw^T + qb; its share of dln1 adds to the latent's
+    if (rq > 0) {
+        matmul_backward(s->dqlat_norm, g->uqw, g->uqb, s->dq, acts->qlat_norm, p->uqw, N, rq, Dq);
+        tensor_zero(s->dqlat, (size_t)N * rq);
+        rmsnorm_backward(s->dqlat, g->qnormw, s->dqlat_norm, acts->qlat, p->qnormw, acts->qlat_rstd, N, rq, rq);
+        matmul_backward(s->dln_q, g->dqw, g->dqb, s->dqlat, acts->ln1, p->dqw, N, C, rq);
+    } else {
+        matmul_backward(s->dln_q, g->qw, g->qb, s->dq, acts->ln1, p->qw, N, C, Dq);
+    }
+    residual_forward(s->dln, s->dln, s->dln_q, (size_t)N * C);
+}
+
+// Decoding one token at pos without materialising any key or value: the cache row holds the normalised
+// latent groups and the rotated RoPE key. Each head's query is absorbed into its group's key
+// up-projection, q~ = W_uk,h^T q_nope (the key bias shifts all of a head's scores equally, so softmax
+// ignores it), attention runs over the latents themselves, and the head's output is
+// W_uv,h (sum_t p_t c_t) + b_v,h (the weights sum to one, so the value bias passes through).
+static void latent_attention_decode(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int pos, real* cache) {
+    const GPTConfig* c = &model->config;
+    int C = c->channels, H = c->num_heads, n = c->latent_groups, dc = c->latent_dim, Hg = H / n, dh = c->head_dim;
+    int dR = c->rope_dim, Dlat = latent_width(c);
+    latent_queries_forward(model, p, acts, 1, 1, pos);
+    real* row = cache + (size_t)pos * Dlat;
+    matmul_forward(acts->kvlat, acts->ln1, p->dkvw, p->dkvb, 1, C, Dlat);
+    for (int g = 0; g < n; g++) rmsnorm_forward(row + g * dc, NULL, acts->kvlat + g * dc, p->kvnormw + g * dc, 1, dc, Dlat);
+    tensor_copy(row + n * dc, acts->kvlat + n * dc, dR);
+    rope_forward(row + n * dc, model->rope_cos, model->rope_sin, 1, 1, pos, 1, Dlat, dR, dR);
+    absorb_queries(acts->q_absorbed, acts->q, p->ukvw, H, Hg, dh, dR, dc); // q~_h = [W_uk,h^T q_nope,h | q_rope,h]
+    AttentionDims d = latent_decode_dims(c);
+    attention_forward(acts->ctx, acts->att, acts->q_absorbed, cache, cache + n * dc, cache, 1, 1, pos + 1, &d);
+    for (int h = 0; h < H; h++) { // o_h = W_uv,h ctx_h + b_v,h
+        size_t v_row = (size_t)(h / Hg) * Hg * 2 * dh + (size_t)Hg * dh + (size_t)(h % Hg) * dh;
+        matmul_forward(acts->atty + (size_t)h * dh, acts->ctx + (size_t)h * dc, p->ukvw + v_row * dc, p->ukvb ? p->ukvb + v_row : NULL,
+                       1, dc, dh);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the transformer block and the whole model
+
+// One block forward on B*T rows at positions pos0.. (decoding: B = T = 1 with a cache (maxT, E) for this
+// layer). x (N,C) is the input; the output goes to acts->residual3, which may be x itself.
+static void block_forward(const GPT* model, int l, BlockActivations* acts, real* proj, const real* x, int B, int T, int pos0,
+                          real* cache) {
+    const GPTConfig* c = &model->config;
+    ParameterTensors p = layer_params(&model->params, model->specs, l);
+    int N = B * T, C = c->channels, F = c->mlp_hidden, Dv = c->num_heads * c->head_dim;
+    // x + attention
+    layernorm_forward(acts->ln1, acts->ln1_mean, acts->ln1_rstd, x, p.ln1w, p.ln1b, N, C);
+    if (!is_latent(c)) fused_attention_forward(model, &p, acts, B, T, pos0, cache);
+    else if (cache) latent_attention_decode(model, &p, acts, pos0, cache);
+    else latent_attention_forward(model, &p, acts, B, T);
+    matmul_forward(proj, acts->atty, p.attprojw, p.attprojb, N, Dv, C);
+    residual_forward(acts->residual2, x, proj, (size_t)N * C);
+    // + MLP
+    layernorm_forward(acts->ln2, acts->ln2_mean, acts->ln2_rstd, acts->residual2, p.ln2w, p.ln2b, N, C);
+    matmul_forward(acts->fch, acts->ln2, p.fcw, p.fcb, N, C, F);
+    gelu_forward(acts->fch_gelu, acts->fch, (size_t)N * F);
+    matmul_forward(proj, acts->fch_gelu, p.fcprojw, p.fcprojb, N, F, C);
+    residual_forward(acts->residual3, acts->residual2, proj, (size_t)N * C);
+}
+
+// The block's backward for training. dresidual (N,C) holds the gradient of the block's output and leaves
+// holding the gradient of its input x.
+static void block_backward(GPT* model, int l, const BlockActivations* acts, const real* x, int B, int T) {
+    const GPTConfig* c = &model->config;
+    ParameterTensors p = layer_params(&model->params, model->specs, l);
+    ParameterTensors g = layer_params(&model->grads, model->specs, l);
+    ActivationTensors* s = &model->acts;
+    int N = B * T, C = c->channels, F = c->mlp_hidden, Dv = c->num_heads * c->head_dim;
+    // residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
+    matmul_backward(s->dfch, g.fcprojw, g.fcprojb, s->dresidual, acts->fch_gelu, p.fcprojw, N, F, C);
+    gelu_backward(s->dfch, acts->fch, s->dfch, (size_t)N * F);
+    matmul_backward(s->dln, g.fcw, g.fcb, s->dfch, acts->ln2, p.fcw, N, C, F);
+    layernorm_backward(s->dresidual, g.ln2w, g.ln2b, s->dln, acts->residual2, p.ln2w, acts->ln2_mean, acts->ln2_rstd, N, C);
+    // residual2 = x + attproj(attention(ln1(x)))
+    matmul_backward(s->datty, g.attprojw, g.attprojb, s->dresidual, acts->atty, p.attprojw, N, Dv, C);
+    if (is_latent(c)) latent_attention_backward(model, &p, &g, acts, B, T);
+    else fused_attention_backward(model, &p, &g, acts, B, T);
+    layernorm_backward(s->dresidual, g.ln1w, g.ln1b, s->dln, x, p.ln1w, acts->ln1_mean, acts->ln1_rstd, N, C);
+}
+
+// Forward over a batch. inputs, targets (B,T) on the host; targets may be NULL (no loss). Sets mean_loss.
+static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B, int T) {
+    const GPTConfig* c = &model->config;
+    if (B > model->batch_size || T != model->seq_len) {
+        die("forward with B=%d T=%d, but activations were allocated for B<=%d T=%d", B, T, model->batch_size, model->seq_len);
+    }
+    int N = B * T, C = c->channels, V = c->vocab_size, Vp = c->padded_vocab_size;
+    for (int i = 0; i < N; i++) {
+        if (inputs[i] < 0 || inputs[i] >= V) die("token id %d at position %d is outside the vocabulary [0, %d)", inputs[i], i, V);
+    }
+    ActivationTensors* a = &model->acts;
+    model->tokens_host = inputs;
+    const int* tokens = tokens_upload(model->tokens, inputs, N);
+    encoder_forward(a->encoded, tokens, model->params.wte, model->params.wpe, B, T, C);
+    for (int l = 0; l < c->num_layers; l++) {
+        const real* x = l == 0 ? a->encoded : a->blocks[l - 1].residual3;
+        block_forward(model, l, &a->blocks[l], a->proj, x, B, T, 0, NULL);
+    }
+    const real* last = a->blocks[c->num_layers - 1].residual3;
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, model->params.lnfw, model->params.lnfb, N, C);
+    matmul_forward(a->logits, a->lnf, model->params.wte, NULL, N, C, Vp);
+    model->targets_used = NULL;
+    if (targets != NULL) {
+        model->targets_used = tokens_upload(model->targets, targets, N);
+        crossentropy_forward(a->losses, a->lse, a->logits, model->targets_used, N, V, Vp);
+        model->mean_loss = (float)(tensor_sum(a->losses, N) / N);
+    }
+}
+
+// Queues the average over the processes of layer l's gradients (l = -1: the tensors outside the blocks),
+// once what the layers queued so far has written them.
+static void gpt_mean_grads(GPT* model, Comm* comm, int l) {
+    int L = model->config.num_layers;
+    size_t at = 0;
+    comm_grads_begin(comm);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model->specs[i];
+        if (s->numel > 0 && s->per_layer == (l >= 0)) {
+            size_t n = s->per_layer ? s->numel / L : s->numel;
+            comm_grads_mean(comm, model->grads_memory + at + (s->per_layer ? l * n : 0), n);
+        }
+        at += s->numel;
+    }
+    comm_grads_end(comm);
+}
+
+// Backward of the last forward (which had targets). Gradients accumulate into model->grads; the loss
+// differentiated is grad_scale * mean loss (grad_scale = 1/accumulation steps). With `average` (a step's
+// last micro-batch, several processes) each block's gradients are averaged over the processes as soon as
+// its backward has written them, while the blocks below run theirs.
+static void gpt_backward(GPT* model, float grad_scale, Comm* average) {
+    const GPTConfig* c = &model->config;
+    if (model->targets_used == NULL) die("gpt_backward needs a forward pass with targets first");
+    int B = model->batch_size, T = model->seq_len, N = B * T, C = c->channels;
+    ActivationTensors* a = &model->acts;
+    // logits = lnf @ wte^T, losses = crossentropy(logits); dlogits overwrite the logits
+    crossentropy_backward(a->logits, a->lse, a->logits, model->targets_used, (real)grad_scale / N, N, c->vocab_size, c->padded_vocab_size);
+    matmul_backward(a->dln, model->grads.wte, NULL, a->logits, a->lnf, model->params.wte, N, C, c->padded_vocab_size);
+    // lnf = layernorm(residual of the last block)
+    tensor_zero(a->dresidual, (size_t)N * C);
+    const real* last = a->blocks[c->num_layers - 1].residual3;
+    layernorm_backward(a->dresidual, model->grads.lnfw, model->grads.lnfb, a->dln, last, model->params.lnfw, a->lnf_mean, a->lnf_rstd,
+                       N, C);
+    for (int l = c->num_layers - 1; l >= 0; l--) {
+        const real* x = l == 0 ? a->encoded : a->blocks[l - 1].residual3;
+        block_backward(model, l, &a->blocks[l], x, B, T);
+        if (average) gpt_mean_grads(model, average, l);
+    }
+    // encoded = wte[inputs] + wpe
+    encoder_backward(model->grads.wte, model->grads.wpe, a->dresidual, model->tokens_host, B, T, C);
+    if (average) {
+        gpt_mean_grads(model, average, -1);
+        comm_grads_wait(average);
+    }
+}
+
+static void gpt_zero_grad(GPT* model) { tensor_zero(model->grads_memory, model->num_parameters); }
+
+static float gpt_grad_norm(const GPT* model) { return (float)sqrt(sum_squares(model->grads_memory, model->num_parameters)); }
+
+// ----------------------------------------------------------------------------
+// the optimizer step: AdamW, and Muon for the hidden matrices (with AdamW for the rest), unit by unit
+
+// Divides the optimizer state into units, among the processes under ZeRO-1 (else every unit is every
+// process's), and allocates this process's state and the scratch of its largest Muon unit.
+static void gpt_setup_optimizer(GPT* model, int muon, int zero, const Dist* dist) {
+    model->plan = optimizer_plan(&model->config, muon, zero, dist);
+    model->m_memory = tensor_alloc(model->plan.state_size + 1);
+    model->v_memory = tensor_alloc(model->plan.state_size + 1);
+    size_t most_muon = 1;
+    for (int k = 0; k < model->plan.num_units; k++) {
+        const OptUnit* u = &model->plan.units[k];
+        if (!u->muon || !plan_owns(&model->plan, u)) continue;
+        size_t need = muon_scratch_size(unit_runs(&model->config, u).runs, u->rows, (int)model->specs[u->tensor].shape[2]);
+        most_muon = need > most_muon ? need : most_muon;
+    }
+    model->muon_scratch = tensor_alloc(most_muon);
+    model->unit_scratch = tensor_alloc(plan_largest_unit(&model->plan));
+}
+
+// One optimizer step t (1-based): clip by the global norm (grad_clip > 0), then each unit: Muon with
+// momentum mu on a hidden matrix's row block in every layer, or AdamW on a tensor (AdamW for every tensor
+// without muon). Under ZeRO-1 a process updates the units it owns, then each owner broadcasts them.
+static void gpt_optimizer_step(GPT* model, Comm* comm, const AdamWConfig* adamw, const MuonConfig* muon, float mu, float grad_norm,
+                               float grad_clip, int t) {
+    float scale = (grad_clip > 0.0f && grad_norm > grad_clip) ? grad_clip / grad_norm : 1.0f;
+    for (int k = 0; k < model->plan.num_units; k++) {
+        const OptUnit* u = &model->plan.units[k];
+        const ParamSpec* s = &model->specs[u->tensor];
+        if (!plan_owns(&model->plan, u)) continue;
+        real *m = model->m_memory + u->state_at, *v = model->v_memory + u->state_at;
+        UnitRuns r = unit_runs(&model->config, u);
+        if (u->muon) {
+            muon_update(model->params_memory + r.first, model->grads_memory + r.first, m, r.runs, u->rows, (int)s->shape[2], r.stride,
+                        muon, muon->lr, mu, scale, model->muon_scratch);
+        } else {
+            adamw_update(model->params_memory + r.first, model->grads_memory + r.first, m, v, r.run, adamw,
+                         s->is_matrix ? adamw->weight_decay : 0.0f, scale, t);
+        }
+    }
+    if (model->plan.zero_rank < 0) return;
+    for (int k = 0; k < model->plan.num_units; k++) {
+        UnitRuns r = unit_runs(&model->config, &model->plan.units[k]);
+        for (int l = 0; l < r.runs; l++) comm_broadcast(comm, model->params_memory + r.first + l * r.stride, r.run, model->plan.units[k].owner);
+    }
+}
+
+// The optimizer state in the parameter layout checkpoints use, on the host (m, v: parameter-shaped).
+// Every process takes part: under ZeRO-1 each unit's state comes from its owner.
+static void gpt_gather_optimizer_state(const GPT* model, Comm* comm, real* m, real* v) {
+    real* unit = (real*)mallocCheck(plan_largest_unit(&model->plan) * sizeof(real));
+    real* state[2] = {model->m_memory, model->v_memory};
+    real* full[2] = {m, v};
+    for (int k = 0; k < model->plan.num_units; k++) {
+        const OptUnit* u = &model->plan.units[k];
+        for (int j = 0; j < 2; j++) {
+            const real* src = state[j] + u->state_at;
+            if (model->plan.zero_rank >= 0) { // the owner's copy, broadcast to everyone
+                if (u->owner == model->plan.zero_rank) tensor_copy(model->unit_scratch, src, u->numel);
+                comm_broadcast(comm, model->unit_scratch, u->numel, u->owner);
+                src = model->unit_scratch;
+            }
+            tensor_download(unit, src, u->numel);
+            unit_state_copy(&model->config, u, unit, full[j], sizeof(real), 1);
+        }
+    }
+    free(unit);
+}
+
+// a checkpoint's optimizer state (parameter layout, on the host) into this process's units
+static void gpt_scatter_optimizer_state(GPT* model, real* m, real* v) {
+    real* unit = (real*)mallocCheck(plan_largest_unit(&model->plan) * sizeof(real));
+    real* state[2] = {model->m_memory, model->v_memory};
+    real* full[2] = {m, v};
+    for (int k = 0; k < model->plan.num_units; k++) {
+        const OptUnit* u = &model->plan.units[k];
+        if (!plan_owns(&model->plan, u)) continue;
+        for (int j = 0; j < 2; j++) {
+            unit_state_copy(&model->config, u, unit, full[j], sizeof(real), 0);
+            tensor_upload(state[j] + u->state_at, unit, u->numel);
+        }
+    }
+    free(unit);
+}
+
+// ----------------------------------------------------------------------------
+// decoding with a KV cache
+
+typedef struct {
+    const GPT* model;
+    real* cache;           // (L, maxT, E): per token what each variant keeps
+    BlockActivations acts; // one row; att for (H, maxT)
+    real* x;               // (C,) the residual stream
+    real* proj;            // (C,)
+    real* lnf;             // (C,)
+    real* logits;          // (Vp,)
+    real* logits_host;     // (Vp,) on the host
+    int* token;            // the token, where the layers read it
+    real* memory;
+} DecodeState;
+
+static void decode_state_init(DecodeState* d, const GPT* model) {
+    const GPTConfig* c = &model->config;
+    size_t cache = (size_t)c->num_layers * c->max_seq_len * gpt_kv_elements_per_token_layer(c);
+    ActivationSpec specs[MAX_ACTIVATIONS];
+    int n = block_activation_specs(c, 1, 1, c->max_seq_len, 1, specs);
+    size_t blocks = point_activations(&d->acts, specs, n, NULL);
+    d->model = model;
+    d->memory = tensor_alloc(cache + blocks + 3 * (size_t)c->channels + c->padded_vocab_size);
+    d->cache = d->memory;
+    point_activations(&d->acts, specs, n, d->cache + cache);
+    d->x = d->cache + cache + blocks;
+    d->proj = d->x + c->channels;
+    d->lnf = d->proj + c->channels;
+    d->logits = d->lnf + c->channels;
+    d->logits_host = (real*)mallocCheck(c->padded_vocab_size * sizeof(real));
+    d->token = tokens_alloc(1);
+}
+
+static void decode_state_free(DecodeState* d) {
+    tensor_free(d->memory);
+    free(d->logits_host);
+    tokens_free(d->token);
+}
+
+// generate()'s decode step (llmc/run.h): one token at pos through the model, appending to the cache; the
+// next-token logits (Vp,) land on the host as floats
+static void gpt_decode_step(void* ctx, int token, int pos, float* logits) {
+    DecodeState* d = (DecodeState*)ctx;
+    const GPT* model = d->model;
+    const GPTConfig* c = &model->config;
+    size_t layer_cache = (size_t)c->max_seq_len * gpt_kv_elements_per_token_layer(c);
+    const real* wpe = model->params.wpe ? model->params.wpe + (size_t)pos * c->channels : NULL;
+    encoder_forward(d->x, tokens_upload(d->token, &token, 1), model->params.wte, wpe, 1, 1, c->channels);
+    for (int l = 0; l < c->num_layers; l++) {
+        d->acts.residual3 = d->x; // the block's output replaces its input
+        block_forward(model, l, &d->acts, d->proj, d->x, 1, 1, pos, d->cache + l * layer_cache);
+    }
+    layernorm_forward(d->lnf, NULL, NULL, d->x, model->params.lnfw, model->params.lnfb, 1, c->channels);
+    matmul_forward(d->logits, d->lnf, model->params.wte, NULL, 1, c->channels, c->padded_vocab_size);
+    tensor_download(d->logits_host, d->logits, c->padded_vocab_size);
+    for (int i = 0; i < c->padded_vocab_size; i++) logits[i] = (float)d->logits_host[i];
+}
+
+// samples from the model as generate() describes, with a fresh KV cache
+static int gpt_generate(const GPT* model, const Tokenizer* tok, const char* prompt, int n_gen, const SamplerConfig* sc, uint64_t* rng,
+                        double* seconds) {
+    DecodeState d;
+    decode_state_init(&d, model);
+    int n = generate(&model->config, tok, prompt, n_gen, sc, rng, gpt_decode_step, &d, seconds);
+    decode_state_free(&d);
+    return n;
+}
+
+// ----------------------------------------------------------------------------
+// loading: our checkpoint or an llm.c model file
+
+// Loads a model for -e (weights only) or -y (weights and training state, read by the caller). Returns 1
+// with the checkpoint open in *st, or 0 for an llm.c model file.
+static int gpt_load(GPT* model, const char* path, SafeTensors* st) {
+    GPTConfig config;
+    int ours = !is_llmc_model_file(path);
+    if (ours) {
+        checkpoint_open(st, path);
+        gpt_config_from_checkpoint(st, &config);
+    } else {
+        llmc_model_read_config(path, &config);
+    }
+    gpt_build(model, &config);
+    real* host = (real*)mallocCheck(model->num_parameters * sizeof(real));
+    if (ours) {
+        StateBlock params = {"", host, NULL};
+        checkpoint_read_block(st, &config, &params, REAL_DTYPE);
+    } else {
+        llmc_model_read_params(path, host, REAL_DTYPE);
+    }
+    tensor_upload(model->params_memory, host, model->num_parameters);
+    free(host);
+    return ours;
+}
+
+#endif // LLMC_MODEL_H
