@@ -5,14 +5,14 @@ For a model config: ms per step split into forward, backward (with zeroing the g
 (with the gradient norm), each the median over the timed steps (which a busy machine disturbs less than
 the mean); tokens/s; GFLOP/s in model FLOPs (6N + 6LCT per token, gpt_flops_per_token, as the trainers
 print) and that as a percentage of the backend's peak (MFU). Muon's Newton-Schulz work is not model
-FLOPs; its GFLOP per step are listed beside. With --decode 1, KV-cache decoding's tokens/s at 1K and 8K
+FLOPs; its GFLOP per step are listed beside. With --decode 1, KV-cache decoding's tokens/s (of --decode-batch sequences side by side) at 1K and 8K
 context. Random init and random tokens: no data files.
 
 A table (--table 1) runs MHA, GQA, MQA, GTA, MLA and GLA (their defaults: 4 kv heads, 2 latent groups)
 at MHA's parameter count (--match-params), each with AdamW and Muon, and gives each row's time relative
 to MHA + AdamW.
 
-The backend includes this file after its trainer (with TESTING), then defines the three functions declared
+The backend includes this file after its trainer (with TESTING), then defines the four functions declared
 below; the steps themselves are the trainer's, through llmc/model.h.
 */
 #ifndef DEV_BENCH_COMMON_H
@@ -20,7 +20,7 @@ below; the steps themselves are the trainer's, through llmc/model.h.
 
 typedef struct {
     const char* preset;
-    int layers, channels, heads, kv_heads, vocab_size, B, T, match_params, threads, steps, table, decode;
+    int layers, channels, heads, kv_heads, vocab_size, B, T, match_params, threads, steps, table, decode, decode_batch;
     const char *attn, *optimizer, *pos, *precision;
     double peak_gflops;
 } BenchArgs;
@@ -57,6 +57,8 @@ static double bench_setup(const BenchArgs* a, char* machine, size_t n);
 // after the model is built and its activations allocated / before it is freed
 static void bench_begin(GPT* model, const BenchArgs* a);
 static void bench_end(GPT* model);
+// after the table: what only this backend measures
+static void bench_report(const BenchArgs* a, double peak);
 
 // Newton-Schulz FLOPs per step for Muon's blocks: each of `steps` iterations on an (r, c) block, r <= c,
 // computes X X^T (2 r^2 c), A A (2 r^3) and B X (2 r^2 c).
@@ -98,17 +100,22 @@ static void bench_step(GPT* model, const int* tokens, const BenchArgs* a, int us
     ms[2] = 1e3 * (t3 - t2);
 }
 
-// ms per token of decoding n tokens at positions context-n .. context-1, as sampling decodes (one token per
-// step, its logits on the host), after one untimed token
-static double bench_decode_ms(GPT* model, int context, int n) {
+// ms per token of decoding `batch` sequences side by side, n steps at positions context-n .. context-1,
+// as sampling decodes (the logits on the host after each step), after one untimed step
+static double bench_decode_ms(GPT* model, int context, int n, int batch) {
     const GPTConfig* c = &model->config;
     DecodeState d;
-    decode_state_init(&d, model);
-    float* logits = (float*)mallocCheck(c->padded_vocab_size * sizeof(float));
-    gpt_decode_step(&d, 0, context - n - 1, logits);
+    decode_state_init(&d, model, batch);
+    float* logits = (float*)mallocCheck((size_t)batch * c->padded_vocab_size * sizeof(float));
+    int* tokens = (int*)callocCheck(batch, sizeof(int));
+    gpt_decode_batch(&d, tokens, context - n - 1, logits);
     double t0 = wall_seconds();
-    for (int pos = context - n; pos < context; pos++) gpt_decode_step(&d, pos % c->vocab_size, pos, logits);
-    double ms = 1e3 * (wall_seconds() - t0) / n;
+    for (int pos = context - n; pos < context; pos++) {
+        for (int b = 0; b < batch; b++) tokens[b] = (pos + b) % c->vocab_size;
+        gpt_decode_batch(&d, tokens, pos, logits);
+    }
+    double ms = 1e3 * (wall_seconds() - t0) / ((double)n * batch);
+    free(tokens);
     free(logits);
     decode_state_free(&d);
     return ms;
@@ -177,8 +184,8 @@ static BenchResult bench_run(const BenchArgs* a, const char* attn, const char* o
     BenchResult r = {median(ms, a->steps), median(ms + a->steps, a->steps), median(ms + 2 * a->steps, a->steps),
                      use_muon ? newton_schulz_gflop(&model, BENCH_MUON.ns_steps) : 0, 0, 0, model.num_parameters, c.mlp_hidden};
     if (a->decode) {
-        r.decode_1k_ms = bench_decode_ms(&model, DECODE_SHORT, DECODE_TOKENS);
-        r.decode_8k_ms = bench_decode_ms(&model, DECODE_LONG, DECODE_TOKENS);
+        r.decode_1k_ms = bench_decode_ms(&model, DECODE_SHORT, DECODE_TOKENS, a->decode_batch);
+        r.decode_8k_ms = bench_decode_ms(&model, DECODE_LONG, DECODE_TOKENS, a->decode_batch);
     }
     free(ms);
     free(tokens);
@@ -213,7 +220,7 @@ static void parse_args(BenchArgs* a, int argc, char** argv) {
             if (p == NULL) die_hint("use --preset gpt2, small, train or gpt2-1k", "unknown --preset '%s'", argv[i + 1]);
         }
     }
-    BenchArgs d = {p->name, p->layers, p->channels, p->heads, 4, p->vocab_size, p->B, p->T, 1, 0, 3, 0, p->decode,
+    BenchArgs d = {p->name, p->layers, p->channels, p->heads, 4, p->vocab_size, p->B, p->T, 1, 0, 3, 0, p->decode, 1,
                    "mha", "adamw", p->pos, NULL, 0};
     *a = d;
     for (int i = 1; i < argc; i += 2) {
@@ -221,7 +228,7 @@ static void parse_args(BenchArgs* a, int argc, char** argv) {
         if (strcmp(f, "-h") == 0 || strcmp(f, "--help") == 0) {
             printf("usage: %s [--preset gpt2|small|train|gpt2-1k] [--layers L] [--channels C] [--heads H] [--kv-heads K]\n"
                    "       [--vocab-size V] [-b B] [-t T] [--attn mha|gqa|mqa|gta|mla|gla] [--optimizer adamw|muon]\n"
-                   "       [--pos rope|learned] [--match-params 0|1] [--steps N] [--table 0|1] [--decode 0|1]\n"
+                   "       [--pos rope|learned] [--match-params 0|1] [--steps N] [--table 0|1] [--decode 0|1] [--decode-batch N]\n"
                    "       [--peak-gflops G] [--threads N (CPU)] [--precision bf16|fp32 (GPU)]\n"
                    "       (see the comments at the top of dev/bench_common.h and of this program's source)\n",
                    argv[0]);
@@ -241,6 +248,7 @@ static void parse_args(BenchArgs* a, int argc, char** argv) {
         else if (strcmp(f, "--steps") == 0) set_int(&a->steps, v, f);
         else if (strcmp(f, "--table") == 0) set_int(&a->table, v, f);
         else if (strcmp(f, "--decode") == 0) set_int(&a->decode, v, f);
+        else if (strcmp(f, "--decode-batch") == 0) set_int(&a->decode_batch, v, f);
         else if (strcmp(f, "--attn") == 0) a->attn = v;
         else if (strcmp(f, "--optimizer") == 0) a->optimizer = v;
         else if (strcmp(f, "--pos") == 0) a->pos = v;
@@ -248,7 +256,7 @@ static void parse_args(BenchArgs* a, int argc, char** argv) {
         else if (strcmp(f, "--peak-gflops") == 0) a->peak_gflops = parse_double_or_die(v, f);
         else die_hint("run with --help to list the flags", "unknown flag '%s'", f);
     }
-    if (a->B < 1 || a->T < 1 || a->steps < 1) die("-b, -t and --steps must be at least 1");
+    if (a->B < 1 || a->T < 1 || a->steps < 1 || a->decode_batch < 1) die("-b, -t, --steps and --decode-batch must be at least 1");
     if (a->decode && strcmp(a->pos, "rope") != 0) {
         die_hint("add --pos rope, or --decode 0", "--decode 1 decodes at %d positions, past learned positions' table", DECODE_LONG);
     }
@@ -287,6 +295,7 @@ int main(int argc, char** argv) {
             print_row(&a, a.table ? variants[v] : a.attn, a.table ? optimizers[o] : a.optimizer, &results[v][o], base, peak);
         }
     }
+    bench_report(&a, peak);
     return 0;
 }
 

@@ -64,3 +64,6 @@ static double bench_setup(const BenchArgs* a, char* machine, size_t n) {
 static void bench_begin(GPT* model, const BenchArgs* a) { (void)model, (void)a; }
 
 static void bench_end(GPT* model) { (void)model; }
+
+// nothing beyond the table yet
+static void bench_report(const BenchArgs* a, double peak) { (void)a, (void)peak; }

@@ -604,23 +604,32 @@ static void test_decode_matches_forward(const char* label, GPTConfig c) {
     // larger weights for sharper attention; noise makes biases and norm gains non-trivial
     for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] = 5 * model.params_memory[i] + 0.1f * (float)random_normal(&test_rng);
     int T = c.max_seq_len, Vp = c.padded_vocab_size;
-    gpt_allocate_activations(&model, 1, T);
-    int ids[64];
-    random_tokens(ids, T, c.vocab_size);
-    gpt_forward(&model, ids, NULL, 1, T);
-    DecodeState d;
-    decode_state_init(&d, &model);
-    float* logits = (float*)mallocCheck(Vp * sizeof(float));
-    double worst = 0;
+    gpt_allocate_activations(&model, 2, T);
+    int ids[128];
+    random_tokens(ids, 2 * T, c.vocab_size); // two sequences of T
+    gpt_forward(&model, ids, NULL, 2, T);
+    float* logits = (float*)mallocCheck(2 * Vp * sizeof(float));
+    // one sequence, as sampling decodes, and the two side by side
+    double worst = 0, worst_batch = 0;
+    DecodeState one, two;
+    decode_state_init(&one, &model, 1);
+    decode_state_init(&two, &model, 2);
     for (int t = 0; t < T; t++) {
-        gpt_decode_step(&d, ids[t], t, logits);
+        gpt_decode_step(&one, ids[t], t, logits);
         worst = fmax(worst, max_rel_diff(logits, model.acts.logits + (size_t)t * Vp, c.vocab_size));
+        int pair[2] = {ids[t], ids[T + t]};
+        gpt_decode_batch(&two, pair, t, logits);
+        for (int b = 0; b < 2; b++) {
+            worst_batch = fmax(worst_batch, max_rel_diff(logits + (size_t)b * Vp, model.acts.logits + ((size_t)b * T + t) * Vp, c.vocab_size));
+        }
     }
-    free(logits);
-    // decoding runs the reference kernels on its single row, the forward the blocked ones: the same sums in
+    // decoding runs the reference kernels on its single rows, the forward the blocked ones: the same sums in
     // other orders, whose rounding the sharpened softmax amplifies to about 2e-5 at most
-    CHECK(worst < 1e-4, "KV-cache decode == full forward, %s, %d positions: max rel diff %.2e (< 1e-4)", label, T, worst);
-    decode_state_free(&d);
+    CHECK(worst < 1e-4 && worst_batch < 1e-4, "KV-cache decode == full forward, %s, %d positions: max rel diff %.2e, two sequences side "
+          "by side %.2e (< 1e-4)", label, T, worst, worst_batch);
+    free(logits);
+    decode_state_free(&one);
+    decode_state_free(&two);
     gpt_free(&model);
 }
 

@@ -53,8 +53,8 @@ typedef struct {
     real* ukv;        // (n, N, (H/n)*2*dh) per group: [k_nope | v] of its heads  training
     real* att;        // what the attention core keeps for its backward (attention_state_size)
     real* atty;       // (N, H*dh) attention output before its projection
-    real* q_absorbed; // (H, dc+dR) queries absorbed into the key up-projection   MLA/GLA decoding
-    real* ctx;        // (H, dc) attention-weighted latent per head                 MLA/GLA decoding
+    real* q_absorbed; // (N, H, dc+dR) queries absorbed into the key up-projection   MLA/GLA decoding
+    real* ctx;        // (N, H, dc) attention-weighted latent per head                 MLA/GLA decoding
     real* residual2;  // (N, C) residual + attention
     real* ln2;        // (N, C)
     real* ln2_mean;   // (N,)
@@ -115,7 +115,7 @@ static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int 
         BLOCK_ACT(q, lat * N * H * (dh + dR)), BLOCK_ACT(kvlat, lat * N * latent_width(c)),
         BLOCK_ACT(kvlat_norm, train_lat * N * n * dc), BLOCK_ACT(kvlat_rstd, train_lat * n * N),
         BLOCK_ACT(ukv, train_lat * N * 2 * H * dh), BLOCK_ACT(att, attention_state_size(B, (int)H, T, Tk)),
-        BLOCK_ACT(atty, N * H * dh), BLOCK_ACT(q_absorbed, decode_lat * H * (dc + dR)), BLOCK_ACT(ctx, decode_lat * H * dc),
+        BLOCK_ACT(atty, N * H * dh), BLOCK_ACT(q_absorbed, decode_lat * N * H * (dc + dR)), BLOCK_ACT(ctx, decode_lat * N * H * dc),
         BLOCK_ACT(residual2, N * C), BLOCK_ACT(ln2, N * C), BLOCK_ACT(ln2_mean, N), BLOCK_ACT(ln2_rstd, N),
         BLOCK_ACT(fch, N * F), BLOCK_ACT(fch_gelu, N * F), BLOCK_ACT(residual3, N * C)};
     int count = (int)(sizeof(list) / sizeof(list[0]));
@@ -283,25 +283,28 @@ static void fused_rope(const GPT* model, real* qkv, int B, int T, int pos0, int 
     }
 }
 
-// ln1 -> atty through the fused projection. With a cache (maxT, E) this decodes one row at pos0: its kv
-// part is appended and attention reads the cache.
+// ln1 -> atty through the fused projection. With a cache (B, maxT, E) this decodes one row per sequence at
+// pos0 (T = 1): each row's kv part is appended to its sequence's cache, which its attention reads.
 static void fused_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T, int pos0,
                                     real* cache) {
     const GPTConfig* c = &model->config;
     int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
     matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, B * T, c->channels, Dqkv);
     fused_rope(model, acts->qkv, B, T, pos0, 0);
-    const real* kv = acts->qkv + H * dh;
-    int kv_stride = Dqkv, Tk = T;
-    if (cache) {
-        int E = (int)gpt_kv_elements_per_token_layer(c);
-        tensor_copy(cache + (size_t)pos0 * E, kv, E);
-        kv = cache;
-        kv_stride = E;
-        Tk = pos0 + 1;
+    if (cache == NULL) {
+        FusedLayout f = fused_layout(c, Dqkv);
+        const real* kv = acts->qkv + H * dh;
+        attention_forward(acts->atty, acts->att, acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, T, &f.dims);
+        return;
     }
-    FusedLayout f = fused_layout(c, kv_stride);
-    attention_forward(acts->atty, acts->att, acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, Tk, &f.dims);
+    int E = (int)gpt_kv_elements_per_token_layer(c);
+    FusedLayout f = fused_layout(c, E);
+    for (int b = 0; b < B; b++) {
+        real* kv = cache + (size_t)b * c->max_seq_len * E;
+        tensor_copy(kv + (size_t)pos0 * E, acts->qkv + (size_t)b * Dqkv + H * dh, E);
+        attention_forward(acts->atty + (size_t)b * H * dh, acts->att + b * attention_state_size(1, H, 1, c->max_seq_len),
+                          acts->qkv + (size_t)b * Dqkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, 1, 1, pos0 + 1, &f.dims);
+    }
 }
 
 // datty -> dln (written), accumulating the projection's weight gradients into g
@@ -402,36 +405,42 @@ static void latent_attention_backward(GPT* model, const ParameterTensors* p, con
     residual_forward(s->dln, s->dln, s->dln_q, (size_t)N * C);
 }
 
-// Decoding one token at pos without materialising any key or value: the cache row holds the normalised
-// latent groups and the rotated RoPE key. Each head's query is absorbed into its group's key
-// up-projection, q~ = W_uk,h^T q_nope (the key bias shifts all of a head's scores equally, so softmax
-// ignores it), attention runs over the latents themselves, and the head's output is
+// Decoding one token per sequence at pos without materialising any key or value: a cache row (of B, maxT)
+// holds the normalised latent groups and the rotated RoPE key. Each head's query is absorbed into its
+// group's key up-projection, q~ = W_uk,h^T q_nope (the key bias shifts all of a head's scores equally, so
+// softmax ignores it), attention runs over the latents themselves, and the head's output is
 // W_uv,h (sum_t p_t c_t) + b_v,h (the weights sum to one, so the value bias passes through).
-static void latent_attention_decode(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int pos, real* cache) {
+static void latent_attention_decode(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int pos, real* cache) {
     const GPTConfig* c = &model->config;
     int C = c->channels, H = c->num_heads, n = c->latent_groups, dc = c->latent_dim, Hg = H / n, dh = c->head_dim;
-    int dR = c->rope_dim, Dlat = latent_width(c);
-    latent_queries_forward(model, p, acts, 1, 1, pos);
-    real* row = cache + (size_t)pos * Dlat;
-    matmul_forward(acts->kvlat, acts->ln1, p->dkvw, p->dkvb, 1, C, Dlat);
-    for (int g = 0; g < n; g++) rmsnorm_forward(row + g * dc, NULL, acts->kvlat + g * dc, p->kvnormw + g * dc, 1, dc, Dlat);
-    tensor_copy(row + n * dc, acts->kvlat + n * dc, dR);
-    rope_forward(row + n * dc, model->rope_cos, model->rope_sin, 1, 1, pos, 1, Dlat, dR, dR);
-    absorb_queries(acts->q_absorbed, acts->q, p->ukvw, H, Hg, dh, dR, dc); // q~_h = [W_uk,h^T q_nope,h | q_rope,h]
+    int dR = c->rope_dim, Dlat = latent_width(c), Dq = H * (dh + dR);
+    latent_queries_forward(model, p, acts, B, 1, pos);
+    matmul_forward(acts->kvlat, acts->ln1, p->dkvw, p->dkvb, B, C, Dlat);
     AttentionDims d = latent_decode_dims(c);
-    attention_forward(acts->ctx, acts->att, acts->q_absorbed, cache, cache + n * dc, cache, 1, 1, pos + 1, &d);
-    for (int h = 0; h < H; h++) { // o_h = W_uv,h ctx_h + b_v,h
-        size_t v_row = (size_t)(h / Hg) * Hg * 2 * dh + (size_t)Hg * dh + (size_t)(h % Hg) * dh;
-        matmul_forward(acts->atty + (size_t)h * dh, acts->ctx + (size_t)h * dc, p->ukvw + v_row * dc, p->ukvb ? p->ukvb + v_row : NULL,
-                       1, dc, dh);
+    for (int b = 0; b < B; b++) {
+        real* seq = cache + (size_t)b * c->max_seq_len * Dlat;
+        real* row = seq + (size_t)pos * Dlat;
+        const real* kvlat = acts->kvlat + (size_t)b * Dlat;
+        for (int g = 0; g < n; g++) rmsnorm_forward(row + g * dc, NULL, kvlat + g * dc, p->kvnormw + g * dc, 1, dc, Dlat);
+        tensor_copy(row + n * dc, kvlat + n * dc, dR);
+        rope_forward(row + n * dc, model->rope_cos, model->rope_sin, 1, 1, pos, 1, Dlat, dR, dR);
+        real* qa = acts->q_absorbed + (size_t)b * H * (dc + dR);
+        real* ctx = acts->ctx + (size_t)b * H * dc;
+        absorb_queries(qa, acts->q + (size_t)b * Dq, p->ukvw, H, Hg, dh, dR, dc); // q~_h = [W_uk,h^T q_nope,h | q_rope,h]
+        attention_forward(ctx, acts->att + b * attention_state_size(1, H, 1, c->max_seq_len), qa, seq, seq + n * dc, seq, 1, 1, pos + 1, &d);
+        for (int h = 0; h < H; h++) { // o_h = W_uv,h ctx_h + b_v,h
+            size_t v_row = (size_t)(h / Hg) * Hg * 2 * dh + (size_t)Hg * dh + (size_t)(h % Hg) * dh;
+            matmul_forward(acts->atty + ((size_t)b * H + h) * dh, ctx + (size_t)h * dc, p->ukvw + v_row * dc,
+                           p->ukvb ? p->ukvb + v_row : NULL, 1, dc, dh);
+        }
     }
 }
 
 // ----------------------------------------------------------------------------
 // the transformer block and the whole model
 
-// One block forward on B*T rows at positions pos0.. (decoding: B = T = 1 with a cache (maxT, E) for this
-// layer). x (N,C) is the input; the output goes to acts->residual3, which may be x itself.
+// One block forward on B*T rows at positions pos0.. (decoding: T = 1, one row per sequence, with this
+// layer's cache (B, maxT, E)). x (N,C) is the input; the output goes to acts->residual3, which may be x.
 static void block_forward(const GPT* model, int l, BlockActivations* acts, real* proj, const real* x, int B, int T, int pos0,
                           real* cache) {
     const GPTConfig* c = &model->config;
@@ -440,7 +449,7 @@ static void block_forward(const GPT* model, int l, BlockActivations* acts, real*
     // x + attention
     layernorm_forward(acts->ln1, acts->ln1_mean, acts->ln1_rstd, x, p.ln1w, p.ln1b, N, C);
     if (!is_latent(c)) fused_attention_forward(model, &p, acts, B, T, pos0, cache);
-    else if (cache) latent_attention_decode(model, &p, acts, pos0, cache);
+    else if (cache) latent_attention_decode(model, &p, acts, B, pos0, cache);
     else latent_attention_forward(model, &p, acts, B, T);
     matmul_forward(proj, acts->atty, p.attprojw, p.attprojb, N, Dv, C);
     residual_forward(acts->residual2, x, proj, (size_t)N * C);
@@ -642,65 +651,73 @@ static void gpt_scatter_optimizer_state(GPT* model, real* m, real* v) {
 
 typedef struct {
     const GPT* model;
-    real* cache;           // (L, maxT, E): per token what each variant keeps
-    BlockActivations acts; // one row; att for (H, maxT)
-    real* x;               // (C,) the residual stream
-    real* proj;            // (C,)
-    real* lnf;             // (C,)
-    real* logits;          // (Vp,)
-    real* logits_host;     // (Vp,) on the host
-    int* token;            // the token, where the layers read it
+    int batch;             // sequences decoded side by side, one token each per step
+    real* cache;           // (L, batch, maxT, E): per token what each variant keeps
+    BlockActivations acts; // one row per sequence; att for (batch, H, maxT)
+    real* x;               // (batch, C) the residual stream
+    real* proj;            // (batch, C)
+    real* lnf;             // (batch, C)
+    real* logits;          // (batch, Vp)
+    real* logits_host;     // (batch, Vp) on the host
+    int* tokens;           // (batch,) where the layers read them
     real* memory;
 } DecodeState;
 
-static void decode_state_init(DecodeState* d, const GPT* model) {
+static void decode_state_init(DecodeState* d, const GPT* model, int batch) {
     const GPTConfig* c = &model->config;
-    size_t cache = (size_t)c->num_layers * c->max_seq_len * gpt_kv_elements_per_token_layer(c);
+    size_t cache = (size_t)c->num_layers * batch * c->max_seq_len * gpt_kv_elements_per_token_layer(c);
+    size_t C = c->channels, Vp = c->padded_vocab_size;
     ActivationSpec specs[MAX_ACTIVATIONS];
-    int n = block_activation_specs(c, 1, 1, c->max_seq_len, 1, specs);
+    int n = block_activation_specs(c, batch, 1, c->max_seq_len, 1, specs);
     size_t blocks = point_activations(&d->acts, specs, n, NULL);
+    gpt_check_memory((cache + blocks + 3 * batch * C + batch * Vp) * sizeof(real) + 2.0 * model->num_parameters * sizeof(real),
+                     "the parameters and the KV cache", "decode fewer sequences at once, or a model with a shorter --max-seq-len");
     d->model = model;
-    d->memory = tensor_alloc(cache + blocks + 3 * (size_t)c->channels + c->padded_vocab_size);
+    d->batch = batch;
+    d->memory = tensor_alloc(cache + blocks + 3 * batch * C + batch * Vp);
     d->cache = d->memory;
     point_activations(&d->acts, specs, n, d->cache + cache);
     d->x = d->cache + cache + blocks;
-    d->proj = d->x + c->channels;
-    d->lnf = d->proj + c->channels;
-    d->logits = d->lnf + c->channels;
-    d->logits_host = (real*)mallocCheck(c->padded_vocab_size * sizeof(real));
-    d->token = tokens_alloc(1);
+    d->proj = d->x + batch * C;
+    d->lnf = d->proj + batch * C;
+    d->logits = d->lnf + batch * C;
+    d->logits_host = (real*)mallocCheck(batch * Vp * sizeof(real));
+    d->tokens = tokens_alloc(batch);
 }
 
 static void decode_state_free(DecodeState* d) {
     tensor_free(d->memory);
     free(d->logits_host);
-    tokens_free(d->token);
+    tokens_free(d->tokens);
 }
 
-// generate()'s decode step (llmc/run.h): one token at pos through the model, appending to the cache; the
-// next-token logits (Vp,) land on the host as floats
-static void gpt_decode_step(void* ctx, int token, int pos, float* logits) {
-    DecodeState* d = (DecodeState*)ctx;
+// One token per sequence (tokens (batch,)) at position pos through the model, appending to the caches; the
+// next-token logits (batch, Vp) land on the host as floats.
+static void gpt_decode_batch(DecodeState* d, const int* tokens, int pos, float* logits) {
     const GPT* model = d->model;
     const GPTConfig* c = &model->config;
-    size_t layer_cache = (size_t)c->max_seq_len * gpt_kv_elements_per_token_layer(c);
-    const real* wpe = model->params.wpe ? model->params.wpe + (size_t)pos * c->channels : NULL;
-    encoder_forward(d->x, tokens_upload(d->token, &token, 1), model->params.wte, wpe, 1, 1, c->channels);
+    int B = d->batch, C = c->channels, Vp = c->padded_vocab_size;
+    size_t layer_cache = (size_t)B * c->max_seq_len * gpt_kv_elements_per_token_layer(c);
+    const real* wpe = model->params.wpe ? model->params.wpe + (size_t)pos * C : NULL; // every sequence is at pos
+    encoder_forward(d->x, tokens_upload(d->tokens, tokens, B), model->params.wte, wpe, B, 1, C);
     for (int l = 0; l < c->num_layers; l++) {
         d->acts.residual3 = d->x; // the block's output replaces its input
-        block_forward(model, l, &d->acts, d->proj, d->x, 1, 1, pos, d->cache + l * layer_cache);
+        block_forward(model, l, &d->acts, d->proj, d->x, B, 1, pos, d->cache + l * layer_cache);
     }
-    layernorm_forward(d->lnf, NULL, NULL, d->x, model->params.lnfw, model->params.lnfb, 1, c->channels);
-    matmul_forward(d->logits, d->lnf, model->params.wte, NULL, 1, c->channels, c->padded_vocab_size);
-    tensor_download(d->logits_host, d->logits, c->padded_vocab_size);
-    for (int i = 0; i < c->padded_vocab_size; i++) logits[i] = (float)d->logits_host[i];
+    layernorm_forward(d->lnf, NULL, NULL, d->x, model->params.lnfw, model->params.lnfb, B, C);
+    matmul_forward(d->logits, d->lnf, model->params.wte, NULL, B, C, Vp);
+    tensor_download(d->logits_host, d->logits, (size_t)B * Vp);
+    for (size_t i = 0; i < (size_t)B * Vp; i++) logits[i] = (float)d->logits_host[i];
 }
+
+// generate()'s decode step (llmc/run.h): one token of one sequence
+static void gpt_decode_step(void* ctx, int token, int pos, float* logits) { gpt_decode_batch((DecodeState*)ctx, &token, pos, logits); }
 
 // samples from the model as generate() describes, with a fresh KV cache
 static int gpt_generate(const GPT* model, const Tokenizer* tok, const char* prompt, int n_gen, const SamplerConfig* sc, uint64_t* rng,
                         double* seconds) {
     DecodeState d;
-    decode_state_init(&d, model);
+    decode_state_init(&d, model, 1);
     int n = generate(&model->config, tok, prompt, n_gen, sc, rng, gpt_decode_step, &d, seconds);
     decode_state_free(&d);
     return n;
