@@ -665,6 +665,225 @@ static void crossentropy_backward(real* dlogits, const real* lse, const real* lo
 }
 
 // ----------------------------------------------------------------------------
+// Memory Mosaics (docs/design.md §2.2): the feature extractors of the contextual and persistent memories,
+// and the persistent memory itself. The contextual memory's attention is the causal core above, run with
+// its keys as queries one position back (strictly earlier keys only).
+
+// S (B,T,H*dh) = per head the leaky average of x over time, S_t = e^{-beta} S_{t-1} + x_t, beta = 10|b_h|.
+// x (B,T,x_stride): its first H*dh of each row; b (H,) the rates as stored.
+static void leaky_average_forward(real* S, const real* x, const real* b, int B, int T, int H, int dh, int x_stride) {
+    int C = H * dh;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int bt = 0; bt < B; bt++) {
+        for (int h = 0; h < H; h++) {
+            real decay = exp(-10 * fabs(b[h]));
+            for (int t = 0; t < T; t++) {
+                const real* xt = x + ((size_t)bt * T + t) * x_stride + h * dh;
+                real* st = S + ((size_t)bt * T + t) * C + h * dh;
+                for (int i = 0; i < dh; i++) st[i] = (t > 0 ? decay * st[i - C] : 0) + xt[i];
+            }
+        }
+    }
+}
+
+// dx (rows x_stride apart) written, db (H,) accumulates. Backwards through the recurrence: the total gradient
+// of S_t is G_t = dS_t + a G_{t+1} (a = e^{-beta}); dx_t = G_t and dL/da = sum_t G_t . S_{t-1}, with
+// da/db = -10 a sign(b). A thread takes one head over the whole batch: the sum's order is fixed.
+static void leaky_average_backward(real* dx, real* db, const real* dS, const real* S, const real* b, int B, int T, int H, int dh,
+                                   int x_stride) {
+    int C = H * dh;
+    #pragma omp parallel for schedule(static)
+    for (int h = 0; h < H; h++) {
+        real decay = exp(-10 * fabs(b[h])), da = 0;
+        for (int bt = 0; bt < B; bt++) {
+            for (int t = T - 1; t >= 0; t--) {
+                const real* ds = dS + ((size_t)bt * T + t) * C + h * dh;
+                real* g = dx + ((size_t)bt * T + t) * x_stride + h * dh; // G_t, held in dx
+                for (int i = 0; i < dh; i++) g[i] = ds[i] + (t + 1 < T ? decay * g[i + x_stride] : 0);
+                if (t > 0) {
+                    const real* sprev = S + ((size_t)bt * T + t - 1) * C + h * dh;
+                    for (int i = 0; i < dh; i++) da += g[i] * sprev[i];
+                }
+            }
+        }
+        db[h] += da * -10 * decay * (b[h] > 0 ? 1 : b[h] < 0 ? -1 : 0);
+    }
+}
+
+// out (N, H*dh) = x / (||x_h|| + 1e-10) * exp(min(mult s_h, cap)) for each row's head h, keeping ||x_h|| in
+// norm (N, H). x rows x_stride apart. Keys take mult = 10p (p = 1 contextual, 2 persistent) and cap 5;
+// values mult 10 and no cap (INFINITY).
+static void head_scale_forward(real* out, real* norm, const real* x, const real* s, int N, int H, int dh, int x_stride, real mult,
+                               real cap) {
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++) {
+        for (int h = 0; h < H; h++) {
+            const real* xh = x + (size_t)n * x_stride + h * dh;
+            real r = 0;
+            for (int i = 0; i < dh; i++) r += xh[i] * xh[i];
+            r = sqrt(r);
+            real z = mult * s[h], g = exp(z < cap ? z : cap) / (r + (real)1e-10);
+            real* o = out + ((size_t)n * H + h) * dh;
+            for (int i = 0; i < dh; i++) o[i] = xh[i] * g;
+            if (norm) norm[(size_t)n * H + h] = r;
+        }
+    }
+}
+
+// dx (rows x_stride apart) written, ds (H,) accumulates. With y = e x / (r + eps), r = ||x||:
+// dx = e/(r + eps) (dy - x (x . dy) / (r (r + eps))), and ds_h = mult sum dy . y where mult s_h < cap.
+static void head_scale_backward(real* dx, real* ds, const real* dout, const real* out, const real* norm, const real* x, const real* s,
+                                int N, int H, int dh, int x_stride, real mult, real cap) {
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++) {
+        for (int h = 0; h < H; h++) {
+            const real *xh = x + (size_t)n * x_stride + h * dh, *dy = dout + ((size_t)n * H + h) * dh;
+            real r = norm[(size_t)n * H + h], z = mult * s[h], e = exp(z < cap ? z : cap), xdy = 0;
+            for (int i = 0; i < dh; i++) xdy += xh[i] * dy[i];
+            real k = r > 0 ? xdy / (r * (r + (real)1e-10)) : 0;
+            real* d = dx + (size_t)n * x_stride + h * dh;
+            for (int i = 0; i < dh; i++) d[i] = e / (r + (real)1e-10) * (dy[i] - xh[i] * k);
+        }
+    }
+    for (int h = 0; h < H; h++) { // rows in order: the sum does not depend on the threads
+        if (!(mult * s[h] < cap)) continue;
+        real sum = 0;
+        for (int n = 0; n < N; n++) {
+            const real *y = out + ((size_t)n * H + h) * dh, *dy = dout + ((size_t)n * H + h) * dh;
+            for (int i = 0; i < dh; i++) sum += dy[i] * y[i];
+        }
+        ds[h] += mult * sum;
+    }
+}
+
+// vp (B,T,H*dh) = (1 - c_h) vt_{t+1} + c_h vt_t per head, with vt_T = 0 past the end: each value looks one
+// token ahead. vt rows vt_stride apart; c (H,).
+static void value_shift_forward(real* vp, const real* vt, const real* c, int B, int T, int H, int dh, int vt_stride) {
+    int C = H * dh;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            const real* v = vt + ((size_t)b * T + t) * vt_stride;
+            real* o = vp + ((size_t)b * T + t) * C;
+            for (int h = 0; h < H; h++) {
+                for (int i = h * dh; i < (h + 1) * dh; i++) o[i] = (1 - c[h]) * (t + 1 < T ? v[i + vt_stride] : 0) + c[h] * v[i];
+            }
+        }
+    }
+}
+
+// dvt (rows vt_stride apart) written: dvt_t = c dvp_t + (1 - c) dvp_{t-1}; dc (H,) accumulates
+// sum_t dvp_t . (vt_t - vt_{t+1}), a head's rows summed in order.
+static void value_shift_backward(real* dvt, real* dc, const real* dvp, const real* vt, const real* c, int B, int T, int H, int dh,
+                                 int vt_stride) {
+    int C = H * dh;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            const real* d = dvp + ((size_t)b * T + t) * C;
+            real* o = dvt + ((size_t)b * T + t) * vt_stride;
+            for (int h = 0; h < H; h++) {
+                for (int i = h * dh; i < (h + 1) * dh; i++) o[i] = c[h] * d[i] + (t > 0 ? (1 - c[h]) * d[i - C] : 0);
+            }
+        }
+    }
+    #pragma omp parallel for schedule(static)
+    for (int h = 0; h < H; h++) {
+        real sum = 0;
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < T; t++) {
+                const real *d = dvp + ((size_t)b * T + t) * C + h * dh, *v = vt + ((size_t)b * T + t) * vt_stride + h * dh;
+                for (int i = 0; i < dh; i++) sum += d[i] * (v[i] - (t + 1 < T ? v[i + vt_stride] : 0));
+            }
+        }
+        dc[h] += sum;
+    }
+}
+
+// The persistent memory: for each row n and head h, with M memories of P (key, value) rows per head,
+//     y_h = exp(10 o_h) / M * sum_m softmax(k_h P_k[m,h]^T) P_v[m,h]
+// every row reading every memory row (no mask). k (N, H*dh); pk, pv (M*H*P, dh): memory m, head h at rows
+// (m*H + h)*P; o (H,). lse (N, M, H) keeps each softmax's log-sum-exp for the backward. The products go
+// through the GEMM; scratch: pmem_scratch_size(N, P, H*dh).
+static size_t pmem_scratch_size(int N, int P, int C) { return 2 * (size_t)N * P + (size_t)N * C; }
+
+// S (N, P) = the probabilities of every row's head h against one memory's P key rows mk (P, dh). lse (N,):
+// each row's log-sum-exp, `stride` apart, computed into it by the forward (known = 0) and read by the backward.
+static void pmem_probabilities(real* S, real* lse, size_t stride, int known, const real* k, const real* mk, int N, int H, int dh, int P) {
+    MatrixView kh = {k, (size_t)H * dh, 1}, keys = {mk, (size_t)dh, 1};
+    gemm(S, P, kh, transposed(keys), N, P, dh, GEMM_SET);
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        real* row = S + (size_t)n * P;
+        real* l = lse + n * stride;
+        if (known) {
+            for (int p = 0; p < P; p++) row[p] = exp_vec(row[p] - *l);
+            continue;
+        }
+        real maxval = -INFINITY, sum = 0;
+        for (int p = 0; p < P; p++) maxval = row[p] > maxval ? row[p] : maxval;
+        for (int p = 0; p < P; p++) {
+            row[p] = exp_vec(row[p] - maxval);
+            sum += row[p];
+        }
+        *l = maxval + log(sum);
+        for (int p = 0; p < P; p++) row[p] /= sum;
+    }
+}
+
+static void pmem_forward(real* y, real* lse, const real* k, const real* pk, const real* pv, const real* o, int N, int H, int dh, int P,
+                         int M, real* scratch) {
+    int C = H * dh;
+    for (int h = 0; h < H; h++) {
+        for (int m = 0; m < M; m++) {
+            size_t at = ((size_t)m * H + h) * P * dh;
+            pmem_probabilities(scratch, lse + (size_t)m * H + h, (size_t)M * H, 0, k + h * dh, pk + at, N, H, dh, P);
+            MatrixView probs = {scratch, (size_t)P, 1}, values = {pv + at, (size_t)dh, 1};
+            gemm(y + h * dh, C, probs, values, N, dh, P, m == 0 ? GEMM_SET : GEMM_ADD);
+        }
+        real scale = exp(10 * o[h]) / M;
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            for (int i = 0; i < dh; i++) y[(size_t)n * C + h * dh + i] *= scale;
+        }
+    }
+}
+
+// dk (N, H*dh) written; dpk, dpv, d_o accumulate. With z_m = p_m P_v[m] and g = dy exp(10 o) / M:
+// dP_v[m] += p_m^T g, ds = p_m (g P_v[m]^T - g . z_m), dk += ds P_k[m], dP_k[m] += ds^T k, do = 10 dy . y.
+static void pmem_backward(real* dk, real* dpk, real* dpv, real* d_o, const real* dy, const real* y, real* lse, const real* k,
+                          const real* pk, const real* pv, const real* o, int N, int H, int dh, int P, int M, real* scratch) {
+    int C = H * dh;
+    real *S = scratch, *dS = scratch + (size_t)N * P, *g = dS + (size_t)N * P; // g (N, C)
+    for (int h = 0; h < H; h++) {
+        real scale = exp(10 * o[h]) / M, sum = 0;
+        for (int n = 0; n < N; n++) {
+            for (int i = 0; i < dh; i++) {
+                g[(size_t)n * C + h * dh + i] = dy[(size_t)n * C + h * dh + i] * scale;
+                sum += dy[(size_t)n * C + h * dh + i] * y[(size_t)n * C + h * dh + i];
+            }
+        }
+        d_o[h] += 10 * sum;
+        MatrixView kh = {k + h * dh, (size_t)C, 1}, gh = {g + h * dh, (size_t)C, 1}, probs = {S, (size_t)P, 1}, ds = {dS, (size_t)P, 1};
+        for (int m = 0; m < M; m++) {
+            size_t at = ((size_t)m * H + h) * P * dh;
+            MatrixView keys = {pk + at, (size_t)dh, 1}, values = {pv + at, (size_t)dh, 1};
+            pmem_probabilities(S, lse + (size_t)m * H + h, (size_t)M * H, 1, k + h * dh, pk + at, N, H, dh, P);
+            gemm(dpv + at, dh, transposed(probs), gh, P, dh, N, GEMM_ADD);
+            gemm(dS, P, gh, transposed(values), N, P, dh, GEMM_SET); // dP
+            #pragma omp parallel for schedule(static)
+            for (int n = 0; n < N; n++) {
+                real *p = S + (size_t)n * P, *d = dS + (size_t)n * P, dot = 0;
+                for (int q = 0; q < P; q++) dot += p[q] * d[q];
+                for (int q = 0; q < P; q++) d[q] = p[q] * (d[q] - dot);
+            }
+            gemm(dk + h * dh, C, ds, keys, N, dh, P, m == 0 ? GEMM_SET : GEMM_ADD);
+            gemm(dpk + at, dh, transposed(ds), kh, P, dh, N, GEMM_ADD);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
 // the optimizers' update rules: AdamW, and Muon for the hidden matrices (llmc/model.h's step applies them
 // unit by unit)
 

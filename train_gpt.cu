@@ -19,6 +19,7 @@ CPU trainer. Every reduction has a fixed order (no float atomics): gradients are
 #include "llmc/cuda/common.cuh"
 #include "llmc/cuda/layers.cuh"
 #include "llmc/cuda/matmul.cuh"
+#include "llmc/cuda/mosaic.cuh"
 #include "llmc/cuda/nccl.cuh"
 #include "llmc/cuda/optimizer.cuh"
 #include "llmc/distributed.h"
@@ -87,7 +88,7 @@ static size_t largest_matmul_input(const GPTConfig* c, int B, int T) {
     size_t N = (size_t)B * T, most = 0;
     size_t widths[] = {(size_t)c->channels, (size_t)c->mlp_hidden, (size_t)qkv_width(c), (size_t)c->padded_vocab_size,
                        (size_t)c->num_heads * qk_head_dim(c), (size_t)latent_width(c), 2 * (size_t)c->num_heads * c->head_dim,
-                       (size_t)c->q_rank};
+                       (size_t)c->q_rank, (size_t)c->pmem_size};
     for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) most = widths[i] * N > most ? widths[i] * N : most;
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);

@@ -8,9 +8,10 @@ print) and that as a percentage of the backend's peak (MFU). Muon's Newton-Schul
 FLOPs; its GFLOP per step are listed beside. With --decode 1, KV-cache decoding's tokens/s (of --decode-batch sequences side by side) at 1K and 8K
 context. Random init and random tokens: no data files.
 
-A table (--table 1) runs MHA, GQA, MQA, GTA, MLA and GLA (their defaults: 4 kv heads, 2 latent groups)
-at MHA's parameter count (--match-params), each with AdamW and Muon, and gives each row's time relative
-to MHA + AdamW.
+A table (--table 1) runs MHA, GQA, MQA, GTA, MLA, GLA (their defaults: 4 kv heads, 2 latent groups) and
+Memory Mosaics (mosaic, and mosaic+pmem with the persistent memory in place of the MLP) at MHA's parameter
+count (--match-params: the MLP's width F, or the persistent memory's rows P), each with AdamW and Muon,
+and gives each row's time relative to MHA + AdamW.
 
 The backend includes this file after its trainer (with TESTING), then defines the four functions declared
 below; the steps themselves are the trainer's, through llmc/model.h.
@@ -42,7 +43,7 @@ typedef struct {
     double fwd_ms, bwd_ms, opt_ms, ns_gflop;
     double decode_1k_ms, decode_8k_ms; // per token
     size_t params;
-    int mlp_hidden;
+    int mlp_size; // the MLP's hidden width F, or the persistent memory's rows P
 } BenchResult;
 
 // the contexts --decode measures at
@@ -121,13 +122,20 @@ static double bench_decode_ms(GPT* model, int context, int n, int batch) {
     return ms;
 }
 
-static GPTConfig bench_config(const BenchArgs* a, const char* attn) {
+// A row's model: an attention name, "+pmem" for the persistent memory in place of the MLP (Memory Mosaics,
+// which carry no positions: --pos does not apply to them)
+static GPTConfig bench_config(const BenchArgs* a, const char* row) {
     GPTConfig c = {0};
+    char attn[32];
+    const char* plus = strchr(row, '+');
+    snprintf(attn, sizeof(attn), "%.*s", plus ? (int)(plus - row) : (int)strlen(row), row);
     int attn_index = NAME_INDEX(attn, attn_names), pos = NAME_INDEX(a->pos, pos_names);
-    if (attn_index < 0) die_hint("use mha, gqa, mqa, gta, mla or gla", "unknown --attn '%s'", attn);
+    if (attn_index < 0) die_hint("use mha, gqa, mqa, gta, mla, gla, mosaic or mosaic+pmem", "unknown --attn '%s'", row);
+    if (plus && strcmp(plus, "+pmem") != 0) die_hint("use NAME+pmem for the persistent memory", "unknown --attn '%s'", row);
     if (pos < 0) die_hint("use rope or learned", "unknown --pos '%s'", a->pos);
     c.attn = (AttnType)attn_index;
-    c.pos = (PosType)pos;
+    c.pos = c.attn == ATTN_MOSAIC ? POS_NONE : (PosType)pos;
+    c.mlp = plus ? MLP_PMEM : MLP_GELU;
     c.num_layers = a->layers;
     c.channels = a->channels;
     c.num_heads = a->heads;
@@ -141,7 +149,9 @@ static GPTConfig bench_config(const BenchArgs* a, const char* attn) {
     gpt_config_finish(&c);
     if (a->match_params) {
         size_t mha_params;
-        c.mlp_hidden = gpt_matched_mlp_hidden(&c, &mha_params);
+        int size = gpt_matched_mlp_size(&c, &mha_params);
+        if (c.mlp == MLP_PMEM) c.pmem_size = size;
+        else c.mlp_hidden = size;
     }
     return c;
 }
@@ -182,7 +192,8 @@ static BenchResult bench_run(const BenchArgs* a, const char* attn, const char* o
         for (int p = 0; p < 3; p++) ms[p * a->steps + step - 1] = phase[p];
     }
     BenchResult r = {median(ms, a->steps), median(ms + a->steps, a->steps), median(ms + 2 * a->steps, a->steps),
-                     use_muon ? newton_schulz_gflop(&model, BENCH_MUON.ns_steps) : 0, 0, 0, model.num_parameters, c.mlp_hidden};
+                     use_muon ? newton_schulz_gflop(&model, BENCH_MUON.ns_steps) : 0, 0, 0, model.num_parameters,
+                     c.mlp == MLP_PMEM ? c.pmem_size : c.mlp_hidden};
     if (a->decode) {
         r.decode_1k_ms = bench_decode_ms(&model, DECODE_SHORT, DECODE_TOKENS, a->decode_batch);
         r.decode_8k_ms = bench_decode_ms(&model, DECODE_LONG, DECODE_TOKENS, a->decode_batch);
@@ -199,8 +210,8 @@ static void print_row(const BenchArgs* a, const char* attn, const char* optimize
     GPTConfig c = bench_config(a, attn);
     double ms = r->fwd_ms + r->bwd_ms + r->opt_ms, tokens = (double)a->B * a->T;
     double gflops = gpt_flops_per_token(&c, a->T) * tokens / (ms * 1e6);
-    printf("| %-4s | %-5s | %6.2fM | %5d | %8.1f | %8.1f | %8.1f | %8.1f | %7.0f | %7.1f | %5.1f%% | %8.1f | %5.2fx |", attn, optimizer,
-           r->params / 1e6, r->mlp_hidden, r->fwd_ms, r->bwd_ms, r->opt_ms, ms, tokens / (ms / 1e3), gflops, 100 * gflops / peak,
+    printf("| %-11s | %-5s | %6.2fM | %5d | %8.1f | %8.1f | %8.1f | %8.1f | %7.0f | %7.1f | %5.1f%% | %8.1f | %5.2fx |", attn, optimizer,
+           r->params / 1e6, r->mlp_size, r->fwd_ms, r->bwd_ms, r->opt_ms, ms, tokens / (ms / 1e3), gflops, 100 * gflops / peak,
            r->ns_gflop, ms / base_ms);
     size_t kv_bytes = gpt_kv_elements_per_token_layer(&c) * c.num_layers * sizeof(float); // the caches are fp32
     if (a->decode) printf(" %9.0f | %9.0f | %8zu |", 1e3 / r->decode_1k_ms, 1e3 / r->decode_8k_ms, kv_bytes);
@@ -227,7 +238,7 @@ static void parse_args(BenchArgs* a, int argc, char** argv) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(f, "-h") == 0 || strcmp(f, "--help") == 0) {
             printf("usage: %s [--preset gpt2|small|train|gpt2-1k] [--layers L] [--channels C] [--heads H] [--kv-heads K]\n"
-                   "       [--vocab-size V] [-b B] [-t T] [--attn mha|gqa|mqa|gta|mla|gla] [--optimizer adamw|muon]\n"
+                   "       [--vocab-size V] [-b B] [-t T] [--attn mha|gqa|mqa|gta|mla|gla|mosaic|mosaic+pmem] [--optimizer adamw|muon]\n"
                    "       [--pos rope|learned] [--match-params 0|1] [--steps N] [--table 0|1] [--decode 0|1] [--decode-batch N]\n"
                    "       [--peak-gflops G] [--threads N (CPU)] [--precision bf16|fp32 (GPU)]\n"
                    "       (see the comments at the top of dev/bench_common.h and of this program's source)\n",
@@ -271,10 +282,11 @@ int main(int argc, char** argv) {
     printf("config: %s: L=%d C=%d H=%d V=%d, pos %s, B=%d T=%d (%d tokens/step), %d timed steps after one untimed\n", a.preset,
            a.layers, a.channels, a.heads, a.vocab_size, a.pos, a.B, a.T, a.B * a.T, a.steps);
     printf("machine: %s; peak %.1f GFLOP/s (%s)\n", machine, peak, a.peak_gflops > 0 ? "given" : "measured");
-    const char* variants[] = {"mha", "gqa", "mqa", "gta", "mla", "gla"};
+    const char* variants[] = {"mha", "gqa", "mqa", "gta", "mla", "gla", "mosaic", "mosaic+pmem"};
     const char* optimizers[] = {"adamw", "muon"};
-    int nv = a.table ? 6 : 1, no = a.table ? 2 : 1;
-    BenchResult results[6][2];
+    enum { NUM_ROWS = sizeof(variants) / sizeof(variants[0]) };
+    int nv = a.table ? NUM_ROWS : 1, no = a.table ? 2 : 1;
+    BenchResult results[NUM_ROWS][2];
     for (int v = 0; v < nv; v++) {
         for (int o = 0; o < no; o++) {
             const char* attn = a.table ? variants[v] : a.attn;
@@ -284,9 +296,9 @@ int main(int argc, char** argv) {
             printf("ran %s + %s: %.1f ms/step\n", attn, opt, r->fwd_ms + r->bwd_ms + r->opt_ms);
         }
     }
-    printf("\n| attn | opt   | params  | F     | fwd ms   | bwd ms   | opt ms   | step ms  | tok/s   | GFLOP/s | %% peak | NS GFLOP | vs MHA |");
+    printf("\n| attn        | opt   | params  | F / P | fwd ms   | bwd ms   | opt ms   | step ms  | tok/s   | GFLOP/s | %% peak | NS GFLOP | vs MHA |");
     if (a.decode) printf(" decode@1K | decode@8K | KV B/tok |");
-    printf("\n|------|-------|---------|-------|----------|----------|----------|----------|---------|---------|--------|----------|--------|");
+    printf("\n|-------------|-------|---------|-------|----------|----------|----------|----------|---------|---------|--------|----------|--------|");
     if (a.decode) printf("-----------|-----------|----------|");
     printf("\n");
     double base = results[0][0].fwd_ms + results[0][0].bwd_ms + results[0][0].opt_ms;

@@ -10,7 +10,7 @@
 # It builds train_gptcu, dev/bench_gpu and the kernel lab for the GPU it finds (only that architecture,
 # from nvidia-smi's compute capability), then:
 #   - the kernel lab (make -C dev/cuda run): one row per kernel family;
-#   - for mha, gqa, mqa, gta, mla, gla with adamw and with muon, from one CPU checkpoint, in fp32 and bf16:
+#   - for mha, gqa, mqa, gta, mla, gla, mosaic with adamw and with muon, from one CPU checkpoint, in fp32 and bf16:
 #     one step's loss, logits and every gradient (--dump-step, dev/compare_dumps; fp32: loss and logits
 #     within 1e-5 relative, gradients within 1e-4 of each tensor's largest entry; bf16: 2e-2 / 5e-2 / 5e-2)
 #     and ten steps of losses (1e-4 fp32, 5e-2 bf16) against the CPU trainer; greedy KV-cache decoding
@@ -18,7 +18,7 @@
 #   - a GPU run stopped and resumed bit-identical (fp32, bf16); a CPU checkpoint continued on the GPU and
 #     a GPU checkpoint on the CPU with the uninterrupted run's losses (1e-4);
 #   - one GPU against the CPU (fp32, as above): learned positions, no biases, MLA and GLA with a plain
-#     query projection (--q-rank 0), partial RoPE with GQA, gradient accumulation (-d > B*T), an llm.c v3
+#     query projection (--q-rank 0), partial RoPE with GQA, Memory Mosaics' persistent memory, gradient accumulation (-d > B*T), an llm.c v3
 #     model file (-e, with greedy decoding), ZeRO-1 (-z 1) stopped and resumed, and a ZeRO-1 checkpoint
 #     written by 2 CPU processes under MPI continued on the GPU;
 #   - with 2 GPUs (else one SKIP row each): 2 processes with micro-batch B give the losses of 1 with 2B
@@ -300,13 +300,14 @@ BASE=(-i "$W/ts/ts_train.bin" -j "$W/ts/ts_val.bin" --layers 2 --channels 64 --h
 # GPU); the resume runs and the cross run measure it, as a user's run does
 FP32=(--precision fp32 --peak-gflops 1000)
 SAMPLE=(--prompt "ROMEO:" -g 48 --temperature 0)
-VARIANTS=("mha" "gqa --kv-heads 2" "mqa" "gta --kv-heads 2" "mla" "gla --latent-groups 2")
+VARIANTS=("mha" "gqa --kv-heads 2" "mqa" "gta --kv-heads 2" "mla" "gla --latent-groups 2" "mosaic")
 # id|what|flags: one GPU against the CPU, for what the variant loop does not reach
 COVER=("learned|learned positions (mha --pos learned)|--attn mha --pos learned --optimizer adamw"
     "nobias|no biases (gqa --bias 0)|--attn gqa --kv-heads 2 --bias 0 --optimizer muon"
     "mla-q0|MLA, plain query projection (--q-rank 0)|--attn mla --q-rank 0 --optimizer adamw"
     "gla-q0|GLA, plain query projection (--q-rank 0)|--attn gla --latent-groups 2 --q-rank 0 --optimizer muon"
-    "rope8|GQA, partial RoPE (--rope-dim 8 of 16)|--attn gqa --kv-heads 2 --rope-dim 8 --optimizer adamw")
+    "rope8|GQA, partial RoPE (--rope-dim 8 of 16)|--attn gqa --kv-heads 2 --rope-dim 8 --optimizer adamw"
+    "pmem|Memory Mosaics with the persistent memory (--mlp pmem --pmem-count 2)|--attn mosaic --mlp pmem --pmem-count 2 --optimizer muon")
 
 # cpu_refs DIR FLAGS...: DIR/init (one CPU step: every tensor and the optimizer state non-trivial), then
 # from it one step's dump and ten steps
@@ -375,7 +376,7 @@ job cpu.llmc llmc_refs
 job cpu.cross cpu "${CROSS[@]}" -o "$W/cross.cpu"
 job cpu.zero cpu_refs "$W/zero" "${BASE[@]}" "${ZERO[@]}" -b 4 -z 1
 wait
-for name in mha-adamw gqa-adamw mqa-adamw gta-adamw mla-adamw gla-adamw; do
+for name in mha-adamw gqa-adamw mqa-adamw gta-adamw mla-adamw gla-adamw mosaic-adamw; do
     job "cpu.$name.sample" cpu_sample "$W/$name/cpu10/ckpt_00000010.safetensors" "$W/$name/cpu.sample"
 done
 [ $HAVE_MPI = 1 ] && job cpu.zmpi zero_mpi_refs
@@ -397,7 +398,7 @@ if [ $DRY = 1 ]; then
 else
     run_logged lab budgeted 300 make -C dev/cuda GPU_ARCH="$ARCH" run
     cp "$LOG/lab.log" "$OUT/lab.txt"
-    for p in layernorm matmul attention elementwise optimizer; do
+    for p in layernorm matmul attention elementwise optimizer mosaic; do
         section=$(sed -n "/^== $p\$/,/^== $p: exit/p" "$LOG/lab.log")
         n_ok=$(grep -c '^ok ' <<<"$section")
         n_fail=$(grep -c '^FAIL' <<<"$section")
@@ -703,20 +704,20 @@ elif [ $DRY = 0 ]; then
 fi
 
 # ---------------------------------------------------------------------------
-# the benchmark, alone on the GPU: GPT-2 124M at T=1024, 12 rows of 3 timed steps
+# the benchmark, alone on the GPU: GPT-2 124M at T=1024, 16 rows of 3 timed steps
 BENCH=(make bench-gpu GPU_ARCH="$ARCH" BENCH_GPU_FLAGS="--preset gpt2-1k --table 1 --steps 3")
 if [ $DRY = 1 ]; then
     would "${BENCH[@]}"
 else
     run_logged bench budgeted 300 "${BENCH[@]}"
     cp "$LOG/bench.log" "$OUT/bench.txt"
-    row=$(grep -m1 '^| mha  | adamw |' "$LOG/bench.log")
-    rows_done=$(grep -cE '^\| (mha|gqa|mqa|gta|mla|gla) +\| (adamw|muon) ' "$LOG/bench.log")
-    if why bench >/dev/null && [ "$rows_done" = 12 ]; then
+    row=$(grep -m1 -E '^\| mha +\| adamw \|' "$LOG/bench.log")
+    rows_done=$(grep -cE '^\| (mha|gqa|mqa|gta|mla|gla|mosaic|mosaic\+pmem) +\| (adamw|muon) ' "$LOG/bench.log")
+    if why bench >/dev/null && [ "$rows_done" = 16 ]; then
         # | attn | opt | params | F | fwd | bwd | opt | step ms | tok/s | GFLOP/s | % peak | ...
-        record PASS "make bench-gpu: GPT-2 124M, T=1024, 12 rows" "$(awk -F'|' '{gsub(/ /, "", $0); print "mha+adamw " $9 " ms/step, " $10 " tok/s, " $12 " of the measured peak"}' <<<"$row")"
+        record PASS "make bench-gpu: GPT-2 124M, T=1024, 16 rows" "$(awk -F'|' '{gsub(/ /, "", $0); print "mha+adamw " $9 " ms/step, " $10 " tok/s, " $12 " of the measured peak"}' <<<"$row")"
     else
-        record FAIL "make bench-gpu: GPT-2 124M, T=1024, 12 rows" "$rows_done rows; $(why bench)"
+        record FAIL "make bench-gpu: GPT-2 124M, T=1024, 16 rows" "$rows_done rows; $(why bench)"
     fi
     phase_done bench
 fi

@@ -108,8 +108,9 @@ grep -q "resuming from $W/B/ckpt_00000010.safetensors at step 10" "$W/B.log" &&
 
 # ---------------------------------------------------------------------------
 echo "== attention variants: resume, sample, parameter matching"
-for variant in "gta --kv-heads 2" "mla" "gla --latent-groups 2 --q-rank 0"; do
+for variant in "gta --kv-heads 2" "mla" "gla --latent-groups 2 --q-rank 0" "mosaic" "mosaic --mlp pmem --pmem-count 2 --optimizer muon"; do
     name=${variant%% *}
+    [[ $variant == *pmem* ]] && name+=-pmem
     VRUN=(./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" --attn $variant --match-params 1 "${SMALL[@]}" -x 6 -n 3 -v 3 -m 2 --keep-last 0)
     "${VRUN[@]}" -o "$W/$name.A" >"$W/$name.A.log" 2>&1 || fail "$name run failed: $(tail -n 3 "$W/$name.A.log")"
     mkdir -p "$W/$name.B"
@@ -121,8 +122,8 @@ for variant in "gta --kv-heads 2" "mla" "gla --latent-groups 2 --q-rank 0"; do
     else
         fail "$name: resume differs"
     fi
-    grep -q -- "--match-params: MLP width F = " "$W/$name.A.log" && pass "$name: --match-params reports the MLP width it chose" ||
-        fail "$name: no --match-params line"
+    grep -qE -- "--match-params: (MLP width F|persistent memory rows P) = " "$W/$name.A.log" &&
+        pass "$name: --match-params reports the MLP width (or memory rows) it chose" || fail "$name: no --match-params line"
     kv=$(grep -o 'KV cache: [0-9]* elements per token per layer, [0-9]* bytes per token' "$W/$name.A.log")
     ./train_gpt sample -e "$W/$name.A/ckpt_00000006.safetensors" --prompt "ROMEO:" -g 20 >"$W/$name.sample" 2>&1 &&
         grep -q "generated 20 tokens" "$W/$name.sample" && grep -q "$(sed 's/.* \([0-9]*\) bytes per token/KV cache \1 bytes\/token/' <<<"$kv")" "$W/$name.sample" &&
@@ -132,6 +133,12 @@ expect_error "a checkpoint of one variant with flags of another" "--attn gla dis
     ./train_gpt -e "$W/mla.A/ckpt_00000006.safetensors" --attn gla -i "$TR" -j "$VA"
 expect_error "resuming a variant with another's size flags" "--rope-dim 4 disagrees with" \
     ./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" --attn mla "${SMALL[@]}" -o "$W/mla.A" -y 1 --rope-dim 4
+expect_error "resuming the persistent memory with another count" "--pmem-count 3 disagrees with" \
+    ./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" --attn mosaic --mlp pmem "${SMALL[@]}" -o "$W/mosaic-pmem.A" -y 1 --pmem-count 3
+grep -q "optimizer groups: muon .* qkvw \[64x64 | 64x64\] attprojw \[64x64\] pmem_kw \[64x64\] pmem_projw \[64x64\]" "$W/mosaic-pmem.A.log" &&
+    grep -q "adamw (lr [0-9.e-]*): .*ctx_beta ctx_kscale ctx_vcoef ctx_vscale .*pmem_beta pmem_kscale pmem_k pmem_v pmem_oscale" "$W/mosaic-pmem.A.log" &&
+    pass "mosaic-pmem: W_k, W_v and the projections go to Muon, the scalars and the memories to AdamW" ||
+    fail "mosaic-pmem groups: $(grep -A1 'optimizer groups' "$W/mosaic-pmem.A.log")"
 
 # ---------------------------------------------------------------------------
 echo "== Muon"
@@ -159,7 +166,7 @@ cp -r "$W/M.A" "$W/M.C"
 
 # ---------------------------------------------------------------------------
 echo "== runs.py: the comparison scripts' CSV, tables and plot, from the runs above"
-for run in A M.A gta.A mla.A gla.A; do cp "$W/$run.log" "$W/$run/train.log"; done
+for run in A M.A gta.A mla.A gla.A mosaic.A mosaic-pmem.A; do cp "$W/$run.log" "$W/$run/train.log"; done
 python3 scripts/runs.py csv "$W/runs.csv" "$W/A" "$W/M.A" >/dev/null &&
     python3 - "$W/runs.csv" <<'PY' && pass "runs.py csv: every step of both runs at 1024 tokens/step, val losses where evaluated" || fail "runs.py csv: $(head -n 3 "$W/runs.csv")"
 import csv, sys
@@ -168,13 +175,23 @@ assert {r["run"] for r in rows} == {"A", "M.A"}, rows[:2]
 assert all(int(r["tokens"]) == 1024 * int(r["step"]) for r in rows)
 assert {int(r["step"]) for r in rows if r["run"] == "M.A" and r["val_loss"]} == {0, 4, 8}
 PY
-python3 scripts/runs.py attention-table "$W/attn.md" "$W/gta.A" "$W/mla.A" "$W/gla.A" >/dev/null
-for name in gta mla gla; do
+rm -rf "$W/gta.A_s2" && cp -r "$W/gta.A" "$W/gta.A_s2" # the same variant with "another seed"
+python3 scripts/runs.py attention-table "$W/attn.md" "$W/gta.A" "$W/mla.A" "$W/gla.A" "$W/mosaic.A" "$W/mosaic-pmem.A" "$W/gta.A_s2" >/dev/null
+for name in gta mla gla mosaic mosaic-pmem; do
     params=$(sed -n 's/^parameters: \([0-9]*\) total/\1/p' "$W/$name.A.log" | python3 -c "print(f'{int(input()):,}')")
     kv=$(sed -n 's/^KV cache: \([0-9]*\) elements.*/\1/p' "$W/$name.A.log")
-    grep -q "^| $name.A | $params | [0-9]* | $kv | " "$W/attn.md" && pass "runs.py attention-table: $name's parameters ($params) and KV elements ($kv)" ||
+    width='F=[0-9]*' && [ $name = mosaic-pmem ] && width="P=$(sed -n 's/^model: .*persistent memory [0-9]* x \([0-9]*\) rows.*/\1/p' "$W/$name.A.log")"
+    grep -q "^| $name.A | $params | $width | $kv | " "$W/attn.md" && pass "runs.py attention-table: $name's parameters ($params), $width and KV elements ($kv)" ||
         fail "runs.py attention-table: $name: $(cat "$W/attn.md")"
 done
+python3 - "$W/attn.md" <<'PY' && pass "runs.py attention-table: one row per variant with each seed's final loss; every variant's time to the common val loss" || fail "runs.py attention-table seeds: $(cat "$W/attn.md")"
+import sys
+rows = [[c.strip() for c in line.split("|")[1:-1]] for line in open(sys.argv[1]) if line.startswith("| ") and "---" not in line][1:]
+assert [r[0] for r in rows] == ["gta.A", "mla.A", "gla.A", "mosaic.A", "mosaic-pmem.A"], rows
+seeds = rows[0][5].split(", ")
+assert len(seeds) == 2 and seeds[0] == seeds[1], rows[0]
+assert all(float(r[6].replace(",", "")) >= 0 for r in rows), rows  # n/a fails
+PY
 python3 scripts/runs.py muon-table "$W/muon.md" "$W/A" -- "$W/M.A" >/dev/null && grep -q "^- best AdamW: A, final val loss" "$W/muon.md" &&
     grep -q "^- best Muon: M.A, final val loss" "$W/muon.md" && pass "runs.py muon-table: the best run of each optimizer" ||
     fail "runs.py muon-table: $(cat "$W/muon.md")"
@@ -287,6 +304,10 @@ expect_error "RoPE width beyond the head" "--rope-dim 40 is larger than the head
 expect_error "latent groups not dividing the heads" "--heads 6 is not divisible by --latent-groups 4" ./train_gpt --attn gla --heads 6 --channels 96 --latent-groups 4
 expect_error "GTA kv heads not dividing the heads" "--heads 6 is not divisible by --kv-heads 4" ./train_gpt --attn gta --heads 6 --channels 96 --kv-heads 4
 expect_error "latent flags on another variant" "apply to mla and gla, not gqa" ./train_gpt --attn gqa --latent-dim 64
+expect_error "positions with Memory Mosaics" "--attn mosaic takes no positions, but --pos rope was given" ./train_gpt --attn mosaic --pos rope
+expect_error "persistent memory sizes with the GELU MLP" "--pmem-size and --pmem-count size the persistent memory (--mlp pmem)" ./train_gpt --pmem-size 64
+expect_error "an MLP width with the persistent memory" "--mlp-hidden 256 sizes the GELU MLP, but --mlp pmem replaces it" ./train_gpt --mlp pmem --mlp-hidden 256
+expect_error "unknown MLP" "unknown --mlp 'swiglu'" ./train_gpt --mlp swiglu
 expect_error "unknown flag" "unknown flag '--layer'" ./train_gpt --layer 3
 expect_error "unknown attention" "unknown --attn 'xyz'" ./train_gpt --attn xyz -i "$TR" -j "$VA"
 expect_error "resume without -o" "-y 1 (resume) needs -o" ./train_gpt -y 1

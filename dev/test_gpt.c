@@ -678,7 +678,7 @@ static void test_variant_attention_reference(const char* label, GPTConfig c) {
     gpt_allocate_activations(&model, 1, T);
     float* x = random_floats((size_t)T * C, 1);
     BlockActivations* acts = &model.acts.blocks[0];
-    block_forward(&model, 0, acts, model.acts.proj, x, 1, T, 0, NULL);
+    block_forward(&model, 0, acts, model.acts.proj, x, 1, T, 0, NULL, NULL);
     ParameterTensors p = layer_params(&model.params, model.specs, 0);
     // Q (T,H,dq), K (T,H,dq) per query head, V (T,H,dh)
     int lat = is_latent(&c), dq = lat ? dh + dR : dh;
@@ -754,6 +754,135 @@ static void test_variant_attention_reference(const char* label, GPTConfig c) {
     gpt_free(&model);
 }
 
+// Memory Mosaics against their reference's definitions (nanoMosaics/mosaic_model.py), computed in double
+// the way it does: the leaky average as a (T, T) matrix of exp(-(t - tau) beta) below the diagonal times the
+// key features, values mixed with the next token's, attention of each key over the strictly earlier ones at
+// scale 1; the persistent memory's keys (p = 2) against every memory row. Two sequences, so that each
+// sequence's recurrences start afresh.
+
+// feats (T, C) -> out (T, C): per head leaky average (rate b_h), normalised, times exp(min(mult s_h, cap))
+static void ref_mosaic_keys(double* out, const double* feats, const float* b, const float* s, int T, int H, int dh, double mult,
+                            double cap) {
+    int C = H * dh;
+    for (int h = 0; h < H; h++) {
+        double beta = 10 * fabs((double)b[h]), scale = exp(fmin(mult * s[h], cap));
+        for (int t = 0; t < T; t++) {
+            double S[64] = {0}, norm = 0;
+            for (int tau = 0; tau <= t; tau++) {
+                for (int i = 0; i < dh; i++) S[i] += exp(-(t - tau) * beta) * feats[(size_t)tau * C + h * dh + i];
+            }
+            for (int i = 0; i < dh; i++) norm += S[i] * S[i];
+            for (int i = 0; i < dh; i++) out[(size_t)t * C + h * dh + i] = S[i] / (sqrt(norm) + 1e-10) * scale;
+        }
+    }
+}
+
+static void test_mosaic_reference(const char* label, GPTConfig c) {
+    GPT model;
+    gpt_build(&model, &c);
+    gpt_init_random(&model, 23);
+    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] += 0.05f * (float)random_normal(&test_rng);
+    int B = 2, T = 7, C = c.channels, H = c.num_heads, dh = c.head_dim, P = c.pmem_size, M = c.pmem_count;
+    gpt_allocate_activations(&model, B, T);
+    float* x = random_floats((size_t)B * T * C, 1);
+    BlockActivations* acts = &model.acts.blocks[0];
+    block_forward(&model, 0, acts, model.acts.proj, x, B, T, 0, NULL, NULL);
+    ParameterTensors p = layer_params(&model.params, model.specs, 0);
+    double *in = (double*)callocCheck(C, 8), *feat = (double*)callocCheck((size_t)T * 2 * C, 8), *kf = (double*)callocCheck((size_t)T * C, 8);
+    double *K = (double*)callocCheck((size_t)T * C, 8), *Vv = (double*)callocCheck((size_t)T * C, 8);
+    double worst_ctx = 0, largest_ctx = 0, worst_pm = 0, largest_pm = 0;
+    for (int b = 0; b < B; b++) {
+        size_t row0 = (size_t)b * T;
+        // the contextual memory: [k~ | v~] = [W_k ; W_v] ln1 + b
+        for (int t = 0; t < T; t++) {
+            for (int i = 0; i < C; i++) in[i] = acts->ln1[(row0 + t) * C + i];
+            ref_linear(feat + (size_t)t * 2 * C, p.qkvw, p.qkvb, in, 2 * C, C);
+            for (int i = 0; i < C; i++) kf[(size_t)t * C + i] = feat[(size_t)t * 2 * C + i];
+        }
+        ref_mosaic_keys(K, kf, p.ctx_beta, p.ctx_kscale, T, H, dh, 10, 5);
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < H; h++) {
+                double v[64], norm = 0, cm = p.ctx_vcoef[h];
+                for (int i = 0; i < dh; i++) {
+                    double next = t + 1 < T ? feat[(size_t)(t + 1) * 2 * C + C + h * dh + i] : 0;
+                    v[i] = (1 - cm) * next + cm * feat[(size_t)t * 2 * C + C + h * dh + i];
+                    norm += v[i] * v[i];
+                }
+                for (int i = 0; i < dh; i++) Vv[(size_t)t * C + h * dh + i] = v[i] / (sqrt(norm) + 1e-10) * exp(10.0 * p.ctx_vscale[h]);
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < H; h++) {
+                double w[64], sum = 0, maxs = -1e300;
+                for (int tau = 0; tau < t; tau++) {
+                    double d = 0;
+                    for (int i = 0; i < dh; i++) d += K[(size_t)t * C + h * dh + i] * K[(size_t)tau * C + h * dh + i];
+                    w[tau] = d;
+                    maxs = fmax(maxs, d);
+                }
+                for (int tau = 0; tau < t; tau++) sum += (w[tau] = exp(w[tau] - maxs));
+                for (int i = 0; i < dh; i++) {
+                    double o = 0;
+                    for (int tau = 0; tau < t; tau++) o += w[tau] / sum * Vv[(size_t)tau * C + h * dh + i];
+                    worst_ctx = fmax(worst_ctx, fabs(o - acts->atty[(row0 + t) * C + h * dh + i]));
+                    largest_ctx = fmax(largest_ctx, fabs(o));
+                }
+            }
+        }
+        if (c.mlp != MLP_PMEM) continue;
+        // the persistent memory: keys from ln2 (p = 2), every memory row, the output scale
+        for (int t = 0; t < T; t++) {
+            for (int i = 0; i < C; i++) in[i] = acts->ln2[(row0 + t) * C + i];
+            ref_linear(kf + (size_t)t * C, p.pmem_kw, p.pmem_kb, in, C, C);
+        }
+        ref_mosaic_keys(K, kf, p.pmem_beta, p.pmem_kscale, T, H, dh, 20, 5);
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < H; h++) {
+                double y[64] = {0};
+                for (int m = 0; m < M; m++) {
+                    const float *pk = p.pmem_k + ((size_t)m * H + h) * P * dh, *pv = p.pmem_v + ((size_t)m * H + h) * P * dh;
+                    double w[256], sum = 0, maxs = -1e300;
+                    for (int q = 0; q < P; q++) {
+                        double d = 0;
+                        for (int i = 0; i < dh; i++) d += K[(size_t)t * C + h * dh + i] * pk[(size_t)q * dh + i];
+                        maxs = fmax(maxs, w[q] = d);
+                    }
+                    for (int q = 0; q < P; q++) sum += (w[q] = exp(w[q] - maxs));
+                    for (int q = 0; q < P; q++) {
+                        for (int i = 0; i < dh; i++) y[i] += w[q] / sum * pv[(size_t)q * dh + i] / M;
+                    }
+                }
+                for (int i = 0; i < dh; i++) {
+                    double o = y[i] * exp(10.0 * p.pmem_oscale[h]);
+                    worst_pm = fmax(worst_pm, fabs(o - acts->pm_y[(row0 + t) * C + h * dh + i]));
+                    largest_pm = fmax(largest_pm, fabs(o));
+                }
+            }
+        }
+    }
+    CHECK(worst_ctx / largest_ctx < 1e-5, "%s: the contextual memory == its reference's definition computed in double: max rel diff %.2e "
+          "(< 1e-5)", label, worst_ctx / largest_ctx);
+    if (c.mlp == MLP_PMEM) {
+        CHECK(worst_pm / largest_pm < 1e-5, "%s: the persistent memory == its reference's definition in double: max rel diff %.2e (< 1e-5)",
+              label, worst_pm / largest_pm);
+    }
+    free(in); free(feat); free(kf); free(K); free(Vv); free(x);
+    gpt_free(&model);
+}
+
+// a small Memory Mosaic: the contextual memory, and the GELU MLP or a persistent memory of 2 x 40 rows
+static GPTConfig mosaic_config(int pmem, int bias) {
+    GPTConfig c = test_config(ATTN_MOSAIC, 0, POS_NONE, bias, 2, 48, 6, 0, 257, 24);
+    if (pmem) {
+        c.mlp = MLP_PMEM;
+        c.mlp_hidden = 0;
+        c.pmem_size = 40;
+        c.pmem_count = 2;
+        gpt_config_finish(&c);
+    }
+    return c;
+}
+
 // Without RoPE carrying position, attention over a prefix is a set operation: reordering the earlier
 // tokens would leave the last position's logits unchanged. With it, they change in every variant.
 static void test_rope_carries_position(const char* label, GPTConfig c) {
@@ -778,15 +907,18 @@ static void test_rope_carries_position(const char* label, GPTConfig c) {
 static void test_worked_sizes(void) {
     struct { AttnType attn; int kv; int groups; const char* name; size_t kv_elems, weights; } cases[] = {
         {ATTN_MHA, 0, 0, "MHA", 1536, 2359296}, {ATTN_GQA, 4, 0, "GQA-4", 512, 1572864}, {ATTN_MQA, 0, 0, "MQA", 128, 1277952},
-        {ATTN_GTA, 4, 0, "GTA-4", 288, 1400832}, {ATTN_MLA, 0, 0, "MLA", 288, 2188032}, {ATTN_GLA, 0, 2, "GLA-2", 288, 1991424}};
-    for (int i = 0; i < 6; i++) {
-        GPTConfig c = test_config(cases[i].attn, cases[i].kv, POS_ROPE, 0, 1, 768, 12, 0, 50257, 1024);
+        {ATTN_GTA, 4, 0, "GTA-4", 288, 1400832}, {ATTN_MLA, 0, 0, "MLA", 288, 2188032}, {ATTN_GLA, 0, 2, "GLA-2", 288, 1991424},
+        {ATTN_MOSAIC, 0, 0, "Mosaic", 1536, 1769520}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        PosType pos = cases[i].attn == ATTN_MOSAIC ? POS_NONE : POS_ROPE;
+        GPTConfig c = test_config(cases[i].attn, cases[i].kv, pos, 0, 1, 768, 12, 0, 50257, 1024);
         if (cases[i].groups) { c.latent_groups = cases[i].groups; gpt_config_finish(&c); }
         ParamSpec specs[NUM_PARAMETER_TENSORS];
         gpt_param_specs(&c, specs);
-        int attn_tensors[] = {P_QKVW, P_ATTPROJW, P_DQW, P_QNORMW, P_UQW, P_QW, P_DKVW, P_KVNORMW, P_UKVW};
+        int attn_tensors[] = {P_QKVW, P_ATTPROJW, P_DQW, P_QNORMW, P_UQW, P_QW, P_DKVW, P_KVNORMW, P_UKVW,
+                              P_CTX_BETA, P_CTX_KSCALE, P_CTX_VCOEF, P_CTX_VSCALE};
         size_t w = 0;
-        for (int j = 0; j < 9; j++) w += specs[attn_tensors[j]].numel;
+        for (size_t j = 0; j < sizeof(attn_tensors) / sizeof(attn_tensors[0]); j++) w += specs[attn_tensors[j]].numel;
         size_t kv = gpt_kv_elements_per_token_layer(&c);
         CHECK(kv == cases[i].kv_elems && w == cases[i].weights, "%s at C=768 H=12: %zu KV elements/token/layer (docs/design.md: %zu), %zu attention weights (docs/design.md: %zu)",
               cases[i].name, kv, cases[i].kv_elems, w, cases[i].weights);
@@ -1025,6 +1157,10 @@ int main(void) {
     test_decode_matches_forward("GLA-2 absorbed, nobias", variant_config(ATTN_GLA, 0, 2, -1, 0));
     test_decode_matches_forward("GLA-3 absorbed, bias, rq=0", variant_config(ATTN_GLA, 0, 3, 0, 1));
     test_decode_matches_forward("GLA-6 absorbed, nobias", variant_config(ATTN_GLA, 0, 6, -1, 0));
+    test_decode_matches_forward("Mosaic", mosaic_config(0, 1));
+    test_decode_matches_forward("Mosaic + pmem, nobias", mosaic_config(1, 0));
+    test_mosaic_reference("Mosaic", mosaic_config(0, 1));
+    test_mosaic_reference("Mosaic + pmem", mosaic_config(1, 1));
     test_variant_attention_reference("MHA", small_config(ATTN_MHA, 0, POS_ROPE, 1));
     test_variant_attention_reference("GQA-2", small_config(ATTN_GQA, 2, POS_ROPE, 1));
     test_variant_attention_reference("GTA-3", small_config(ATTN_GTA, 3, POS_ROPE, 1));

@@ -268,6 +268,113 @@ static void test_encoder(void) {
 }
 
 // ----------------------------------------------------------------------------
+// Memory Mosaics' layers
+
+typedef struct {
+    real *x, *b, *S, *R;
+    int B, T, H, dh, stride;
+} LeakyCtx;
+
+static double leaky_loss(void* p) {
+    LeakyCtx* c = (LeakyCtx*)p;
+    leaky_average_forward(c->S, c->x, c->b, c->B, c->T, c->H, c->dh, c->stride);
+    return dot(c->S, c->R, (size_t)c->B * c->T * c->H * c->dh);
+}
+
+// the leaky average over rows wider than its heads (as it reads the fused [k~ | v~] rows)
+static void test_leaky_average(void) {
+    int B = 2, T = 6, H = 2, dh = 3, stride = 8, C = H * dh;
+    LeakyCtx c = {random_array(B * T * stride, 1), random_array(H, 0.1), zeros(B * T * C), random_array(B * T * C, 1), B, T, H, dh, stride};
+    c.b[0] = 0.05, c.b[1] = -0.12; // both signs of the stored rate
+    leaky_loss(&c);
+    real *dx = zeros(B * T * stride), *db = zeros(H);
+    leaky_average_backward(dx, db, c.R, c.S, c.b, B, T, H, dh, stride);
+    for (int n = 0; n < B * T; n++) memset(dx + (size_t)n * stride + C, 0, (stride - C) * sizeof(real)); // not read
+    check_gradient("leaky average dx (strided rows)", c.x, B * T * stride, dx, leaky_loss, &c);
+    check_gradient("leaky average db", c.b, H, db, leaky_loss, &c);
+}
+
+typedef struct {
+    real *x, *s, *out, *norm, *R;
+    int N, H, dh, stride;
+    real mult, cap;
+} HeadScaleCtx;
+
+static double head_scale_loss(void* p) {
+    HeadScaleCtx* c = (HeadScaleCtx*)p;
+    head_scale_forward(c->out, c->norm, c->x, c->s, c->N, c->H, c->dh, c->stride, c->mult, c->cap);
+    return dot(c->out, c->R, (size_t)c->N * c->H * c->dh);
+}
+
+// keys (a cap that one head's scale passes, so its gradient stops there) and values (no cap)
+static void test_head_scale(const char* label, real mult, real cap) {
+    int N = 5, H = 3, dh = 4, stride = 13;
+    HeadScaleCtx c = {random_array(N * stride, 1), random_array(H, 0.1), zeros(N * H * dh), zeros(N * H), random_array(N * H * dh, 1),
+                      N, H, dh, stride, mult, cap};
+    c.s[2] = 0.4; // mult s = 4 or 8: the keys' cap of 5 holds for p = 2
+    head_scale_loss(&c);
+    real *dx = zeros(N * stride), *ds = zeros(H);
+    head_scale_backward(dx, ds, c.R, c.out, c.norm, c.x, c.s, N, H, dh, stride, mult, cap);
+    for (int n = 0; n < N; n++) memset(dx + (size_t)n * stride + H * dh, 0, (stride - H * dh) * sizeof(real));
+    char name[64];
+    snprintf(name, sizeof(name), "head scale %s dx", label);
+    check_gradient(name, c.x, N * stride, dx, head_scale_loss, &c);
+    snprintf(name, sizeof(name), "head scale %s ds", label);
+    check_gradient(name, c.s, H, ds, head_scale_loss, &c);
+}
+
+typedef struct {
+    real *vt, *c, *vp, *R;
+    int B, T, H, dh, stride;
+} ShiftCtx;
+
+static double shift_loss(void* p) {
+    ShiftCtx* c = (ShiftCtx*)p;
+    value_shift_forward(c->vp, c->vt, c->c, c->B, c->T, c->H, c->dh, c->stride);
+    return dot(c->vp, c->R, (size_t)c->B * c->T * c->H * c->dh);
+}
+
+static void test_value_shift(void) {
+    int B = 2, T = 5, H = 2, dh = 3, stride = 7, C = H * dh;
+    ShiftCtx c = {random_array(B * T * stride, 1), random_array(H, 0.3), zeros(B * T * C), random_array(B * T * C, 1), B, T, H, dh, stride};
+    shift_loss(&c);
+    real *dvt = zeros(B * T * stride), *dc = zeros(H);
+    value_shift_backward(dvt, dc, c.R, c.vt, c.c, B, T, H, dh, stride);
+    for (int n = 0; n < B * T; n++) memset(dvt + (size_t)n * stride + C, 0, (stride - C) * sizeof(real));
+    check_gradient("value shift dv", c.vt, B * T * stride, dvt, shift_loss, &c);
+    check_gradient("value shift dc", c.c, H, dc, shift_loss, &c);
+}
+
+typedef struct {
+    real *k, *pk, *pv, *o, *y, *lse, *R, *scratch;
+    int N, H, dh, P, M;
+} PmemCtx;
+
+static double pmem_loss(void* p) {
+    PmemCtx* c = (PmemCtx*)p;
+    pmem_forward(c->y, c->lse, c->k, c->pk, c->pv, c->o, c->N, c->H, c->dh, c->P, c->M, c->scratch);
+    return dot(c->y, c->R, (size_t)c->N * c->H * c->dh);
+}
+
+static void test_pmem(int M) {
+    int N = 7, H = 2, dh = 3, P = 5, C = H * dh;
+    PmemCtx c = {random_array(N * C, 1), random_array(M * H * P * dh, 1), random_array(M * H * P * dh, 1), random_array(H, 0.1),
+                 zeros(N * C), zeros(N * M * H), random_array(N * C, 1), zeros(pmem_scratch_size(N, P, C)), N, H, dh, P, M};
+    pmem_loss(&c);
+    real *dk = zeros(N * C), *dpk = zeros(M * H * P * dh), *dpv = zeros(M * H * P * dh), *d_o = zeros(H);
+    pmem_backward(dk, dpk, dpv, d_o, c.R, c.y, c.lse, c.k, c.pk, c.pv, c.o, N, H, dh, P, M, c.scratch);
+    char name[64];
+    snprintf(name, sizeof(name), "persistent memory M=%d dk", M);
+    check_gradient(name, c.k, N * C, dk, pmem_loss, &c);
+    snprintf(name, sizeof(name), "persistent memory M=%d dP_k", M);
+    check_gradient(name, c.pk, M * H * P * dh, dpk, pmem_loss, &c);
+    snprintf(name, sizeof(name), "persistent memory M=%d dP_v", M);
+    check_gradient(name, c.pv, M * H * P * dh, dpv, pmem_loss, &c);
+    snprintf(name, sizeof(name), "persistent memory M=%d do", M);
+    check_gradient(name, c.o, H, d_o, pmem_loss, &c);
+}
+
+// ----------------------------------------------------------------------------
 // a whole block (attention + MLP + both residuals), and the whole model
 
 // 1-2 layers, C=16, H=4, F=24, V=11 (padded to 128), maxT=8
@@ -285,6 +392,20 @@ static GPTConfig tiny_latent(AttnType attn, int groups, int dc, int rq, PosType 
     return c;
 }
 
+// Memory Mosaics on the tiny shapes: the contextual memory (or MHA) with the GELU MLP or a persistent
+// memory of M x P = 2 x 6 rows
+static GPTConfig tiny_mosaic(AttnType attn, int pmem, int bias, int layers) {
+    GPTConfig c = tiny_config(attn, 0, attn == ATTN_MOSAIC ? POS_NONE : POS_ROPE, bias, layers);
+    if (pmem) {
+        c.mlp = MLP_PMEM;
+        c.mlp_hidden = 0;
+        c.pmem_size = 6;
+        c.pmem_count = 2;
+        gpt_config_finish(&c);
+    }
+    return c;
+}
+
 typedef struct {
     GPT* model;
     real *x, *R;
@@ -294,7 +415,7 @@ typedef struct {
 static double block_loss(void* p) {
     BlockCtx* c = (BlockCtx*)p;
     BlockActivations* acts = &c->model->acts.blocks[0];
-    block_forward(c->model, 0, acts, c->model->acts.proj, c->x, c->B, c->T, 0, NULL);
+    block_forward(c->model, 0, acts, c->model->acts.proj, c->x, c->B, c->T, 0, NULL, NULL);
     return dot(acts->residual3, c->R, (size_t)c->B * c->T * c->model->config.channels);
 }
 
@@ -401,6 +522,12 @@ int main(void) {
     test_attention("shared key d1=4 d2=2 (MLA)", 4, 4, 4, 2, 4, 0);
     test_attention("tied k1=v, shared key (GTA)", 4, 2, 3, 2, 5, 1);
     test_crossentropy();
+    test_leaky_average();
+    test_head_scale("keys, p=2", 20, 5);
+    test_head_scale("values", 10, INFINITY);
+    test_value_shift();
+    test_pmem(1);
+    test_pmem(2);
     test_block("MHA rope bias", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 1));
     test_block("GQA-2 rope nobias", tiny_config(ATTN_GQA, 2, POS_ROPE, 0, 1));
     test_block("MQA learned bias", tiny_config(ATTN_MQA, 0, POS_LEARNED, 1, 1));
@@ -410,12 +537,16 @@ int main(void) {
     test_block("MLA rq=0 nobias", tiny_latent(ATTN_MLA, 1, 8, 0, POS_ROPE, 0, 1));
     test_block("GLA-2 rq=6 bias", tiny_latent(ATTN_GLA, 2, 8, 6, POS_ROPE, 1, 1));
     test_block("GLA-4 rq=0 learned bias", tiny_latent(ATTN_GLA, 4, 8, 0, POS_LEARNED, 1, 1));
+    test_block("Mosaic bias", tiny_mosaic(ATTN_MOSAIC, 0, 1, 1));
+    test_block("Mosaic + pmem nobias", tiny_mosaic(ATTN_MOSAIC, 1, 0, 1));
+    test_block("MHA + pmem bias", tiny_mosaic(ATTN_MHA, 1, 1, 1));
     test_model("MHA rope bias", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 2));
     test_model("GQA-2 learned nobias", tiny_config(ATTN_GQA, 2, POS_LEARNED, 0, 2));
     test_model("MQA rope bias", tiny_config(ATTN_MQA, 0, POS_ROPE, 1, 2));
     test_model("GTA-2 rope bias", tiny_config(ATTN_GTA, 2, POS_ROPE, 1, 2));
     test_model("MLA rq=6 bias", tiny_latent(ATTN_MLA, 1, 8, 6, POS_ROPE, 1, 2));
     test_model("GLA-2 rq=0 learned nobias", tiny_latent(ATTN_GLA, 2, 8, 0, POS_LEARNED, 0, 2));
+    test_model("Mosaic + pmem bias", tiny_mosaic(ATTN_MOSAIC, 1, 1, 2));
     printf("%d gradient elements checked, %d failing checks\n", checks, failures);
     test_free_all();
     return failures == 0 ? 0 : 1;

@@ -26,6 +26,8 @@ typedef struct {
     const char* pos;
     float rope_theta;
     int rope_dim, latent_dim, latent_groups, q_rank, match_params;
+    const char* mlp;
+    int pmem_size, pmem_count;
     // optimisation
     const char* optimizer;
     float muon_lr, muon_momentum, muon_wd;
@@ -102,6 +104,7 @@ static void args_defaults(ArgParser* p, const char* default_precision) {
     a->num_layers = 4; a->channels = 128; a->num_heads = 4; a->num_kv_heads = 0; a->mlp_hidden = 0;
     a->max_seq_len = 1024; a->bias = 1; a->attn = "mha"; a->pos = "rope"; a->rope_theta = 10000.0f;
     a->rope_dim = 0; a->latent_dim = 0; a->latent_groups = 0; a->q_rank = -1; a->match_params = 0;
+    a->mlp = "gelu"; a->pmem_size = 0; a->pmem_count = 0;
     a->optimizer = "adamw";
     a->muon_lr = 0.02f; a->muon_momentum = 0.95f; a->muon_wd = 0.0f; a->muon_momentum_warmup = 0;
     a->muon_ns_steps = 5; a->muon_polar_express = 0; a->muon_scale = "keller"; a->reset_optimizer = 0;
@@ -127,16 +130,19 @@ static void args_defaults(ArgParser* p, const char* default_precision) {
     arg_add(p, NULL, "--layers", ARG_INT, &a->num_layers, 1, "[1, 4096]", "transformer blocks L");
     arg_add(p, NULL, "--channels", ARG_INT, &a->channels, 1, "[1, 65536]", "model width C");
     arg_add(p, NULL, "--heads", ARG_INT, &a->num_heads, 1, "[1, 4096]", "query heads H (head width C/H)");
-    arg_add(p, NULL, "--attn", ARG_STRING, &a->attn, 1, NULL, "attention: mha | gqa | mqa | gta | mla | gla");
+    arg_add(p, NULL, "--attn", ARG_STRING, &a->attn, 1, NULL, "attention: mha | gqa | mqa | gta | mla | gla | mosaic (Memory Mosaics' contextual memory)");
     arg_add(p, NULL, "--kv-heads", ARG_INT, &a->num_kv_heads, 1, "[0, 4096]", "key/value heads for gqa and gta (0 = 4, or 1 when H < 4; must divide H)");
     arg_add(p, NULL, "--rope-dim", ARG_INT, &a->rope_dim, 1, "[0, 65536]", "rotated dims per head dR, even (0 = the whole head; dh/2 for gta, mla, gla)");
     arg_add(p, NULL, "--latent-dim", ARG_INT, &a->latent_dim, 1, "[0, 65536]", "latent width per group dc (0 = 4*dh for mla, 2*dh for gla)");
     arg_add(p, NULL, "--latent-groups", ARG_INT, &a->latent_groups, 1, "[0, 4096]", "gla latent groups n (0 = 2; must divide H)");
     arg_add(p, NULL, "--q-rank", ARG_INT, &a->q_rank, 1, "[-1, 65536]", "mla/gla query rank rq (-1 = 8*dh, 0 = plain query projection)");
-    arg_add(p, NULL, "--match-params", ARG_INT, &a->match_params, 0, "[0, 1]", "1 = widen or narrow the MLP to MHA's parameter count");
+    arg_add(p, NULL, "--mlp", ARG_STRING, &a->mlp, 1, NULL, "the MLP: gelu | pmem (Memory Mosaics' persistent memory)");
+    arg_add(p, NULL, "--pmem-size", ARG_INT, &a->pmem_size, 1, "[0, 1048576]", "pmem: key/value rows P of each memory per head (0 = 3C/M)");
+    arg_add(p, NULL, "--pmem-count", ARG_INT, &a->pmem_count, 1, "[0, 64]", "pmem: memories M, averaged (0 = 1)");
+    arg_add(p, NULL, "--match-params", ARG_INT, &a->match_params, 0, "[0, 1]", "1 = widen or narrow the MLP (or the persistent memory) to MHA's parameter count");
     arg_add(p, NULL, "--mlp-hidden", ARG_INT, &a->mlp_hidden, 1, "[0, 1048576]", "MLP hidden width F (0 = 4C)");
     arg_add(p, NULL, "--max-seq-len", ARG_INT, &a->max_seq_len, 1, "[1, 1048576]", "longest sequence the model supports (maxT)");
-    arg_add(p, NULL, "--pos", ARG_STRING, &a->pos, 1, NULL, "positions: rope | learned");
+    arg_add(p, NULL, "--pos", ARG_STRING, &a->pos, 1, NULL, "positions: rope | learned | none (mosaic: none, its only choice)");
     arg_add(p, NULL, "--rope-theta", ARG_FLOAT, &a->rope_theta, 1, "(0, 1e9]", "RoPE base");
     arg_add(p, NULL, "--bias", ARG_INT, &a->bias, 1, "[0, 1]", "biases in linear layers and LayerNorms (0/1)");
     // optimisation
@@ -278,11 +284,15 @@ static int args_given(const ArgParser* p, const void* target) {
 static void args_model_config(const ArgParser* p, GPTConfig* c, int vocab_size) {
     const TrainArgs* a = &p->a;
     memset(c, 0, sizeof(*c));
-    int attn = NAME_INDEX(a->attn, attn_names), pos = NAME_INDEX(a->pos, pos_names);
-    if (attn < 0) die_hint("use mha, gqa, mqa, gta, mla or gla", "unknown --attn '%s'", a->attn);
-    if (pos < 0) die_hint("use rope or learned", "unknown --pos '%s'", a->pos);
+    int attn = NAME_INDEX(a->attn, attn_names), pos = NAME_INDEX(a->pos, pos_names), mlp = NAME_INDEX(a->mlp, mlp_names);
+    if (attn < 0) die_hint("use mha, gqa, mqa, gta, mla, gla or mosaic", "unknown --attn '%s'", a->attn);
+    if (pos < 0) die_hint("use rope, learned or none", "unknown --pos '%s'", a->pos);
+    if (mlp < 0) die_hint("use gelu or pmem", "unknown --mlp '%s'", a->mlp);
     c->attn = (AttnType)attn;
-    c->pos = (PosType)pos;
+    c->pos = attn == ATTN_MOSAIC && !args_given(p, &a->pos) ? POS_NONE : (PosType)pos; // mosaic: no positions unless asked
+    c->mlp = (MlpType)mlp;
+    c->pmem_size = a->pmem_size;
+    c->pmem_count = a->pmem_count;
     c->num_layers = a->num_layers;
     c->channels = a->channels;
     c->num_heads = a->num_heads;
@@ -298,11 +308,14 @@ static void args_model_config(const ArgParser* p, GPTConfig* c, int vocab_size) 
     c->q_rank = a->q_rank;
     gpt_config_finish(c);
     if (a->match_params) {
-        if (args_given(p, &a->mlp_hidden)) die_hint("drop one of them", "--match-params 1 chooses the MLP width; --mlp-hidden was given too");
+        const int* sized = c->mlp == MLP_PMEM ? &a->pmem_size : &a->mlp_hidden;
+        if (args_given(p, sized)) die_hint("drop one of them", "--match-params 1 chooses the MLP's size; --mlp-hidden or --pmem-size was given too");
         size_t mha_params;
-        c->mlp_hidden = gpt_matched_mlp_hidden(c, &mha_params);
-        printf("--match-params: MLP width F = %d gives %zu parameters; MHA at this depth and width (F = %d) has %zu\n",
-               c->mlp_hidden, gpt_num_parameters(c), 4 * c->channels, mha_params);
+        int size = gpt_matched_mlp_size(c, &mha_params);
+        if (c->mlp == MLP_PMEM) c->pmem_size = size;
+        else c->mlp_hidden = size;
+        printf("--match-params: %s = %d gives %zu parameters; MHA at this depth and width (F = %d) has %zu\n",
+               c->mlp == MLP_PMEM ? "persistent memory rows P" : "MLP width F", size, gpt_num_parameters(c), 4 * c->channels, mha_params);
     }
 }
 
@@ -331,11 +344,14 @@ static void args_check_model_flags(const ArgParser* p, const GPTConfig* c, const
     check_model_int_flag(p, &a->channels, a->channels, c->channels, source);
     check_model_int_flag(p, &a->num_heads, a->num_heads, c->num_heads, source);
     check_model_int_flag(p, &a->num_kv_heads, a->num_kv_heads, c->num_kv_heads, source);
-    check_model_int_flag(p, &a->mlp_hidden, a->mlp_hidden ? a->mlp_hidden : 4 * c->channels, c->mlp_hidden, source);
+    check_model_int_flag(p, &a->mlp_hidden, a->mlp_hidden ? a->mlp_hidden : c->mlp == MLP_GELU ? 4 * c->channels : 0, c->mlp_hidden, source);
     check_model_int_flag(p, &a->max_seq_len, a->max_seq_len, c->max_seq_len, source);
     check_model_int_flag(p, &a->bias, a->bias, c->bias, source);
     check_model_flag(p, &a->attn, a->attn, attn_names[c->attn], source);
     check_model_flag(p, &a->pos, a->pos, pos_names[c->pos], source);
+    check_model_flag(p, &a->mlp, a->mlp, mlp_names[c->mlp], source);
+    check_model_int_flag(p, &a->pmem_size, a->pmem_size, c->pmem_size, source);
+    check_model_int_flag(p, &a->pmem_count, a->pmem_count, c->pmem_count, source);
     check_model_int_flag(p, &a->rope_dim, a->rope_dim, c->rope_dim, source);
     check_model_int_flag(p, &a->latent_dim, a->latent_dim, c->latent_dim, source);
     check_model_int_flag(p, &a->latent_groups, a->latent_groups, c->latent_groups, source);

@@ -61,4 +61,13 @@ static AttentionDims latent_decode_dims(const GPTConfig* c) {
     return d;
 }
 
+// Memory Mosaics' contextual memory: each head's normalised keys are also its queries, scored at scale 1
+// against the strictly earlier keys (the core runs with the queries one row later than the keys); rows
+// of (N, C) keys and values
+static AttentionDims mosaic_dims(const GPTConfig* c) {
+    int H = c->num_heads, dh = c->head_dim, C = c->channels;
+    AttentionDims d = {H, H, dh, 0, dh, C, C, C, C, C, dh, dh, 1.0};
+    return d;
+}
+
 #endif // LLMC_ATTENTION_LAYOUT_H

@@ -72,6 +72,9 @@ static void gpt_config_to_meta(const GPTConfig* c, Metadata* m) {
     meta_set(m, "model.latent_dim", "%d", c->latent_dim);
     meta_set(m, "model.latent_groups", "%d", c->latent_groups);
     meta_set(m, "model.q_rank", "%d", c->q_rank);
+    meta_set(m, "model.mlp", "%s", mlp_names[c->mlp]);
+    meta_set(m, "model.pmem_size", "%d", c->pmem_size);
+    meta_set(m, "model.pmem_count", "%d", c->pmem_count);
 }
 
 // Metadata readers that describe a problem instead of dying (checkpoint_validate skips a bad checkpoint
@@ -146,7 +149,7 @@ static int checkpoint_config(const SafeTensors* st, GPTConfig* c, Problem* pr) {
         int lo;
     } ints[] = {{"model.num_layers", &c->num_layers, 1},       {"model.channels", &c->channels, 1},
                 {"model.num_heads", &c->num_heads, 1},         {"model.num_kv_heads", &c->num_kv_heads, 0},
-                {"model.mlp_hidden", &c->mlp_hidden, 1},       {"model.vocab_size", &c->vocab_size, 1},
+                {"model.mlp_hidden", &c->mlp_hidden, 0},       {"model.vocab_size", &c->vocab_size, 1},
                 {"model.padded_vocab_size", &c->padded_vocab_size, 1}, {"model.max_seq_len", &c->max_seq_len, 1},
                 {"model.bias", &c->bias, 0},                   {"model.rope_dim", &c->rope_dim, 0},
                 {"model.latent_dim", &c->latent_dim, 0},       {"model.latent_groups", &c->latent_groups, 0},
@@ -154,6 +157,16 @@ static int checkpoint_config(const SafeTensors* st, GPTConfig* c, Problem* pr) {
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         int hi = strcmp(ints[i].key, "model.bias") == 0 ? 1 : GPT_MAX_WIDTH;
         if (meta_int(st, ints[i].key, ints[i].lo, hi, ints[i].field, pr) != 0) return -1;
+    }
+    // the MLP's kind and the persistent memory's size, absent from checkpoints older than them: the GELU MLP
+    const char* mlp = safetensors_meta(st, "model.mlp");
+    c->mlp = (MlpType)(mlp ? NAME_INDEX(mlp, mlp_names) : MLP_GELU);
+    if ((int)c->mlp < 0) {
+        return problem(pr, "it was written by a newer version of this trainer, or is corrupt", "checkpoint '%s' has unknown MLP '%s'", st->path, mlp);
+    }
+    if (mlp && (meta_int(st, "model.pmem_size", 0, GPT_MAX_WIDTH, &c->pmem_size, pr) != 0 ||
+                meta_int(st, "model.pmem_count", 0, 64, &c->pmem_count, pr) != 0)) {
+        return -1;
     }
     if (gpt_config_check(c, pr) != 0) {
         Problem inner = *pr;

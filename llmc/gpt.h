@@ -50,11 +50,14 @@ first dimension is L. A configuration's absent tensors have no elements.
 #include "sampler.h"
 #include "utils.h"
 
-typedef enum { ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_GTA, ATTN_MLA, ATTN_GLA } AttnType;
-static const char* const attn_names[] = {"mha", "gqa", "mqa", "gta", "mla", "gla"};
+typedef enum { ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_GTA, ATTN_MLA, ATTN_GLA, ATTN_MOSAIC } AttnType;
+static const char* const attn_names[] = {"mha", "gqa", "mqa", "gta", "mla", "gla", "mosaic"};
 
-typedef enum { POS_ROPE, POS_LEARNED } PosType;
-static const char* const pos_names[] = {"rope", "learned"};
+typedef enum { POS_ROPE, POS_LEARNED, POS_NONE } PosType;
+static const char* const pos_names[] = {"rope", "learned", "none"};
+
+typedef enum { MLP_GELU, MLP_PMEM } MlpType;
+static const char* const mlp_names[] = {"gelu", "pmem"};
 
 typedef struct {
     int max_seq_len;       // maxT
@@ -74,16 +77,30 @@ typedef struct {
     int latent_dim;        // dc: width of each latent group (MLA/GLA)
     int latent_groups;     // n (MLA: 1)
     int q_rank;            // rq: query compression rank (MLA/GLA; 0 = plain query projection)
+    MlpType mlp;           // the GELU MLP, or Memory Mosaics' persistent memory in its place
+    int pmem_size;         // P: key/value rows of each persistent memory, per head
+    int pmem_count;        // M: persistent memories, averaged
 } GPTConfig;
 
 enum {
     P_WTE, P_WPE, P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_ATTPROJW, P_ATTPROJB,
     P_LN2W, P_LN2B, P_FCW, P_FCB, P_FCPROJW, P_FCPROJB, P_LNFW, P_LNFB,
     P_DQW, P_DQB, P_QNORMW, P_UQW, P_UQB, P_QW, P_QB, P_DKVW, P_DKVB, P_KVNORMW, P_UKVW, P_UKVB,
+    P_CTX_BETA, P_CTX_KSCALE, P_CTX_VCOEF, P_CTX_VSCALE,
+    P_PMEM_KW, P_PMEM_KB, P_PMEM_BETA, P_PMEM_KSCALE, P_PMEM_K, P_PMEM_V, P_PMEM_OSCALE, P_PMEM_PROJW, P_PMEM_PROJB,
     NUM_PARAMETER_TENSORS
 };
 
-typedef enum { INIT_NORMAL, INIT_RESIDUAL_PROJ, INIT_ZEROS, INIT_ONES } InitKind;
+typedef enum {
+    INIT_NORMAL,        // N(0, 0.02)
+    INIT_RESIDUAL_PROJ, // N(0, 0.02 / sqrt(2L))
+    INIT_ZEROS,
+    INIT_ONES,
+    INIT_CONST,         // init_a
+    INIT_UNIFORM,       // U[0, 1)
+    INIT_LINSPACE,      // each layer's row from init_a to init_b, evenly
+    INIT_NORMAL_HEAD,   // N(0, 1/sqrt(dh))
+} InitKind;
 
 typedef struct {
     const char* name;
@@ -91,8 +108,10 @@ typedef struct {
     int64_t shape[3]; // full shape, leading L for per-layer tensors
     size_t numel;     // 0 when this configuration has no such tensor
     int per_layer;
-    int is_matrix;    // a 2-D weight matrix (per layer): weight decay applies
+    int is_matrix;    // a weight matrix (per layer): weight decay applies
+    int muon;         // Muon orthogonalises it (a hidden matrix; not the persistent memories)
     InitKind init;
+    double init_a, init_b;
 } ParamSpec;
 
 static int name_index(const char* name, const char* const* names, int n) {
@@ -108,9 +127,10 @@ static int is_latent(const GPTConfig* c) { return c->attn == ATTN_MLA || c->attn
 // width of each query head against the keys: the latent variants append the rotated dims
 static int qk_head_dim(const GPTConfig* c) { return is_latent(c) ? c->head_dim + c->rope_dim : c->head_dim; }
 
-// rows of the fused projection (MHA/GQA/MQA/GTA; 0 for the latent variants)
+// rows of the fused projection (MHA/GQA/MQA/GTA; Memory Mosaics' [W_k | W_v]; 0 for the latent variants)
 static int qkv_width(const GPTConfig* c) {
     if (is_latent(c)) return 0;
+    if (c->attn == ATTN_MOSAIC) return 2 * c->channels;
     if (c->attn == ATTN_GTA) return (c->num_heads + c->num_kv_heads) * c->head_dim + c->rope_dim;
     return (c->num_heads + 2 * c->num_kv_heads) * c->head_dim;
 }
@@ -123,7 +143,9 @@ static void set_spec(ParamSpec* s, const char* name, int per_layer, int L, int64
     s->name = name;
     s->per_layer = per_layer;
     s->is_matrix = is_matrix;
+    s->muon = per_layer && is_matrix;
     s->init = init;
+    s->init_a = s->init_b = 0;
     s->ndim = 0;
     if (per_layer) s->shape[s->ndim++] = L;
     s->shape[s->ndim++] = d0;
@@ -146,10 +168,11 @@ static void gpt_param_specs(const GPTConfig* c, ParamSpec specs[NUM_PARAMETER_TE
     set_spec(&specs[P_ATTPROJB], "attprojb", 1, L, C, 0, b, 0, INIT_ZEROS);
     set_spec(&specs[P_LN2W], "ln2w", 1, L, C, 0, 1, 0, INIT_ONES);
     set_spec(&specs[P_LN2B], "ln2b", 1, L, C, 0, b, 0, INIT_ZEROS);
-    set_spec(&specs[P_FCW], "fcw", 1, L, F, C, 1, 1, INIT_NORMAL);
-    set_spec(&specs[P_FCB], "fcb", 1, L, F, 0, b, 0, INIT_ZEROS);
-    set_spec(&specs[P_FCPROJW], "fcprojw", 1, L, C, F, 1, 1, INIT_RESIDUAL_PROJ);
-    set_spec(&specs[P_FCPROJB], "fcprojb", 1, L, C, 0, b, 0, INIT_ZEROS);
+    int gelu = c->mlp == MLP_GELU;
+    set_spec(&specs[P_FCW], "fcw", 1, L, F, C, gelu, 1, INIT_NORMAL);
+    set_spec(&specs[P_FCB], "fcb", 1, L, F, 0, gelu && b, 0, INIT_ZEROS);
+    set_spec(&specs[P_FCPROJW], "fcprojw", 1, L, C, F, gelu, 1, INIT_RESIDUAL_PROJ);
+    set_spec(&specs[P_FCPROJB], "fcprojb", 1, L, C, 0, gelu && b, 0, INIT_ZEROS);
     set_spec(&specs[P_LNFW], "lnfw", 0, L, C, 0, 1, 0, INIT_ONES);
     set_spec(&specs[P_LNFB], "lnfb", 0, L, C, 0, b, 0, INIT_ZEROS);
     set_spec(&specs[P_DQW], "dqw", 1, L, rq, C, lat && rq > 0, 1, INIT_NORMAL);
@@ -164,6 +187,33 @@ static void gpt_param_specs(const GPTConfig* c, ParamSpec specs[NUM_PARAMETER_TE
     set_spec(&specs[P_KVNORMW], "kvnormw", 1, L, c->latent_groups * c->latent_dim, 0, lat, 0, INIT_ONES);
     set_spec(&specs[P_UKVW], "ukvw", 1, L, 2 * H * dh, c->latent_dim, lat, 1, INIT_NORMAL);
     set_spec(&specs[P_UKVB], "ukvb", 1, L, 2 * H * dh, 0, lat && b, 0, INIT_ZEROS);
+    // Memory Mosaics (their reference's names and inits, nanoMosaics/mosaic_model.py): per head, the leaky
+    // average's rate b (beta = 10|b|), the key scale a (exp(min(10 p a, 5))), the value mix c and scale u
+    // (exp(10 u)); qkvw holds [W_k | W_v] and attprojw the output projection
+    int mos = c->attn == ATTN_MOSAIC, pm = c->mlp == MLP_PMEM, M = c->pmem_count, P = c->pmem_size;
+    set_spec(&specs[P_CTX_BETA], "ctx_beta", 1, L, H, 0, mos, 0, INIT_LINSPACE);
+    specs[P_CTX_BETA].init_a = 0.05, specs[P_CTX_BETA].init_b = 0.5;
+    set_spec(&specs[P_CTX_KSCALE], "ctx_kscale", 1, L, H, 0, mos, 0, INIT_CONST);
+    specs[P_CTX_KSCALE].init_a = 0.1;
+    set_spec(&specs[P_CTX_VCOEF], "ctx_vcoef", 1, L, H, 0, mos, 0, INIT_UNIFORM);
+    set_spec(&specs[P_CTX_VSCALE], "ctx_vscale", 1, L, H, 0, mos, 0, INIT_CONST);
+    specs[P_CTX_VSCALE].init_a = -0.05;
+    // the persistent memory in place of the MLP: its own key features (W_k, rate, scale), M memories of P
+    // key and value rows per head (P_k, P_v: (M, H, P, dh) stored as (M*H*P, dh)), an output scale o and
+    // projection
+    set_spec(&specs[P_PMEM_KW], "pmem_kw", 1, L, C, C, pm, 1, INIT_NORMAL);
+    set_spec(&specs[P_PMEM_KB], "pmem_kb", 1, L, C, 0, pm && b, 0, INIT_ZEROS);
+    set_spec(&specs[P_PMEM_BETA], "pmem_beta", 1, L, H, 0, pm, 0, INIT_LINSPACE);
+    specs[P_PMEM_BETA].init_a = 0.05, specs[P_PMEM_BETA].init_b = 0.5;
+    set_spec(&specs[P_PMEM_KSCALE], "pmem_kscale", 1, L, H, 0, pm, 0, INIT_CONST);
+    specs[P_PMEM_KSCALE].init_a = 0.1;
+    set_spec(&specs[P_PMEM_K], "pmem_k", 1, L, (int64_t)M * H * P, dh, pm, 1, INIT_NORMAL_HEAD);
+    set_spec(&specs[P_PMEM_V], "pmem_v", 1, L, (int64_t)M * H * P, dh, pm, 1, INIT_NORMAL_HEAD);
+    specs[P_PMEM_K].muon = specs[P_PMEM_V].muon = 0; // memories, not maps: AdamW (with weight decay, as the reference)
+    set_spec(&specs[P_PMEM_OSCALE], "pmem_oscale", 1, L, H, 0, pm, 0, INIT_CONST);
+    specs[P_PMEM_OSCALE].init_a = -0.05;
+    set_spec(&specs[P_PMEM_PROJW], "pmem_projw", 1, L, C, C, pm, 1, INIT_RESIDUAL_PROJ);
+    set_spec(&specs[P_PMEM_PROJB], "pmem_projb", 1, L, C, 0, pm && b, 0, INIT_ZEROS);
 }
 
 static size_t gpt_num_parameters(const GPTConfig* c) {
@@ -207,8 +257,8 @@ static int gpt_config_check(GPTConfig* c, Problem* pr) {
     int H = c->num_heads, dh = c->channels / c->num_heads, lat = c->attn == ATTN_MLA || c->attn == ATTN_GLA;
     c->head_dim = dh;
     const char* attn = attn_names[c->attn];
-    if (c->attn == ATTN_MHA || c->attn == ATTN_MQA || lat) {
-        int fixed = c->attn == ATTN_MQA ? 1 : H; // the latent variants give every query head its own key
+    if (c->attn == ATTN_MHA || c->attn == ATTN_MQA || c->attn == ATTN_MOSAIC || lat) {
+        int fixed = c->attn == ATTN_MQA ? 1 : H; // the latent variants and Memory Mosaics give every head its own key
         if (c->num_kv_heads != 0 && c->num_kv_heads != fixed) {
             return problem(pr, "use --attn gqa or gta with --kv-heads, or drop --kv-heads",
                            "--attn %s has %d kv heads, but --kv-heads %d was given", attn, fixed, c->num_kv_heads);
@@ -221,11 +271,16 @@ static int gpt_config_check(GPTConfig* c, Problem* pr) {
         return problem(pr, "--kv-heads must divide --heads (each kv head serves H/Hkv query heads)",
                        "--heads %d is not divisible by --kv-heads %d", H, c->num_kv_heads);
     }
+    // Memory Mosaics carry position in their leaky averages (and the values' look-ahead): nothing else
+    if (c->attn == ATTN_MOSAIC && c->pos != POS_NONE) {
+        return problem(pr, "use --pos none (mosaic's default), or another --attn", "--attn mosaic takes no positions, but --pos %s was given",
+                       pos_names[c->pos]);
+    }
     // RoPE: the whole head for MHA/GQA/MQA with --pos rope; a decoupled dR = dh/2 slice for GTA, MLA, GLA
     int rotates = lat || c->attn == ATTN_GTA || c->pos == POS_ROPE;
     if (!rotates && c->rope_dim != 0) {
-        return problem(pr, "drop --rope-dim, or use --pos rope", "--rope-dim %d with --attn %s --pos learned: nothing is rotated",
-                       c->rope_dim, attn);
+        return problem(pr, "drop --rope-dim, or use --pos rope", "--rope-dim %d with --attn %s --pos %s: nothing is rotated",
+                       c->rope_dim, attn, pos_names[c->pos]);
     }
     if (rotates && c->rope_dim == 0) c->rope_dim = (lat || c->attn == ATTN_GTA) ? dh / 2 : dh;
     if (rotates && (c->rope_dim < 0 || c->rope_dim > dh)) {
@@ -262,8 +317,21 @@ static int gpt_config_check(GPTConfig* c, Problem* pr) {
     } else {
         c->q_rank = 0;
     }
-    if (c->mlp_hidden == 0) c->mlp_hidden = 4 * c->channels;
-    if (c->mlp_hidden < 1) return problem(pr, NULL, "--mlp-hidden must be positive, got %d", c->mlp_hidden);
+    if (c->mlp == MLP_PMEM) {
+        if (c->mlp_hidden != 0) return problem(pr, "drop --mlp-hidden, or use --mlp gelu", "--mlp-hidden %d sizes the GELU MLP, but --mlp pmem replaces it", c->mlp_hidden);
+        if (c->pmem_count == 0) c->pmem_count = 1;
+        if (c->pmem_size == 0) c->pmem_size = 3 * c->channels / c->pmem_count; // about the GELU MLP's parameters
+        if (c->pmem_size < 1 || c->pmem_size > GPT_MAX_WIDTH || c->pmem_count < 1 || c->pmem_count > 64) {
+            return problem(pr, "choose --pmem-size in [1, 1048576] and --pmem-count in [1, 64]", "--pmem-size %d, --pmem-count %d",
+                           c->pmem_size, c->pmem_count);
+        }
+    } else {
+        if (c->pmem_size != 0 || c->pmem_count != 0) {
+            return problem(pr, "drop --pmem-size and --pmem-count, or use --mlp pmem", "--pmem-size and --pmem-count size the persistent memory (--mlp pmem)");
+        }
+        if (c->mlp_hidden == 0) c->mlp_hidden = 4 * c->channels;
+        if (c->mlp_hidden < 1) return problem(pr, NULL, "--mlp-hidden must be positive, got %d", c->mlp_hidden);
+    }
     if (c->padded_vocab_size == 0) c->padded_vocab_size = round_up(c->vocab_size, 128);
     if (c->padded_vocab_size < c->vocab_size || c->padded_vocab_size > GPT_MAX_VOCAB + 128) {
         return problem(pr, NULL, "padded vocabulary %d is not between the vocabulary %d and %d", c->padded_vocab_size, c->vocab_size,
@@ -280,11 +348,19 @@ static void gpt_config_finish(GPTConfig* c) {
 }
 
 // KV-cache elements per token per layer (docs/design.md §2.1): MHA/GQA/MQA cache K and V per kv head, GTA the tied
-// state per kv head and one RoPE key, MLA/GLA the normalised latent groups and one RoPE key.
+// state per kv head and one RoPE key, MLA/GLA the normalised latent groups and one RoPE key, Memory Mosaics
+// each position's key and value (beside a constant state per sequence: gpt_decode_state_per_layer).
 static size_t gpt_kv_elements_per_token_layer(const GPTConfig* c) {
     if (is_latent(c)) return (size_t)latent_width(c);
+    if (c->attn == ATTN_MOSAIC) return 2 * (size_t)c->channels; // each position's key and value
     if (c->attn == ATTN_GTA) return (size_t)c->num_kv_heads * c->head_dim + c->rope_dim;
     return 2 * (size_t)c->num_kv_heads * c->head_dim;
+}
+
+// What decoding keeps per sequence and layer besides the cache, whatever its length: Memory Mosaics' leaky
+// sums (contextual and persistent) and the previous token's value features, whose value the next token completes.
+static size_t gpt_decode_state_per_layer(const GPTConfig* c) {
+    return (c->attn == ATTN_MOSAIC ? 2 * (size_t)c->channels : 0) + (c->mlp == MLP_PMEM ? (size_t)c->channels : 0);
 }
 
 // training FLOPs per token: 6 per parameter in a matmul (forward + backward) plus attention, 6*L*C*T
@@ -301,6 +377,7 @@ static void gpt_print_config(const GPTConfig* c, size_t bytes_per_element) {
            c->vocab_size, c->padded_vocab_size, c->max_seq_len, pos_names[c->pos], c->bias);
     if (c->rope_dim > 0) printf(", RoPE on %d dims (theta %g)", c->rope_dim, c->rope_theta);
     if (is_latent(c)) printf(", latent %d x %d, q rank %d", c->latent_groups, c->latent_dim, c->q_rank);
+    if (c->mlp == MLP_PMEM) printf(", persistent memory %d x %d rows per head", c->pmem_count, c->pmem_size);
     printf("\n");
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);
@@ -314,9 +391,9 @@ static void gpt_print_config(const GPTConfig* c, size_t bytes_per_element) {
            kv * c->num_layers * bytes_per_element, c->num_layers);
 }
 
-// Muon's parameter group (docs/design.md §3): the hidden 2-D matrices, i.e. every per-layer weight matrix.
-// The embedding / LM head, a position table, norms and biases stay with AdamW.
-static int is_muon_tensor(const ParamSpec* s) { return s->per_layer && s->is_matrix; }
+// Muon's parameter group (docs/design.md §3): the hidden 2-D matrices, i.e. every per-layer weight matrix but
+// the persistent memories. The embedding / LM head, a position table, norms, biases and scalars stay with AdamW.
+static int is_muon_tensor(const ParamSpec* s) { return s->muon; }
 
 // The separate matrices a per-layer Muon tensor stacks by rows, which Muon orthogonalises one by one:
 // fused [q | k | v] (GTA: [q | S | kr]), the latent down-projection [latent | kr], and each latent
@@ -324,6 +401,10 @@ static int is_muon_tensor(const ParamSpec* s) { return s->per_layer && s->is_mat
 #define MAX_ROW_BLOCKS 256
 static int gpt_row_blocks(const GPTConfig* c, int tensor, const ParamSpec* s, int rows[MAX_ROW_BLOCKS]) {
     int H = c->num_heads, Hkv = c->num_kv_heads, dh = c->head_dim, dR = c->rope_dim;
+    if (tensor == P_QKVW && c->attn == ATTN_MOSAIC) { // [W_k | W_v]
+        rows[0] = rows[1] = c->channels;
+        return 2;
+    }
     if (tensor == P_QKVW) {
         rows[0] = H * dh;
         rows[1] = Hkv * dh;
@@ -354,9 +435,19 @@ static void gpt_init_params(void* block, size_t elem_size, const GPTConfig* c, u
     size_t at = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         const ParamSpec* s = &specs[i];
-        double std = s->init == INIT_RESIDUAL_PROJ ? 0.02 / sqrt(2.0 * c->num_layers) : 0.02;
+        double std = s->init == INIT_RESIDUAL_PROJ ? 0.02 / sqrt(2.0 * c->num_layers)
+                     : s->init == INIT_NORMAL_HEAD ? 1.0 / sqrt((double)c->head_dim) : 0.02;
+        size_t row = s->per_layer ? s->numel / s->shape[0] : s->numel; // LINSPACE runs along each layer's row
         for (size_t j = 0; j < s->numel; j++, at++) {
-            double value = s->init == INIT_ONES ? 1.0 : s->init == INIT_ZEROS ? 0.0 : std * random_normal(&rng);
+            double value;
+            switch (s->init) {
+                case INIT_ONES: value = 1.0; break;
+                case INIT_ZEROS: value = 0.0; break;
+                case INIT_CONST: value = s->init_a; break;
+                case INIT_UNIFORM: value = (random_u32(&rng) >> 8) / 16777216.0; break;
+                case INIT_LINSPACE: value = s->init_a + (s->init_b - s->init_a) * (double)(j % row) / (row > 1 ? row - 1 : 1); break;
+                default: value = std * random_normal(&rng);
+            }
             int padded_row = i == P_WTE && j >= (size_t)c->vocab_size * c->channels;
             if (padded_row) value = 0.0;
             if (elem_size == 8) ((double*)block)[at] = value;
@@ -365,24 +456,29 @@ static void gpt_init_params(void* block, size_t elem_size, const GPTConfig* c, u
     }
 }
 
-// The MLP width that gives `c` the parameter count of MHA at the same depth and width (the GLA/GTA
-// paper's matching): parameters grow by L*(2C + bias) per unit of F. *mha_params gets MHA's count.
-static int gpt_matched_mlp_hidden(const GPTConfig* c, size_t* mha_params) {
+// The MLP's size that gives `c` the parameter count of MHA with the GELU MLP (F = 4C) at the same depth and
+// width (the GLA/GTA paper's matching): its width F, or with --mlp pmem the persistent memories' rows P.
+// Parameters grow by L*(2C + bias) per unit of F and by L*2*M*C per unit of P. *mha_params: MHA's count.
+static int gpt_matched_mlp_size(const GPTConfig* c, size_t* mha_params) {
     GPTConfig mha = *c, variant = *c;
     mha.attn = ATTN_MHA;
     mha.num_kv_heads = 0;
     mha.rope_dim = 0; // RoPE has no parameters: take MHA's default
     mha.latent_dim = mha.latent_groups = 0;
     mha.q_rank = 0;
+    mha.mlp = MLP_GELU;
     mha.mlp_hidden = 4 * c->channels;
+    mha.pmem_size = mha.pmem_count = 0;
     gpt_config_finish(&mha);
-    variant.mlp_hidden = 4 * c->channels;
-    double per_unit = (double)c->num_layers * (2.0 * c->channels + c->bias);
+    int pmem = c->mlp == MLP_PMEM, start = pmem ? c->pmem_size : 4 * c->channels;
+    if (pmem) variant.pmem_size = start;
+    else variant.mlp_hidden = start;
+    double per_unit = pmem ? 2.0 * c->num_layers * c->pmem_count * c->channels : (double)c->num_layers * (2.0 * c->channels + c->bias);
     *mha_params = gpt_num_parameters(&mha);
     double diff = (double)*mha_params - (double)gpt_num_parameters(&variant);
-    int F = variant.mlp_hidden + (int)lround(diff / per_unit);
-    if (F < 1) die("cannot match MHA's parameter count: the MLP width would be %d", F);
-    return F;
+    int size = start + (int)lround(diff / per_unit);
+    if (size < 1) die("cannot match MHA's parameter count: the %s would be %d", pmem ? "persistent memory's --pmem-size" : "MLP width", size);
+    return size;
 }
 
 #endif // LLMC_GPT_H

@@ -11,7 +11,8 @@ host memory) and on the GPU (train_gpt.cu, device memory):
   layers     encoder_, layernorm_, rmsnorm_, matmul_, gelu_, crossentropy_ forward and backward; rope_forward
              and rope_backward; attention_forward and attention_backward (with attention_state_size, what the
              forward keeps for the backward, and attention_scratch_size); residual_forward; absorb_queries
-             (MLA/GLA decoding)
+             (MLA/GLA decoding); Memory Mosaics' leaky_average_, head_scale_, value_shift_ and pmem_ forward
+             and backward (with pmem_scratch_size)
   optimizers adamw_update, muon_update (a batch of matrices stride apart), muon_scratch_size, sum_squares
   processes  comm_broadcast; comm_grads_begin / comm_grads_mean / comm_grads_end / comm_grads_wait (the
              gradient average, queued block by block during the backward)
@@ -55,12 +56,26 @@ typedef struct {
     real* atty;       // (N, H*dh) attention output before its projection
     real* q_absorbed; // (N, H, dc+dR) queries absorbed into the key up-projection   MLA/GLA decoding
     real* ctx;        // (N, H, dc) attention-weighted latent per head                 MLA/GLA decoding
+    real* mos_s;      // (N, C) leaky sums of the key features              Memory Mosaics' contextual memory
+    real* mos_k;      // (N, C) keys (also the queries)
+    real* mos_knorm;  // (N, H) the sums' norms
+    real* mos_vp;     // (N, C) value features mixed with the next token's
+    real* mos_v;      // (N, C) values
+    real* mos_vnorm;  // (N, H)
+    real* mos_tmp;    // (4, C) a decoding step's two-row inputs and outputs
     real* residual2;  // (N, C) residual + attention
     real* ln2;        // (N, C)
     real* ln2_mean;   // (N,)
     real* ln2_rstd;   // (N,)
     real* fch;        // (N, F) MLP pre-activation
     real* fch_gelu;   // (N, F)
+    real* pm_kt;      // (N, C) key features                                 the persistent memory (--mlp pmem)
+    real* pm_s;       // (N, C) their leaky sums
+    real* pm_k;       // (N, C) keys
+    real* pm_knorm;   // (N, H)
+    real* pm_y;       // (N, C) the memories' output before its projection
+    real* pm_lse;     // (N, M, H) each memory's softmax log-sum-exp
+    real* pm_scratch; // pmem_scratch_size(N, P, C)                        decoding (training: the model's)
     real* residual3;  // (N, C) the block's output
 } BlockActivations;
 
@@ -87,6 +102,12 @@ typedef struct {
     real* dukv;         // (n, N, (H/n)*2*dh)
     real* dfch;         // (N, F)
     real* attn_scratch; // of the attention core's backward (attention_scratch_size)
+    real* dmos_q;       // (N, C) Memory Mosaics: the keys' gradient as queries
+    real* dmos_k;       // (N, C) as keys (then the two summed)
+    real* dmos_v;       // (N, C) the values'
+    real* dmos_s;       // (N, C) a leaky sum's (or the mixed values')
+    real* dpm;          // (N, C) the persistent memory's keys'
+    real* pmem_scratch; // pmem_scratch_size(N, P, C)
     BlockActivations* blocks; // (L,), on the host, pointing into the same memory
 } ActivationTensors;
 
@@ -95,12 +116,13 @@ typedef struct {
     const char* name;
     size_t offset, size;
 } ActivationSpec;
-#define MAX_ACTIVATIONS 32
+#define MAX_ACTIVATIONS 48
 #define BLOCK_ACT(field, n) {#field, offsetof(BlockActivations, field), (size_t)(n)}
 #define MODEL_ACT(field, n) {#field, offsetof(ActivationTensors, field), (size_t)(n)}
 
 // the attention core's widest call for this model: the fused core, or one latent group's heads
 static AttentionDims attention_training_dims(const GPTConfig* c) {
+    if (c->attn == ATTN_MOSAIC) return mosaic_dims(c);
     return is_latent(c) ? latent_group_dims(c) : fused_layout(c, qkv_width(c)).dims;
 }
 
@@ -109,6 +131,7 @@ static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int 
     size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, F = c->mlp_hidden;
     size_t lat = is_latent(c), rq = c->q_rank, n = c->latent_groups, dc = c->latent_dim, dR = c->rope_dim;
     size_t train_lat = lat && !decoding, decode_lat = lat && decoding;
+    size_t mos = c->attn == ATTN_MOSAIC, pm = c->mlp == MLP_PMEM, gelu = c->mlp == MLP_GELU;
     ActivationSpec list[] = {
         BLOCK_ACT(ln1, N * C), BLOCK_ACT(ln1_mean, N), BLOCK_ACT(ln1_rstd, N), BLOCK_ACT(qkv, N * qkv_width(c)),
         BLOCK_ACT(qlat, N * rq), BLOCK_ACT(qlat_norm, N * rq), BLOCK_ACT(qlat_rstd, rq > 0 ? N : 0),
@@ -116,8 +139,13 @@ static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int 
         BLOCK_ACT(kvlat_norm, train_lat * N * n * dc), BLOCK_ACT(kvlat_rstd, train_lat * n * N),
         BLOCK_ACT(ukv, train_lat * N * 2 * H * dh), BLOCK_ACT(att, attention_state_size(B, (int)H, T, Tk)),
         BLOCK_ACT(atty, N * H * dh), BLOCK_ACT(q_absorbed, decode_lat * N * H * (dc + dR)), BLOCK_ACT(ctx, decode_lat * N * H * dc),
+        BLOCK_ACT(mos_s, mos * N * C), BLOCK_ACT(mos_k, mos * N * C), BLOCK_ACT(mos_knorm, mos * N * H), BLOCK_ACT(mos_vp, mos * N * C),
+        BLOCK_ACT(mos_v, mos * N * C), BLOCK_ACT(mos_vnorm, mos * N * H), BLOCK_ACT(mos_tmp, (mos || pm) * decoding * 4 * C),
         BLOCK_ACT(residual2, N * C), BLOCK_ACT(ln2, N * C), BLOCK_ACT(ln2_mean, N), BLOCK_ACT(ln2_rstd, N),
-        BLOCK_ACT(fch, N * F), BLOCK_ACT(fch_gelu, N * F), BLOCK_ACT(residual3, N * C)};
+        BLOCK_ACT(fch, gelu * N * F), BLOCK_ACT(fch_gelu, gelu * N * F), BLOCK_ACT(pm_kt, pm * N * C), BLOCK_ACT(pm_s, pm * N * C),
+        BLOCK_ACT(pm_k, pm * N * C), BLOCK_ACT(pm_knorm, pm * N * H), BLOCK_ACT(pm_y, pm * N * C),
+        BLOCK_ACT(pm_lse, pm * N * c->pmem_count * H),
+        BLOCK_ACT(pm_scratch, pm && decoding ? pmem_scratch_size((int)N, c->pmem_size, (int)C) : 0), BLOCK_ACT(residual3, N * C)};
     int count = (int)(sizeof(list) / sizeof(list[0]));
     memcpy(s, list, sizeof(list));
     return count;
@@ -126,6 +154,7 @@ static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int 
 // The training buffers outside the blocks, for micro-batches of (B, T).
 static int model_activation_specs(const GPTConfig* c, int B, int T, ActivationSpec* s) {
     size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, lat = is_latent(c), rq = c->q_rank;
+    size_t mos = c->attn == ATTN_MOSAIC, pm = c->mlp == MLP_PMEM;
     AttentionDims core = attention_training_dims(c);
     ActivationSpec list[] = {
         MODEL_ACT(encoded, N * C), MODEL_ACT(lnf, N * C), MODEL_ACT(lnf_mean, N), MODEL_ACT(lnf_rstd, N),
@@ -133,7 +162,10 @@ static int model_activation_specs(const GPTConfig* c, int B, int T, ActivationSp
         MODEL_ACT(dresidual, N * C), MODEL_ACT(dln, N * C), MODEL_ACT(dln_q, lat * N * C), MODEL_ACT(datty, N * H * dh),
         MODEL_ACT(dqkv, N * qkv_width(c)), MODEL_ACT(dq, lat * N * H * qk_head_dim(c)), MODEL_ACT(dqlat, N * rq),
         MODEL_ACT(dqlat_norm, N * rq), MODEL_ACT(dkvlat, lat * N * latent_width(c)), MODEL_ACT(dkvlat_norm, lat * N * c->latent_dim),
-        MODEL_ACT(dukv, lat * N * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, &core))};
+        MODEL_ACT(dukv, lat * N * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, &core)),
+        MODEL_ACT(dmos_q, mos * N * C), MODEL_ACT(dmos_k, mos * N * C), MODEL_ACT(dmos_v, mos * N * C),
+        MODEL_ACT(dmos_s, (mos || pm) * N * C), MODEL_ACT(dpm, pm * N * C),
+        MODEL_ACT(pmem_scratch, pm ? pmem_scratch_size((int)N, c->pmem_size, (int)C) : 0)};
     int count = (int)(sizeof(list) / sizeof(list[0]));
     memcpy(s, list, sizeof(list));
     return count;
@@ -436,28 +468,164 @@ static void latent_attention_decode(const GPT* model, const ParameterTensors* p,
     }
 }
 
+// -- Memory Mosaics (docs/design.md §2.2): a contextual memory in place of attention, whose keys are a leaky
+// average of key features over the past and whose values look one token ahead; and a persistent memory in
+// place of the MLP. No positions: the leaky averages carry them.
+
+// ln1 -> atty for training. qkv holds the features [k~ | v~] (N, 2C); y_t = sum_{tau < t} softmax(k_t . k_tau)
+// v_tau, y_0 = 0: the core runs each sequence's queries k_1.. against its keys k_0.. one row behind.
+static void mosaic_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T) {
+    const GPTConfig* c = &model->config;
+    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim;
+    matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, N, C, 2 * C);
+    leaky_average_forward(acts->mos_s, acts->qkv, p->ctx_beta, B, T, H, dh, 2 * C);
+    head_scale_forward(acts->mos_k, acts->mos_knorm, acts->mos_s, p->ctx_kscale, N, H, dh, C, 10, 5);
+    value_shift_forward(acts->mos_vp, acts->qkv + C, p->ctx_vcoef, B, T, H, dh, 2 * C);
+    head_scale_forward(acts->mos_v, acts->mos_vnorm, acts->mos_vp, p->ctx_vscale, N, H, dh, C, 10, INFINITY);
+    AttentionDims d = mosaic_dims(c);
+    size_t seq = (size_t)T * C, att = attention_state_size(1, H, T - 1, T - 1);
+    for (int b = 0; b < B; b++) {
+        tensor_zero(acts->atty + b * seq, C); // y_0: nothing earlier to read
+        if (T > 1) {
+            attention_forward(acts->atty + b * seq + C, acts->att + b * att, acts->mos_k + b * seq + C, acts->mos_k + b * seq, NULL,
+                              acts->mos_v + b * seq, 1, T - 1, T - 1, &d);
+        }
+    }
+}
+
+// datty -> dln (written), accumulating the weight gradients into g
+static void mosaic_attention_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g, const BlockActivations* acts,
+                                      int B, int T) {
+    const GPTConfig* c = &model->config;
+    ActivationTensors* s = &model->acts;
+    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim;
+    AttentionDims d = mosaic_dims(c);
+    size_t seq = (size_t)T * C, att = attention_state_size(1, H, T - 1, T - 1);
+    // y = attention(k, k, v) one row behind: the keys' gradient as queries (written) and as keys (accumulated)
+    tensor_zero(s->dmos_k, (size_t)N * C);
+    tensor_zero(s->dmos_v, (size_t)N * C);
+    for (int b = 0; b < B; b++) {
+        tensor_zero(s->dmos_q + b * seq, C);
+        if (T > 1) {
+            attention_backward(s->dmos_q + b * seq + C, s->dmos_k + b * seq, NULL, s->dmos_v + b * seq, s->attn_scratch,
+                               s->datty + b * seq + C, acts->atty + b * seq + C, acts->att + b * att, acts->mos_k + b * seq + C,
+                               acts->mos_k + b * seq, NULL, acts->mos_v + b * seq, 1, T - 1, &d);
+        }
+    }
+    residual_forward(s->dmos_k, s->dmos_k, s->dmos_q, (size_t)N * C);
+    // k = scale(leaky(k~)), v = scale(shift(v~)); their features' gradients land in dqkv's halves
+    head_scale_backward(s->dmos_s, g->ctx_kscale, s->dmos_k, acts->mos_k, acts->mos_knorm, acts->mos_s, p->ctx_kscale, N, H, dh, C, 10, 5);
+    leaky_average_backward(s->dqkv, g->ctx_beta, s->dmos_s, acts->mos_s, p->ctx_beta, B, T, H, dh, 2 * C);
+    head_scale_backward(s->dmos_s, g->ctx_vscale, s->dmos_v, acts->mos_v, acts->mos_vnorm, acts->mos_vp, p->ctx_vscale, N, H, dh, C, 10,
+                        INFINITY);
+    value_shift_backward(s->dqkv + C, g->ctx_vcoef, s->dmos_s, acts->qkv + C, p->ctx_vcoef, B, T, H, dh, 2 * C);
+    // [k~ | v~] = ln1 @ qkvw^T + qkvb
+    matmul_backward(s->dln, g->qkvw, g->qkvb, s->dqkv, acts->ln1, p->qkvw, N, C, 2 * C);
+}
+
+// One step of B sequences at pos with a layer's cache (B, maxT, 2C: each position's key, then its value,
+// which the next token completes) and state (B, 2C: the key sums, then the last value features).
+static void mosaic_attention_decode(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int pos, real* cache,
+                                    real* state) {
+    const GPTConfig* c = &model->config;
+    int C = c->channels, H = c->num_heads, dh = c->head_dim, E = 2 * C;
+    matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, B, C, 2 * C);
+    AttentionDims d = mosaic_dims(c);
+    d.k1_stride = d.v_stride = E;
+    real *in = acts->mos_tmp, *out = acts->mos_tmp + 2 * C; // two rows each: the previous step's and this one's
+    for (int b = 0; b < B; b++) {
+        real *seq = cache + (size_t)b * c->max_seq_len * E, *st = state + (size_t)b * 2 * C;
+        const real* kv = acts->qkv + (size_t)b * 2 * C;
+        // S_pos = e^{-beta} S_{pos-1} + k~_pos: the leaky average's second row of [S_{pos-1} ; k~_pos]
+        tensor_copy(in, st, C);
+        tensor_copy(in + C, kv, C);
+        leaky_average_forward(out, in, p->ctx_beta, 1, 2, H, dh, C);
+        tensor_copy(st, out + C, C);
+        head_scale_forward(seq + (size_t)pos * E, acts->mos_knorm, out + C, p->ctx_kscale, 1, H, dh, C, 10, 5);
+        // v_{pos-1} needs v~_pos: the mix's first row of [v~_{pos-1} ; v~_pos]
+        if (pos > 0) {
+            tensor_copy(in, st + C, C);
+            tensor_copy(in + C, kv + C, C);
+            value_shift_forward(out, in, p->ctx_vcoef, 1, 2, H, dh, C);
+            head_scale_forward(seq + (size_t)(pos - 1) * E + C, acts->mos_vnorm, out, p->ctx_vscale, 1, H, dh, C, 10, INFINITY);
+        }
+        tensor_copy(st + C, kv + C, C);
+        real* y = acts->atty + (size_t)b * C;
+        if (pos == 0) tensor_zero(y, C);
+        else attention_forward(y, acts->att + b * attention_state_size(1, H, 1, c->max_seq_len), seq + (size_t)pos * E, seq, NULL, seq + C, 1, 1, pos, &d);
+    }
+}
+
+// ln2 -> proj through the persistent memory, for B*T rows of training (state NULL) or one row per sequence
+// of decoding (T = 1), whose leaky sums state (B, C) carries from step to step
+static void pmem_block_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, real* proj, int B, int T,
+                               real* state) {
+    const GPTConfig* c = &model->config;
+    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim;
+    matmul_forward(acts->pm_kt, acts->ln2, p->pmem_kw, p->pmem_kb, N, C, C);
+    if (state == NULL) {
+        leaky_average_forward(acts->pm_s, acts->pm_kt, p->pmem_beta, B, T, H, dh, C);
+    } else {
+        for (int b = 0; b < B; b++) { // S = e^{-beta} S + k~: the second row of [S ; k~]
+            real *in = acts->mos_tmp, *out = acts->mos_tmp + 2 * C, *st = state + (size_t)b * C;
+            tensor_copy(in, st, C);
+            tensor_copy(in + C, acts->pm_kt + (size_t)b * C, C);
+            leaky_average_forward(out, in, p->pmem_beta, 1, 2, H, dh, C);
+            tensor_copy(st, out + C, C);
+            tensor_copy(acts->pm_s + (size_t)b * C, out + C, C);
+        }
+    }
+    head_scale_forward(acts->pm_k, acts->pm_knorm, acts->pm_s, p->pmem_kscale, N, H, dh, C, 20, 5);
+    pmem_forward(acts->pm_y, acts->pm_lse, acts->pm_k, p->pmem_k, p->pmem_v, p->pmem_oscale, N, H, dh, c->pmem_size, c->pmem_count,
+                 state ? acts->pm_scratch : model->acts.pmem_scratch);
+    matmul_forward(proj, acts->pm_y, p->pmem_projw, p->pmem_projb, N, C, C);
+}
+
+// dresidual -> dln (written), accumulating the weight gradients into g
+static void pmem_block_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g, const BlockActivations* acts, int B,
+                                int T) {
+    const GPTConfig* c = &model->config;
+    ActivationTensors* s = &model->acts;
+    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim;
+    // proj = pm_y @ pmem_projw^T + b; pm_y = pmem(k); k = scale(leaky(k~)); k~ = ln2 @ pmem_kw^T + b
+    matmul_backward(s->datty, g->pmem_projw, g->pmem_projb, s->dresidual, acts->pm_y, p->pmem_projw, N, C, C);
+    pmem_backward(s->dpm, g->pmem_k, g->pmem_v, g->pmem_oscale, s->datty, acts->pm_y, acts->pm_lse, acts->pm_k, p->pmem_k, p->pmem_v,
+                  p->pmem_oscale, N, H, dh, c->pmem_size, c->pmem_count, s->pmem_scratch);
+    head_scale_backward(s->dmos_s, g->pmem_kscale, s->dpm, acts->pm_k, acts->pm_knorm, acts->pm_s, p->pmem_kscale, N, H, dh, C, 20, 5);
+    leaky_average_backward(s->dpm, g->pmem_beta, s->dmos_s, acts->pm_s, p->pmem_beta, B, T, H, dh, C);
+    matmul_backward(s->dln, g->pmem_kw, g->pmem_kb, s->dpm, acts->ln2, p->pmem_kw, N, C, C);
+}
+
 // ----------------------------------------------------------------------------
 // the transformer block and the whole model
 
 // One block forward on B*T rows at positions pos0.. (decoding: T = 1, one row per sequence, with this
-// layer's cache (B, maxT, E)). x (N,C) is the input; the output goes to acts->residual3, which may be x.
+// layer's cache (B, maxT, E) and state (B, gpt_decode_state_per_layer)). x (N,C) is the input; the output
+// goes to acts->residual3, which may be x.
 static void block_forward(const GPT* model, int l, BlockActivations* acts, real* proj, const real* x, int B, int T, int pos0,
-                          real* cache) {
+                          real* cache, real* state) {
     const GPTConfig* c = &model->config;
     ParameterTensors p = layer_params(&model->params, model->specs, l);
     int N = B * T, C = c->channels, F = c->mlp_hidden, Dv = c->num_heads * c->head_dim;
     // x + attention
     layernorm_forward(acts->ln1, acts->ln1_mean, acts->ln1_rstd, x, p.ln1w, p.ln1b, N, C);
-    if (!is_latent(c)) fused_attention_forward(model, &p, acts, B, T, pos0, cache);
+    if (c->attn == ATTN_MOSAIC && cache) mosaic_attention_decode(model, &p, acts, B, pos0, cache, state);
+    else if (c->attn == ATTN_MOSAIC) mosaic_attention_forward(model, &p, acts, B, T);
+    else if (!is_latent(c)) fused_attention_forward(model, &p, acts, B, T, pos0, cache);
     else if (cache) latent_attention_decode(model, &p, acts, B, pos0, cache);
     else latent_attention_forward(model, &p, acts, B, T);
     matmul_forward(proj, acts->atty, p.attprojw, p.attprojb, N, Dv, C);
     residual_forward(acts->residual2, x, proj, (size_t)N * C);
-    // + MLP
+    // + MLP (or the persistent memory)
     layernorm_forward(acts->ln2, acts->ln2_mean, acts->ln2_rstd, acts->residual2, p.ln2w, p.ln2b, N, C);
-    matmul_forward(acts->fch, acts->ln2, p.fcw, p.fcb, N, C, F);
-    gelu_forward(acts->fch_gelu, acts->fch, (size_t)N * F);
-    matmul_forward(proj, acts->fch_gelu, p.fcprojw, p.fcprojb, N, F, C);
+    if (c->mlp == MLP_PMEM) {
+        real* pmem_state = state ? state + (c->attn == ATTN_MOSAIC ? (size_t)B * 2 * C : 0) : NULL;
+        pmem_block_forward(model, &p, acts, proj, B, T, pmem_state);
+    } else {
+        matmul_forward(acts->fch, acts->ln2, p.fcw, p.fcb, N, C, F);
+        gelu_forward(acts->fch_gelu, acts->fch, (size_t)N * F);
+        matmul_forward(proj, acts->fch_gelu, p.fcprojw, p.fcprojb, N, F, C);
+    }
     residual_forward(acts->residual3, acts->residual2, proj, (size_t)N * C);
 }
 
@@ -469,14 +637,19 @@ static void block_backward(GPT* model, int l, const BlockActivations* acts, cons
     ParameterTensors g = layer_params(&model->grads, model->specs, l);
     ActivationTensors* s = &model->acts;
     int N = B * T, C = c->channels, F = c->mlp_hidden, Dv = c->num_heads * c->head_dim;
-    // residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
-    matmul_backward(s->dfch, g.fcprojw, g.fcprojb, s->dresidual, acts->fch_gelu, p.fcprojw, N, F, C);
-    gelu_backward(s->dfch, acts->fch, s->dfch, (size_t)N * F);
-    matmul_backward(s->dln, g.fcw, g.fcb, s->dfch, acts->ln2, p.fcw, N, C, F);
+    // residual3 = residual2 + fcproj(gelu(fc(ln2(residual2)))), or the persistent memory of ln2(residual2)
+    if (c->mlp == MLP_PMEM) {
+        pmem_block_backward(model, &p, &g, acts, B, T);
+    } else {
+        matmul_backward(s->dfch, g.fcprojw, g.fcprojb, s->dresidual, acts->fch_gelu, p.fcprojw, N, F, C);
+        gelu_backward(s->dfch, acts->fch, s->dfch, (size_t)N * F);
+        matmul_backward(s->dln, g.fcw, g.fcb, s->dfch, acts->ln2, p.fcw, N, C, F);
+    }
     layernorm_backward(s->dresidual, g.ln2w, g.ln2b, s->dln, acts->residual2, p.ln2w, acts->ln2_mean, acts->ln2_rstd, N, C);
     // residual2 = x + attproj(attention(ln1(x)))
     matmul_backward(s->datty, g.attprojw, g.attprojb, s->dresidual, acts->atty, p.attprojw, N, Dv, C);
-    if (is_latent(c)) latent_attention_backward(model, &p, &g, acts, B, T);
+    if (c->attn == ATTN_MOSAIC) mosaic_attention_backward(model, &p, &g, acts, B, T);
+    else if (is_latent(c)) latent_attention_backward(model, &p, &g, acts, B, T);
     else fused_attention_backward(model, &p, &g, acts, B, T);
     layernorm_backward(s->dresidual, g.ln1w, g.ln1b, s->dln, x, p.ln1w, acts->ln1_mean, acts->ln1_rstd, N, C);
 }
@@ -497,7 +670,7 @@ static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B
     encoder_forward(a->encoded, tokens, model->params.wte, model->params.wpe, B, T, C);
     for (int l = 0; l < c->num_layers; l++) {
         const real* x = l == 0 ? a->encoded : a->blocks[l - 1].residual3;
-        block_forward(model, l, &a->blocks[l], a->proj, x, B, T, 0, NULL);
+        block_forward(model, l, &a->blocks[l], a->proj, x, B, T, 0, NULL, NULL);
     }
     const real* last = a->blocks[c->num_layers - 1].residual3;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, model->params.lnfw, model->params.lnfb, N, C);
@@ -653,6 +826,7 @@ typedef struct {
     const GPT* model;
     int batch;             // sequences decoded side by side, one token each per step
     real* cache;           // (L, batch, maxT, E): per token what each variant keeps
+    real* state;           // (L, batch, gpt_decode_state_per_layer): what Memory Mosaics carry from token to token
     BlockActivations acts; // one row per sequence; att for (batch, H, maxT)
     real* x;               // (batch, C) the residual stream
     real* proj;            // (batch, C)
@@ -665,7 +839,7 @@ typedef struct {
 
 static void decode_state_init(DecodeState* d, const GPT* model, int batch) {
     const GPTConfig* c = &model->config;
-    size_t cache = (size_t)c->num_layers * batch * c->max_seq_len * gpt_kv_elements_per_token_layer(c);
+    size_t cache = (size_t)c->num_layers * batch * (c->max_seq_len * gpt_kv_elements_per_token_layer(c) + gpt_decode_state_per_layer(c));
     size_t C = c->channels, Vp = c->padded_vocab_size;
     ActivationSpec specs[MAX_ACTIVATIONS];
     int n = block_activation_specs(c, batch, 1, c->max_seq_len, 1, specs);
@@ -676,6 +850,7 @@ static void decode_state_init(DecodeState* d, const GPT* model, int batch) {
     d->batch = batch;
     d->memory = tensor_alloc(cache + blocks + 3 * batch * C + batch * Vp);
     d->cache = d->memory;
+    d->state = d->cache + (size_t)c->num_layers * batch * c->max_seq_len * gpt_kv_elements_per_token_layer(c);
     point_activations(&d->acts, specs, n, d->cache + cache);
     d->x = d->cache + cache + blocks;
     d->proj = d->x + batch * C;
@@ -697,12 +872,12 @@ static void gpt_decode_batch(DecodeState* d, const int* tokens, int pos, float* 
     const GPT* model = d->model;
     const GPTConfig* c = &model->config;
     int B = d->batch, C = c->channels, Vp = c->padded_vocab_size;
-    size_t layer_cache = (size_t)B * c->max_seq_len * gpt_kv_elements_per_token_layer(c);
+    size_t layer_cache = (size_t)B * c->max_seq_len * gpt_kv_elements_per_token_layer(c), layer_state = B * gpt_decode_state_per_layer(c);
     const real* wpe = model->params.wpe ? model->params.wpe + (size_t)pos * C : NULL; // every sequence is at pos
     encoder_forward(d->x, tokens_upload(d->tokens, tokens, B), model->params.wte, wpe, B, 1, C);
     for (int l = 0; l < c->num_layers; l++) {
         d->acts.residual3 = d->x; // the block's output replaces its input
-        block_forward(model, l, &d->acts, d->proj, d->x, B, 1, pos, d->cache + l * layer_cache);
+        block_forward(model, l, &d->acts, d->proj, d->x, B, 1, pos, d->cache + l * layer_cache, d->state + l * layer_state);
     }
     layernorm_forward(d->lnf, NULL, NULL, d->x, model->params.lnfw, model->params.lnfb, B, C);
     matmul_forward(d->logits, d->lnf, model->params.wte, NULL, B, C, Vp);

@@ -38,13 +38,30 @@ typedef struct {
     real* kvnormw;  // (L, n*dc)
     real* ukvw;     // (L, 2*H*dh, dc)
     real* ukvb;     // (L, 2*H*dh)
+    real* ctx_beta;    // (L, H)      Memory Mosaics' contextual memory: leaky-average rate (beta = 10|b|)
+    real* ctx_kscale;  // (L, H)      key scale (exp(min(10 a, 5)))
+    real* ctx_vcoef;   // (L, H)      value mix c: (1-c) v~_{t+1} + c v~_t
+    real* ctx_vscale;  // (L, H)      value scale (exp(10 u))
+    real* pmem_kw;     // (L, C, C)   persistent memory's key projection
+    real* pmem_kb;     // (L, C)
+    real* pmem_beta;   // (L, H)
+    real* pmem_kscale; // (L, H)      (exp(min(20 a, 5)))
+    real* pmem_k;      // (L, M*H*P, dh) the memories' keys
+    real* pmem_v;      // (L, M*H*P, dh) and values
+    real* pmem_oscale; // (L, H)      output scale (exp(10 o))
+    real* pmem_projw;  // (L, C, C)
+    real* pmem_projb;  // (L, C)
 } ParameterTensors;
+// one pointer per entry of gpt.h's table (a tensor added there needs its pointer here, in the same place)
+typedef char parameter_tensors_match_the_table[sizeof(ParameterTensors) == NUM_PARAMETER_TENSORS * sizeof(real*) ? 1 : -1];
 
 static void parameter_pointers(ParameterTensors* p, real** ptrs[NUM_PARAMETER_TENSORS]) {
     real** list[NUM_PARAMETER_TENSORS] = {
         &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b,
         &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb, &p->dqw, &p->dqb, &p->qnormw, &p->uqw,
-        &p->uqb, &p->qw, &p->qb, &p->dkvw, &p->dkvb, &p->kvnormw, &p->ukvw, &p->ukvb};
+        &p->uqb, &p->qw, &p->qb, &p->dkvw, &p->dkvb, &p->kvnormw, &p->ukvw, &p->ukvb, &p->ctx_beta, &p->ctx_kscale, &p->ctx_vcoef,
+        &p->ctx_vscale, &p->pmem_kw, &p->pmem_kb, &p->pmem_beta, &p->pmem_kscale, &p->pmem_k, &p->pmem_v, &p->pmem_oscale,
+        &p->pmem_projw, &p->pmem_projb};
     memcpy(ptrs, list, sizeof(list));
 }
 

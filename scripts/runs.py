@@ -46,6 +46,7 @@ def read_run(run_dir):
     patterns = {
         "params": r"^parameters: (\d+) total",
         "mlp_hidden": r"^model: .*?F=(\d+)",
+        "pmem_rows": r"^model: .*persistent memory \d+ x (\d+) rows per head",
         "kv_elements": r"^KV cache: (\d+) elements per token per layer",
         "layers": r"^KV cache: .* bytes per token over (\d+) layers",
         "tokens_per_step": r"^batch: B=\d+ T=\d+.*?, (\d+) tokens/step",
@@ -121,21 +122,29 @@ def fmt(value, pattern):
 
 
 def cmd_attention_table(args):
-    rows = []
+    """One row per variant: its seeds' final losses (runs named VARIANT_s<seed> are the same variant with
+    another seed), and the training time each needs to reach the val loss that every variant reaches (the
+    highest of the first seeds' final losses), at its median train tokens/s."""
+    variants = {}  # variant -> list of (name, info, curve), first seed first
     for run_dir in args.runs:
         name, steps, info = read_run(run_dir)
-        vals = [(s, r["val_loss"]) for s, r in sorted(steps.items()) if "val_loss" in r]
-        final = vals[-1][1] if vals else None
-        if final is not None and not math.isfinite(final):
-            final = None
-        rows.append((name, info, final))
-    lines = ["| attention | parameters | MLP width F | KV elements / token / layer | KV bytes / token (fp32, all layers) "
-             "| final val loss | train tokens/s | decode tokens/s |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, info, final in rows:
+        curve = [(t, l) for t, l in val_curve(steps, info["tokens_per_step"]) if math.isfinite(l)]
+        variants.setdefault(re.sub(r"_s\d+$", "", name), []).append((name, info, curve))
+    finals = [runs[0][2][-1][1] for runs in variants.values() if runs[0][2]]
+    target = max(finals) if finals else None
+    lines = ["| attention | parameters | MLP width F / memory rows P | KV elements / token / layer "
+             "| KV bytes / token (fp32, all layers) | final val loss (per seed) "
+             f"| seconds to val loss {fmt(target, '{:.4f}')} | train tokens/s | decode tokens/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for variant, runs in variants.items():
+        name, info, curve = runs[0]
         kv_bytes = info["kv_elements"] * 4 * info["layers"] if info["kv_elements"] and info["layers"] else None
-        lines.append(f"| {name} | {fmt(info['params'], '{:,.0f}')} | {fmt(info['mlp_hidden'], '{:.0f}')} "
-                     f"| {fmt(info['kv_elements'], '{:.0f}')} | {fmt(kv_bytes, '{:,.0f}')} | {fmt(final, '{:.4f}')} "
+        width = f"P={info['pmem_rows']:.0f}" if info["pmem_rows"] else fmt(info["mlp_hidden"], "F={:.0f}")
+        seeds = ", ".join(fmt(c[-1][1] if c else None, "{:.4f}") for _, _, c in runs)
+        need = tokens_to_reach(curve, target) if target is not None else None
+        seconds = need / info["train_tok_s"] if need is not None and info["train_tok_s"] else None
+        lines.append(f"| {variant} | {fmt(info['params'], '{:,.0f}')} | {width} | {fmt(info['kv_elements'], '{:.0f}')} "
+                     f"| {fmt(kv_bytes, '{:,.0f}')} | {seeds} | {fmt(seconds, '{:,.1f}')} "
                      f"| {fmt(info['train_tok_s'], '{:,.0f}')} | {fmt(info.get('decode_tok_s'), '{:,.0f}')} |")
     with open(args.out, "w") as f:
         f.write("\n".join(lines) + "\n")
