@@ -111,6 +111,9 @@ expect_error "gpt2_tokenizer.bin truncated" "'$W/v8/gpt2_tokenizer.bin' byte" pr
 expect_error "  ... naming the cause" "the file ends inside token" prep "$W/v8/gpt2_tokenizer.bin"
 damaged gpt2_tokenizer.bin "$W/v9" head -c 1024 "$DATA"
 expect_error "gpt2_tokenizer.bin that is not one" "'$W/v9/gpt2_tokenizer.bin' has magic" prep "$W/v9/gpt2_tokenizer.bin"
+# dev/fuzz regression: an empty token used to do pointer arithmetic on NULL before the refusal
+damaged gpt2_tokenizer.bin "$W/v11" bash -c "head -c 1024 '$VOCAB/gpt2_tokenizer.bin'; printf '\\0'"
+expect_error "gpt2_tokenizer.bin whose first token is empty" "'$W/v11/gpt2_tokenizer.bin' byte 1024: token 0 is empty" prep "$W/v11/gpt2_tokenizer.bin"
 mkdir -p "$W/v10" && cp "$VOCAB/encoder.json" "$W/v10/"
 expect_error "encoder.json without vocab.bpe" "'$W/v10/encoder.json' needs '$W/v10/vocab.bpe' beside it" prep "$W/v10/encoder.json"
 mkdir -p "$W/empty"
