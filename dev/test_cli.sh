@@ -272,6 +272,12 @@ expect_error "llm.c model whose vocabulary is not the data's" "the model's vocab
     ./train_gpt -e "$W/llmc_v300.bin" -i "$TR" -j "$VA"
 head -c 3000 "$W/llmc_v300.bin" >"$W/llmc_trunc.bin"
 expect_error "truncated llm.c model file" "is 3000 bytes, but its header" ./train_gpt -e "$W/llmc_trunc.bin" -i "$TR" -j "$VA"
+# dev/fuzz regression: 2^62 fp32 parameters (L=5, C=2^28, H=1, Vp=2^29, maxT=536870845) are 2^64 bytes, which wrapped to 0,
+# so the 1024-byte header alone passed the size check
+python3 -c 'import struct, sys; sys.stdout.buffer.write(struct.pack("<256i", *([20240326, 3, 536870845, 257, 5, 1, 1 << 28, 1 << 29] + [0] * 248)))' \
+    >"$W/llmc_wraps.bin"
+expect_error "llm.c header whose size wraps 64 bits" "implies 4611686018427387904 parameters, more than any file holds" \
+    ./train_gpt -e "$W/llmc_wraps.bin" -i "$TR" -j "$VA"
 expect_error "heads not divisible by kv heads" "--heads 6 is not divisible by --kv-heads 4" ./train_gpt --attn gqa --heads 6 --channels 96 --kv-heads 4
 expect_error "kv heads with mha" "--attn mha has 4 kv heads, but --kv-heads 2 was given" ./train_gpt --attn mha --kv-heads 2
 expect_error "sequence longer than the model's maximum" "sequence length -t 2048 exceeds the model's maximum 1024" ./train_gpt -t 2048 -i "$TR" -j "$VA"

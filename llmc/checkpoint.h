@@ -356,8 +356,15 @@ static const char* llmc_model_read_config(const char* path, GPTConfig* c) {
     c->channels = h[6];
     c->padded_vocab_size = h[7];
     gpt_config_finish(c);
-    size_t elem = h[1] == 3 ? 4 : 2;
-    long expected = (long)(256 * sizeof(int32_t) + gpt_num_parameters(c) * elem);
+    size_t elem = h[1] == 3 ? 4 : 2, n = gpt_num_parameters(c);
+    // the size without wrapping: a header of 2^62 fp32 parameters implies 2^64 bytes, which wrapped to 0 and let
+    // the 1024-byte header alone pass (a dev/fuzz/fuzz_llmc_model finding)
+    if (n > (size_t)(INT64_MAX - 256 * sizeof(int32_t)) / elem) {
+        die_hint("the file is corrupt; re-export it",
+                 "llm.c model file '%s': its header (L=%d, C=%d, V=%d, Vp=%d, maxT=%d) implies %zu parameters, more than any file holds",
+                 path, c->num_layers, c->channels, c->vocab_size, c->padded_vocab_size, c->max_seq_len, n);
+    }
+    long expected = (long)(256 * sizeof(int32_t) + n * elem);
     long actual = file_size_or_die(path);
     if (actual != expected) {
         die_hint("the file is truncated or corrupt; re-export it",
