@@ -154,6 +154,12 @@ test: train_gpt prepare_data data dev/test_gradcheck dev/test_gpt dev/test_token
 		dev/test_compare dev/check_args dev/bench_cpu $(MPI_TEST_TARGETS)
 	@HAVE_PCRE2=$(HAVE_PCRE2) HAVE_MPI=$(HAVE_MPI) bash dev/run_tests.sh
 
+# fuzzing (dev/fuzz/README.md; needs clang with libFuzzer): each target for FUZZ_SECONDS after its seeds and
+# the inputs of past findings; non-zero on a finding
+FUZZ_SECONDS ?= 60
+fuzz: data
+	$(MAKE) -C dev/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
 # ----------------------------------------------------------------------------
 # benchmarks (figures, not tests)
 

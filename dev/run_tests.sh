@@ -10,7 +10,7 @@
 #   make test                         (HAVE_PCRE2 and HAVE_MPI come from the build)
 #   TEST_STRICT=1 make test           fail when anything was skipped
 #   TESTS="cli mpi" make test         run only these suites (the names below: gradcheck unit cli faults
-#                                     tokenizer tokenizer-cli mpi rendezvous compare gpu_check)
+#                                     tokenizer tokenizer-cli mpi rendezvous compare gpu_check fuzz)
 set -u
 cd "$(dirname "$0")/.."
 passed=0 failed=0 skipped=0
@@ -64,6 +64,12 @@ fi
 suite rendezvous ./dev/test_rendezvous
 suite compare ./dev/test_compare
 suite gpu_check bash dev/test_gpu_check.sh
+# the fuzz targets' regression inputs (each a past finding) under their sanitizers; campaigns: make fuzz
+if make -s -C dev/fuzz check-compiler >/dev/null 2>&1; then
+    suite fuzz make -s -C dev/fuzz regress
+else
+    skip fuzz "the fuzz targets need clang with libFuzzer" "apt-get install clang libclang-rt-dev"
+fi
 
 echo
 summary="make test: $passed passed, $failed failed, $skipped skipped in $(($(date +%s) - t0)) s"

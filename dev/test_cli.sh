@@ -294,6 +294,12 @@ expect_error "llm.c model whose vocabulary is not the data's" "the model's vocab
     ./train_gpt -e "$W/llmc_v300.bin" -i "$TR" -j "$VA"
 head -c 3000 "$W/llmc_v300.bin" >"$W/llmc_trunc.bin"
 expect_error "truncated llm.c model file" "is 3000 bytes, but its header" ./train_gpt -e "$W/llmc_trunc.bin" -i "$TR" -j "$VA"
+# dev/fuzz regression: 2^62 fp32 parameters (L=5, C=2^28, H=1, Vp=2^29, maxT=536870845) are 2^64 bytes, which wrapped to 0,
+# so the 1024-byte header alone passed the size check; the model's size limits refuse it now
+python3 -c 'import struct, sys; sys.stdout.buffer.write(struct.pack("<256i", *([20240326, 3, 536870845, 257, 5, 1, 1 << 28, 1 << 29] + [0] * 248)))' \
+    >"$W/llmc_wraps.bin"
+expect_error "llm.c header whose size wraps 64 bits" "model sizes beyond this trainer's limits: layers 5 (at most 4096), channels 268435456 (at most 65536)" \
+    ./train_gpt -e "$W/llmc_wraps.bin" -i "$TR" -j "$VA"
 expect_error "heads not divisible by kv heads" "--heads 6 is not divisible by --kv-heads 4" ./train_gpt --attn gqa --heads 6 --channels 96 --kv-heads 4
 expect_error "kv heads with mha" "--attn mha has 4 kv heads, but --kv-heads 2 was given" ./train_gpt --attn mha --kv-heads 2
 expect_error "sequence longer than the model's maximum" "sequence length -t 2048 exceeds the model's maximum 1024" ./train_gpt -t 2048 -i "$TR" -j "$VA"
@@ -311,6 +317,14 @@ expect_error "unknown MLP" "unknown --mlp 'swiglu'" ./train_gpt --mlp swiglu
 expect_error "unknown flag" "unknown flag '--layer'" ./train_gpt --layer 3
 expect_error "unknown attention" "unknown --attn 'xyz'" ./train_gpt --attn xyz -i "$TR" -j "$VA"
 expect_error "resume without -o" "-y 1 (resume) needs -o" ./train_gpt -y 1
+# values outside a flag's range (its --help states it), NaN included, each refused naming the flag
+for bad in "--beta1 5" "--beta2 -1" "--eps -1" "--weight-decay -100" "--grad-clip nan" "--bias 2" "--q-rank -7" "-l inf"; do
+    expect_error "$bad" "error: ${bad% *} ${bad#* } is outside its range" ./train_gpt $bad -i "$TR" -j "$VA"
+done
+expect_error "--seed -1" "flag --seed: '-1' is not an unsigned integer" ./train_gpt --seed -1 -i "$TR" -j "$VA"
+for bad in "--temperature nan" "--top-p nan" "--top-p 0"; do
+    expect_error "sample $bad" "error: ${bad% *} ${bad#* } is outside its range" ./train_gpt sample $bad
+done
 expect_error "-x 0 (neither steps nor the epoch's -1)" "-x 0: the number of steps must be positive or -1" ./train_gpt -x 0 -i "$TR" -j "$VA"
 expect_error "a non-MPI build started by mpirun with 2 ranks" "rebuild with MPI: make USE_MPI=1" env OMPI_COMM_WORLD_SIZE=2 ./train_gpt -i "$TR" -j "$VA"
 expect_error "  ... under MPICH's launcher" "an MPI launcher started 2 of it (PMI_SIZE=2)" env PMI_SIZE=2 ./train_gpt -i "$TR" -j "$VA"

@@ -577,6 +577,23 @@ static void test_corrupt_checkpoints(void) {
     expect_rejected("wrong data_offsets", bad, "does not match its shape");
     free(copy);
     free(data);
+    // dev/fuzz regressions: a shape whose byte count wraps 64 bits, and a dimension past INT64_MAX (negative
+    // in shape[]), each used to pass as a tensor of a few bytes
+    static const char* const wrapping[][2] = {
+        {"shape [2^62, 4] of U8 (2^64 bytes)", "{\"t\":{\"dtype\":\"U8\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,0]}}"},
+        {"shape [2^64-1, 2^64-1] of F32", "{\"t\":{\"dtype\":\"F32\",\"shape\":[18446744073709551615,18446744073709551615],\"data_offsets\":[0,4]}}    "},
+        {"shape [2^64-1, 0]", "{\"t\":{\"dtype\":\"F32\",\"shape\":[18446744073709551615,0],\"data_offsets\":[0,0]}}"},
+    };
+    for (int i = 0; i < 3; i++) {
+        const char* header = wrapping[i][1];
+        uint64_t hl = strlen(header);
+        size_t data_bytes = i == 1 ? 4 : 0;
+        unsigned char file[256] = {0};
+        memcpy(file, &hl, 8);
+        memcpy(file + 8, header, hl);
+        write_bytes(bad, file, 8 + hl + data_bytes);
+        expect_rejected(wrapping[i][0], bad, i == 0 ? "does not match its shape" : "dimension too large");
+    }
 
     // the newest checkpoint of a run directory is skipped when it does not validate
     char dir[512], p1[600], p2[600], found[600];

@@ -132,6 +132,9 @@ expect_error "an llm.c tokenizer .bin truncated" "'$W/v8/v8.bin' byte" prep "$W/
 expect_error "  ... naming the cause" "the file ends inside token" prep "$W/v8/v8.bin"
 damaged v9.bin "$W/v9" head -c 1024 "$DATA"
 expect_error "a .bin that is no llm.c tokenizer" "'$W/v9/v9.bin' has magic" prep "$W/v9/v9.bin"
+# dev/fuzz regression: an empty token used to do pointer arithmetic on NULL before the refusal
+damaged v11.bin "$W/v11" bash -c "head -c 1024 '$W/gpt2_tokenizer.bin'; printf '\\0'"
+expect_error "an llm.c tokenizer .bin whose first token is empty" "'$W/v11/v11.bin' byte 1024: token 0 is empty" prep "$W/v11/v11.bin"
 mkdir -p "$W/v10" && cp "$VOCAB/encoder.json" "$W/v10/"
 expect_error "encoder.json without vocab.bpe" "'$W/v10/encoder.json' needs '$W/v10/vocab.bpe' beside it" prep "$W/v10/encoder.json"
 mkdir -p "$W/empty"

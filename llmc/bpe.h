@@ -190,6 +190,9 @@ static void vocab_reader_free(VocabReader* r) {
 
 // Appends n bytes to the token being read; vocab_token_end gives it its id.
 static void vocab_token_bytes(VocabReader* r, const void* bytes, size_t n) {
+    // nothing to append: an empty token (refused by vocab_token_end) must not reach `r->text + r->text_len`
+    // while r->text is still NULL, which is undefined behaviour (a dev/fuzz/fuzz_vocab finding)
+    if (n == 0) return;
     grow_or_die((void**)&r->text, &r->text_cap, r->text_len + n, 1);
     memcpy(r->text + r->text_len, bytes, n);
     r->text_len += n;

@@ -523,8 +523,10 @@ static const char* llmc_model_read_config(const char* path, GPTConfig* c) {
     c->channels = h[6];
     c->padded_vocab_size = h[7];
     gpt_config_finish(c);
-    size_t elem = h[1] == 3 ? 4 : 2;
-    long expected = (long)(256 * sizeof(int32_t) + gpt_num_parameters(c) * elem);
+    size_t elem = h[1] == 3 ? 4 : 2, n = gpt_num_parameters(c);
+    // gpt_config_finish's size limits keep n * elem far inside 64 bits (a header of 2^62 fp32 parameters once
+    // implied 2^64 bytes, which wrapped to 0 and let the 1024-byte header alone pass: a dev/fuzz finding)
+    long expected = (long)(256 * sizeof(int32_t) + n * elem);
     long actual = file_size_or_die(path);
     if (actual != expected) {
         die_hint("the file is truncated or corrupt; re-export it",

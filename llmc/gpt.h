@@ -244,8 +244,8 @@ static int gpt_config_check(GPTConfig* c, Problem* pr) {
         c->max_seq_len > GPT_MAX_WIDTH || c->mlp_hidden > GPT_MAX_WIDTH || c->latent_dim > GPT_MAX_CHANNELS ||
         c->q_rank > GPT_MAX_CHANNELS || c->latent_groups > GPT_MAX_HEADS || c->num_kv_heads > GPT_MAX_HEADS) {
         return problem(pr, "see ./train_gpt --help for each size's range",
-                       "model sizes beyond this trainer's limits (layers %d <= %d, channels %d <= %d, heads %d <= %d, max-seq-len "
-                       "%d and mlp-hidden %d <= %d, latent-dim %d and q-rank %d <= %d)", c->num_layers, GPT_MAX_LAYERS,
+                       "model sizes beyond this trainer's limits: layers %d (at most %d), channels %d (at most %d), heads %d (at most %d), "
+                       "max-seq-len %d and mlp-hidden %d (at most %d), latent-dim %d and q-rank %d (at most %d)", c->num_layers, GPT_MAX_LAYERS,
                        c->channels, GPT_MAX_CHANNELS, c->num_heads, GPT_MAX_HEADS, c->max_seq_len, c->mlp_hidden, GPT_MAX_WIDTH,
                        c->latent_dim, c->q_rank, GPT_MAX_CHANNELS);
     }

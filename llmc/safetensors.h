@@ -190,6 +190,10 @@ static int st_parse_tensor(StJsonCursor* c, SafeTensorInfo* t) {
             int nd = st_json_uint_array(c, dims, ST_MAX_NDIM);
             if (nd < 0) rc = -1;
             else { t->ndim = nd; for (int i = 0; i < nd; i++) t->shape[i] = (int64_t)dims[i]; have_shape = 1; }
+            // a dimension past INT64_MAX would be negative in shape[] (a dev/fuzz/fuzz_checkpoint finding)
+            for (int i = 0; rc == 0 && i < nd; i++) {
+                if (dims[i] > (uint64_t)INT64_MAX) rc = st_json_fail(c, "dimension too large");
+            }
         } else if (strcmp(key, "data_offsets") == 0) {
             uint64_t off[2];
             if (st_json_uint_array(c, off, 2) != 2) rc = st_json_fail(c, "data_offsets must hold 2 integers");
@@ -278,9 +282,16 @@ static int safetensors_open(SafeTensors* st, const char* path, char* err, size_t
     uint64_t data_len = (uint64_t)fsize - st->data_start, data_end = 0;
     for (int i = 0; rc == 0 && i < st->num_tensors; i++) {
         SafeTensorInfo* t = &st->tensors[i];
-        uint64_t numel = 1;
-        for (int d = 0; d < t->ndim; d++) numel *= (uint64_t)t->shape[d];
-        if (t->end < t->begin || t->end - t->begin != numel * st_dtype_size(t->dtype)) {
+        // the shape's byte count without wrapping: a product that wraps 64 bits (e.g. [2^62, 4] of U8 is
+        // 2^64 = 0 bytes) must not pass as a small tensor (a dev/fuzz/fuzz_checkpoint finding)
+        uint64_t bytes = st_dtype_size(t->dtype);
+        int wraps = 0;
+        for (int d = 0; d < t->ndim; d++) {
+            uint64_t dim = (uint64_t)t->shape[d];
+            if (dim != 0 && bytes > UINT64_MAX / dim) wraps = 1;
+            bytes *= dim;
+        }
+        if (wraps || t->end < t->begin || t->end - t->begin != bytes) {
             snprintf(err, errlen, "tensor '%s': byte range [%llu, %llu) does not match its shape and dtype",
                      t->name, (unsigned long long)t->begin, (unsigned long long)t->end);
             rc = -1;
