@@ -342,6 +342,18 @@ static void fuzz_check_bpe(Bpe* b) {
     if (at != len) fuzz_fail("bpe_encode: ids decode to %zu of %zu bytes", at, len);
 }
 
+// bpe_load on a file: a clean refusal, or a vocabulary that passes fuzz_check_bpe and frees everything
+static void fuzz_load_vocab(const char* path) {
+    if (setjmp(fuzz_env) == 0) {
+        fuzz_begin();
+        Bpe b;
+        bpe_load(&b, path);
+        fuzz_check_bpe(&b);
+        bpe_free(&b);
+        fuzz_end(FUZZ_STRICT);
+    }
+}
+
 // ----------------------------------------------------------------------------
 // gpt.h's size arithmetic (once a finding: int and size_t overflow from a header's sizes; gpt_config_check
 // now bounds every size so that nothing wraps)

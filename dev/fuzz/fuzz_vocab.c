@@ -11,17 +11,6 @@ fuzz_vocab_full edits complete vocabularies to reach what comes after (indexing,
 */
 #include "fuzz_common.h"
 
-static void load(const char* path) {
-    if (setjmp(fuzz_env) == 0) {
-        fuzz_begin();
-        Bpe b;
-        bpe_load(&b, path);
-        fuzz_check_bpe(&b);
-        bpe_free(&b);
-        fuzz_end(FUZZ_STRICT);
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) return 0;
     int format = data[0] % 3;
@@ -29,14 +18,14 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size--;
     char path[512], other[512];
     if (format == 0) {
-        load(fuzz_write_file(path, sizeof(path), "vocab.tiktoken", data, size));
+        fuzz_load_vocab(fuzz_write_file(path, sizeof(path), "vocab.tiktoken", data, size));
     } else if (format == 1) {
         const uint8_t* nul = (const uint8_t*)memchr(data, 0, size);
         size_t first = nul != NULL ? (size_t)(nul - data) : size;
         fuzz_write_file(other, sizeof(other), "vocab.bpe", nul != NULL ? nul + 1 : data + size, nul != NULL ? size - first - 1 : 0);
-        load(fuzz_write_file(path, sizeof(path), "encoder.json", data, first));
+        fuzz_load_vocab(fuzz_write_file(path, sizeof(path), "encoder.json", data, first));
     } else {
-        load(fuzz_write_file(path, sizeof(path), "vocab.bin", data, size));
+        fuzz_load_vocab(fuzz_write_file(path, sizeof(path), "vocab.bin", data, size));
     }
     return 0;
 }
