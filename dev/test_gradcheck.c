@@ -4,7 +4,7 @@ against central differences of its own forward. Built from train_gpt.c itself wi
 
 Each check takes a scalar loss = sum(out * R) for a fixed random R (or the model's mean loss), perturbs
 inputs by +-h, and compares (loss(x+h) - loss(x-h)) / 2h with the analytic gradient:
-    |analytic - numeric| <= 1e-9 + 1e-6 * max(|analytic|, |numeric|)
+    |analytic - numeric| <= 1e-9 * max(1, largest |analytic|) + 1e-6 * max(|analytic|, |numeric|)
 Shapes are tiny and deliberately not multiples of the kernels' tile sizes.
 
     make test   (or: make dev/test_gradcheck && ./dev/test_gradcheck)
