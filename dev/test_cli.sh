@@ -263,6 +263,12 @@ EOF
 else
     skip "safetensors compatibility" "Python's safetensors and numpy are missing" "python3 -m pip install safetensors numpy"
 fi
+if have_python safetensors numpy; then
+    mkdir -p "$W/convert"
+    python3 dev/test_convert_mosaic.py "$W/convert" || fails=$((fails + 1)) # it prints its own ok/FAIL lines
+else
+    skip "the reference Memory Mosaic's conversion" "Python's safetensors and numpy are missing" "python3 -m pip install safetensors numpy"
+fi
 
 # ---------------------------------------------------------------------------
 echo "== bad input fails clearly and damages nothing"
