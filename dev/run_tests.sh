@@ -65,10 +65,10 @@ suite rendezvous ./dev/test_rendezvous
 suite compare ./dev/test_compare
 suite gpu_check bash dev/test_gpu_check.sh
 # the fuzz targets' regression inputs (each a past finding) under their sanitizers; campaigns: make fuzz
-if make -s -C dev/fuzz check-compiler >/dev/null 2>&1; then
+if [ "${HAVE_PCRE2:-}" = 1 ] && make -s -C dev/fuzz check-compiler >/dev/null 2>&1; then
     suite fuzz make -s -C dev/fuzz regress
 else
-    skip fuzz "the fuzz targets need clang with libFuzzer" "apt-get install clang libclang-rt-dev"
+    skip fuzz "the fuzz targets need clang with libFuzzer, and PCRE2" "apt-get install clang libclang-rt-dev libpcre2-dev"
 fi
 
 echo
