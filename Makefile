@@ -42,7 +42,7 @@ else
 endif
 
 CFLAGS = $(CFLAGS_BASE) $(OPT)
-HEADERS = $(wildcard llmc/*.h)
+HEADERS = $(wildcard llmc/*.h llmc/cpu/*.h)
 
 # USE_MPI=1: train_gpt (and train_gptcu) run under mpirun (Debian: openmpi-bin libopenmpi-dev); without
 # it, several train_gptcu processes meet through --dist-init. train_gpt_mpi is the MPI build of train_gpt

@@ -318,26 +318,31 @@ static void gemm_tile(int kc, const real* a, const real* b, real* c, size_t ldc,
 // ----------------------------------------------------------------------------
 // the driver
 
-// Packing buffers, grown as needed and kept: one set for calls at the top level (shared by the team), and
-// one per thread for calls nested in a parallel region (attention's per-head products), which run on the
-// calling thread alone.
+// Packing buffers for calls at the top level (shared by the team), grown as needed and kept. A call nested
+// in a parallel region (attention's per-head products) runs on the calling thread alone and allocates its
+// own for the call: its products are small, and buffers kept per thread would be lost when OpenMP retires
+// the thread.
 typedef struct {
     real* p;
     size_t n;
 } GemmBuffer;
 
+static real* gemm_alloc(size_t n) {
+    real* p = (real*)aligned_alloc(64, (n * sizeof(real) + 63) / 64 * 64);
+    if (p == NULL) die("could not allocate the GEMM's %.1f MiB of packing buffers", n * sizeof(real) / 1048576.0);
+    return p;
+}
+
 static real* gemm_buffer(GemmBuffer* b, size_t n) {
     if (n > b->n) {
         free(b->p);
         b->n = n + n / 4;
-        b->p = (real*)aligned_alloc(64, (b->n * sizeof(real) + 63) / 64 * 64);
-        if (b->p == NULL) die("could not allocate the GEMM's %.1f MiB of packing buffers", b->n * sizeof(real) / 1048576.0);
+        b->p = gemm_alloc(b->n);
     }
     return b->p;
 }
 
 static GemmBuffer gemm_top_a, gemm_top_b;
-static _Thread_local GemmBuffer gemm_nested_a, gemm_nested_b;
 
 // C (M,N), rows ldc apart, = or += A @ B (see GemmMode). Called inside a parallel region it runs on the
 // calling thread alone.
@@ -372,8 +377,9 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
     // a chunk of B panels: one thread's when threads split the columns, everyone's when they split the rows
     int chunk = imin(blk->chunk * (split_m ? 1 : threads), npanels);
     size_t a_slab = (size_t)mc * kc, b_panel = (size_t)kc * GEMM_NR;
-    real* a_block = gemm_buffer(nested ? &gemm_nested_a : &gemm_top_a, a_slab * ((k_outer + kc - 1) / kc));
-    real* b_block = gemm_buffer(nested ? &gemm_nested_b : &gemm_top_b, b_panel * chunk);
+    size_t a_size = a_slab * ((k_outer + kc - 1) / kc), b_size = b_panel * chunk;
+    real* a_block = nested ? gemm_alloc(a_size) : gemm_buffer(&gemm_top_a, a_size);
+    real* b_block = nested ? gemm_alloc(b_size) : gemm_buffer(&gemm_top_b, b_size);
 
     #pragma omp parallel num_threads(threads) if (!nested)
     {
@@ -433,6 +439,10 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
                 }
             }
         }
+    }
+    if (nested) {
+        free(a_block);
+        free(b_block);
     }
 }
 
