@@ -374,8 +374,13 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
         mc = (int)(blk->a_budget / ((size_t)kc * 2 * GEMM_MR)) * 2 * GEMM_MR;
     }
     mc = imin(mc < 2 * GEMM_MR ? 2 * GEMM_MR : mc, round_up(M, 2 * GEMM_MR));
-    // a chunk of B panels: one thread's when threads split the columns, everyone's when they split the rows
-    int chunk = imin(blk->chunk * (split_m ? 1 : threads), npanels);
+    // a chunk of B panels: one thread's when threads split the columns, everyone's when they split the rows.
+    // The chunks as equal as they can be (16 panels in chunks of at most 14 go as 8 + 8, not 14 + 2: each
+    // chunk streams all of packed A past its panels, and a short one would do it for little work); with
+    // the columns split, a multiple of the threads, so that each thread packs into and reads the same
+    // slots of the chunk from one chunk to the next (there is no barrier between them).
+    int split = split_m ? 1 : threads, chunk_max = blk->chunk * split, nchunks = (npanels + chunk_max - 1) / chunk_max;
+    int chunk = round_up((npanels + nchunks - 1) / nchunks, split);
     size_t a_slab = (size_t)mc * kc, b_panel = (size_t)kc * GEMM_NR;
     size_t a_size = a_slab * ((k_outer + kc - 1) / kc), b_size = b_panel * chunk;
     real* a_block = nested ? gemm_alloc(a_size) : gemm_buffer(&gemm_top_a, a_size);
