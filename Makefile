@@ -42,7 +42,7 @@ else
 endif
 
 CFLAGS = $(CFLAGS_BASE) $(OPT)
-HEADERS = $(wildcard llmc/*.h)
+HEADERS = $(wildcard llmc/*.h llmc/cpu/*.h)
 
 # USE_MPI=1: train_gpt (and train_gptcu) run under mpirun (Debian: openmpi-bin libopenmpi-dev); without
 # it, several train_gptcu processes meet through --dist-init. train_gpt_mpi is the MPI build of train_gpt
@@ -164,13 +164,14 @@ fuzz: data
 # benchmarks (figures, not tests)
 
 # CPU training speed (dev/bench_cpu.c): the 4-layer C=256 model with GPT-2's vocabulary for every attention
-# variant with AdamW and Muon, then GPT-2 124M with MHA and AdamW (about a minute on 2 cores);
+# variant with AdamW and Muon (3 interleaved rounds), then GPT-2 124M with MHA and AdamW and the GEMM table against
+# OpenBLAS on its shapes (where libopenblas.so.0 is installed): about 5 minutes on 2 cores;
 # BENCH_CPU_FLAGS runs that instead (./dev/bench_cpu --help)
 BENCH_CPU_FLAGS ?=
 bench: dev/bench_cpu
 ifeq ($(BENCH_CPU_FLAGS),)
 	./dev/bench_cpu --preset small --table 1
-	./dev/bench_cpu --preset gpt2
+	./dev/bench_cpu --preset gpt2 --gemm 1
 else
 	./dev/bench_cpu $(BENCH_CPU_FLAGS)
 endif

@@ -24,6 +24,7 @@ gradients are written (=) unless a comment says they accumulate.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h> // madvise: huge pages for the large blocks
 #include <tgmath.h> // exp, log, sqrt, tanh follow the type of `real`
 #ifdef _OPENMP
 #include <omp.h>
@@ -223,8 +224,18 @@ static void matmul_backward_reference(real* dinp, real* dweight, real* dbias, co
 
 // out (N,OC) = inp (N,C) @ weight (OC,C)^T + bias (OC,) or no bias
 static void matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C, int OC) {
-    if (N < GEMM_MR) { // decoding: fewer rows than a register tile, and packing would cost more than it saves
-        matmul_forward_reference(out, inp, weight, bias, N, C, OC);
+    if (N < GEMM_MR) { // decoding: fewer rows than a register tile, and packing would cost more than it saves;
+                        // as the reference, but each weight row is read once for all N rows
+        #pragma omp parallel for schedule(static)
+        for (int o = 0; o < OC; o++) {
+            const real* w = weight + (size_t)o * C;
+            for (int n = 0; n < N; n++) {
+                const real* x = inp + (size_t)n * C;
+                real s = 0;
+                for (int i = 0; i < C; i++) s += x[i] * w[i];
+                out[(size_t)n * OC + o] = s + (bias ? bias[o] : 0);
+            }
+        }
         return;
     }
     if (bias) {
@@ -436,10 +447,113 @@ static HeadViews head_views(const real* q, const real* k1, const real* k2, const
     return w;
 }
 
+// KV-cache decoding (Tq == 1) as flash-decoding: the keys are cut into blocks of DECODE_BLOCK, and a work
+// item, one (sequence b, block), reads the block's cache rows once, whole, for every query head (a row holds
+// every kv head, so reading it whole streams the cache from memory in order; a block's rows stay in L2
+// between the scores' pass and the values'). For each head it keeps the block's largest score m, the sum
+// l = sum_s exp(score_s - m) and the unnormalised output o = sum_s exp(score_s - m) v_s (att holds
+// exp(score_s - m) meanwhile). Threads share the items, so the cache is split across them by blocks; then
+// each query head combines its blocks in order:
+//     M = max_b m_b,   w_b = exp(m_b - M) / sum_b' exp(m_b' - M) l_b',   out = sum_b w_b o_b,   att *= w_b
+// The blocks do not depend on the thread count, so neither does the result. Arguments as
+// attention_forward_reference (Tq = 1).
+#define DECODE_BLOCK 128  // keys per work item: enough items at long contexts for any thread count, few to combine
+#define DECODE_PREFETCH 4 // rows ahead, so the values' pass finds them in L2
+
+static void prefetch_span(const real* p, int n) {
+    for (int i = 0; i < n; i += 64 / (int)sizeof(real)) __builtin_prefetch(p + i);
+}
+
+static void attention_decode(real* out, real* att, const real* q, const real* k1, const real* k2, const real* v, int B, int Tk,
+                             const AttentionDims* d) {
+    int H = d->H, group = H / d->Hkv, d1 = d->d1, d2 = d->d2, dv = d->dv;
+    int k1_span = (d->Hkv - 1) * d->k1_head + d1, v_span = (d->Hkv - 1) * d->v_head + dv; // a row's keys, values
+    int nblocks = (Tk + DECODE_BLOCK - 1) / DECODE_BLOCK;
+    size_t part = 2 + (size_t)dv; // m, l, o of one (b, h, block)
+    static real* parts = NULL;    // kept between calls (decoding calls this in every layer for every token)
+    static size_t parts_size = 0;
+    if ((size_t)B * H * nblocks * part > parts_size) {
+        free(parts);
+        parts_size = (size_t)B * H * nblocks * part;
+        parts = (real*)mallocCheck(parts_size * sizeof(real));
+    }
+    real scale = (real)d->scale;
+    #pragma omp parallel for schedule(dynamic)
+    for (int item = 0; item < B * nblocks; item++) {
+        int blk = item % nblocks, b = item / nblocks;
+        int s0 = blk * DECODE_BLOCK, n = imin(DECODE_BLOCK, Tk - s0);
+        const real* qb = q + (size_t)b * d->q_stride;
+        real* scores = att + (size_t)b * H * Tk + s0; // head h's at scores + h * Tk
+        // scores, each key row read once for every head
+        for (int s = 0; s < n; s++) {
+            size_t row = (size_t)b * Tk + s0 + s;
+            const real *k1r = k1 + row * d->k1_stride, *kr2 = d2 > 0 ? k2 + row * d->k2_stride : NULL;
+            if (s + DECODE_PREFETCH < n) {
+                prefetch_span(k1r + (size_t)DECODE_PREFETCH * d->k1_stride, k1_span);
+                prefetch_span(v + (row + DECODE_PREFETCH) * d->v_stride, v_span);
+            }
+            for (int h = 0; h < H; h++) {
+                const real *qh = qb + (size_t)h * (d1 + d2), *kr = k1r + (size_t)(h / group) * d->k1_head;
+                real dot = 0;
+                for (int i = 0; i < d1; i++) dot += qh[i] * kr[i];
+                for (int i = 0; i < d2; i++) dot += qh[d1 + i] * kr2[i];
+                scores[(size_t)h * Tk + s] = dot * scale;
+            }
+        }
+        for (int h = 0; h < H; h++) {
+            real *p = scores + (size_t)h * Tk, *part_h = parts + (((size_t)b * H + h) * nblocks + blk) * part;
+            real m = -INFINITY, l = 0;
+            #pragma omp simd reduction(max : m) // a max in any order is exact: this lets it vectorise
+            for (int s = 0; s < n; s++) m = p[s] > m ? p[s] : m;
+            for (int s = 0; s < n; s++) {
+                p[s] = exp_vec(p[s] - m);
+                l += p[s];
+            }
+            part_h[0] = m;
+            part_h[1] = l;
+            memset(part_h + 2, 0, dv * sizeof(real));
+        }
+        // unnormalised outputs, each value row read once for every head
+        for (int s = 0; s < n; s++) {
+            const real* vr = v + ((size_t)b * Tk + s0 + s) * d->v_stride;
+            for (int h = 0; h < H; h++) {
+                real w = scores[(size_t)h * Tk + s], *o = parts + (((size_t)b * H + h) * nblocks + blk) * part + 2;
+                const real* vh = vr + (size_t)(h / group) * d->v_head;
+                for (int i = 0; i < dv; i++) o[i] += w * vh[i];
+            }
+        }
+    }
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            const real* ph = parts + ((size_t)b * H + h) * nblocks * part;
+            real M = -INFINITY, L = 0;
+            for (int k = 0; k < nblocks; k++) M = ph[k * part] > M ? ph[k * part] : M;
+            for (int k = 0; k < nblocks; k++) L += exp_vec(ph[k * part] - M) * ph[k * part + 1];
+            real* o = out + (size_t)b * d->out_stride + (size_t)h * dv;
+            real* a = att + ((size_t)b * H + h) * Tk;
+            memset(o, 0, dv * sizeof(real));
+            for (int k = 0; k < nblocks; k++) {
+                real w = exp_vec(ph[k * part] - M) / L;
+                for (int i = 0; i < dv; i++) o[i] += w * ph[k * part + 2 + i];
+                for (int s = k * DECODE_BLOCK; s < imin(Tk, (k + 1) * DECODE_BLOCK); s++) a[s] *= w;
+            }
+        }
+    }
+}
+
 // Arguments as attention_forward_reference. Threads take whole heads.
 static void attention_forward(real* out, real* att, const real* q, const real* k1, const real* k2, const real* v,
                               int B, int Tq, int Tk, const AttentionDims* d) {
-    if (Tq < GEMM_MR) { // decoding: fewer query rows than a register tile, and the plain loops are faster
+    int nested = 0;
+#ifdef _OPENMP
+    nested = omp_in_parallel();
+#endif
+    if (Tq == 1 && Tk > 1 && !nested) { // decoding (one token, Tk - 1 cached): flash-decoding over the cache
+        attention_decode(out, att, q, k1, k2, v, B, Tk, d);
+        return;
+    }
+    if (Tq < GEMM_MR) { // fewer query rows than a register tile: the plain loops are faster
         attention_forward_reference(out, att, q, k1, k2, v, B, Tq, Tk, d);
         return;
     }
@@ -1004,7 +1118,21 @@ static void muon_update(real* params, const real* grads, real* momentum, int bat
 #define TRAINER_PRECISION "fp32"
 
 static double device_memory_bytes(void) { return physical_memory_bytes(); }
-static real* tensor_alloc(size_t n) { return (real*)callocCheck(n > 0 ? n : 1, sizeof(real)); }
+// Zeroed. Blocks of megabytes (parameters, gradients, activations, the KV cache) go on 2 MB pages where the
+// kernel offers them (transparent huge pages in madvise mode): streaming through them then takes one TLB
+// entry per 2 MB instead of per 4 KB, and the hardware prefetchers, which stop at page edges, run on.
+static real* tensor_alloc(size_t n) {
+    size_t bytes = (n > 0 ? n : 1) * sizeof(real), huge = (size_t)2 << 20;
+    if (bytes < huge) return (real*)callocCheck(n > 0 ? n : 1, sizeof(real));
+    bytes = (bytes + huge - 1) / huge * huge;
+    real* p = (real*)aligned_alloc(huge, bytes);
+    if (p == NULL) die_hint("use a smaller batch (-b) or model", "could not allocate %.1f MiB", bytes / 1048576.0);
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); // advice: without it the block is still there, on small pages
+#endif
+    memset(p, 0, bytes);
+    return p;
+}
 static void tensor_free(real* x) { free(x); }
 static void tensor_zero(real* x, size_t n) { memset(x, 0, n * sizeof(real)); }
 static void tensor_copy(real* dst, const real* src, size_t n) { memmove(dst, src, n * sizeof(real)); }

@@ -376,4 +376,13 @@ python3 dev/st_edit.py "$CK4" "$W/fallback/ckpt_00000004.safetensors" --drop lnf
     grep -q "resuming from $W/fallback/ckpt_00000002.safetensors at step 2" "$W/fallback.log" &&
     pass "-y 1 skips a newest checkpoint that lacks a tensor (saying so) and resumes from step 2" || fail "fallback: $(head -n 5 "$W/fallback.log")"
 
+# ---------------------------------------------------------------------------
+echo "== the CPU benchmark (a tiny model; its figures are not checked, only that every part runs and agrees)"
+./dev/bench_cpu --layers 1 --channels 32 --heads 4 --kv-heads 2 --vocab-size 64 -b 2 -t 16 --pos rope --steps 1 --rounds 2 --table 1 \
+    --decode 1 --gemm 1 >"$W/bench.log" 2>&1 &&
+    [ "$(grep -c '^| [a-z+]* *| \(adamw\|muon\) ' "$W/bench.log")" -eq 16 ] && grep -q '^| lm head dweight |' "$W/bench.log" &&
+    grep -q '^read bandwidth' "$W/bench.log" && ! grep -q -i -w 'nan\|inf' "$W/bench.log" &&
+    pass "dev/bench_cpu: 8 variants x 2 optimizers over 2 interleaved rounds, decode columns, the GEMM table (against OpenBLAS where installed)" ||
+    fail "dev/bench_cpu: $(tail -n 5 "$W/bench.log")"
+
 exit $((fails > 0))

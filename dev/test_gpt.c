@@ -89,8 +89,8 @@ static void set_threads(int threads) {
 #endif
 }
 
-// The packed GEMM's three products against the reference loops, on shapes that end mid-tile (MR = 6,
-// NR = 32) and cross the KC, MC and NC blocks; and the same products bit-identical with 1, 2 and 3
+// The packed GEMM's three products against the reference loops, on shapes that end mid-tile and cross
+// the blocks (of K, of column panels, of A's rows); and the same products bit-identical with 1, 2 and 3
 // threads. Tolerance: 1e-5 of the largest reference value (both sum in fp32, in different orders).
 static void test_matmul_fast(int N, int C, int OC) {
     float *inp = random_floats((size_t)N * C, 1), *w = random_floats((size_t)OC * C, 1), *bias = random_floats(OC, 1);
@@ -120,10 +120,43 @@ static void test_matmul_fast(int N, int C, int OC) {
         same &= memcmp(out[v], out[1], no * 4) == 0 && memcmp(dinp[v], dinp[1], ni * 4) == 0 &&
                 memcmp(dw[v], dw[1], nw * 4) == 0 && memcmp(db[v], db[1], OC * 4) == 0;
     }
-    CHECK(e < 1e-5 && same, "fast matmul %dx%d->%d (out, dinp, dweight, dbias) vs reference: max rel diff %.2e (< 1e-5); "
-          "bit-identical with 1, 2, 3 threads: %s", N, C, OC, e, same ? "yes" : "NO");
+    const GemmBlocking* g = gemm_blocking();
+    CHECK(e < 1e-5 && same, "fast matmul %dx%d->%d (out, dinp, dweight, dbias; GEMM tile %dx%d, kc %d, chunk %d, A budget %zu) vs "
+          "reference: max rel diff %.2e (< 1e-5); bit-identical with 1, 2, 3 threads: %s", N, C, OC, GEMM_MR, GEMM_NR, g->kc, g->chunk,
+          g->a_budget, e, same ? "yes" : "NO");
     for (int v = 0; v < 4; v++) { free(out[v]); free(dinp[v]); free(dw[v]); free(db[v]); }
     free(inp); free(w); free(bias); free(dout); free(dw0); free(db0);
+}
+
+// The GEMM with its blocks shrunk so that small products cross every edge: slabs of K with a tail that is
+// no multiple of 16, several chunks of column panels, several blocks of A's rows (packed with all of K, or
+// a slab at a time when the budget is smaller), and both ways of sharing the work (the column panels, or
+// the rows when there are too few column panels): the three products of a layer as test_matmul_fast
+// checks them; then the lower-triangle mode against the full product, bit-identical with 1, 2, 3 threads.
+static void test_gemm_blocking(int kc, int chunk, size_t a_budget) {
+    GemmBlocking saved = *gemm_blocking();
+    gemm_set_blocking(kc, chunk, a_budget);
+    test_matmul_fast(37, 100, 150); // 4 column panels over 2 or 3 threads; K 100 = 3 slabs of 32 + 4
+    test_matmul_fast(300, 70, 20);  // the forward has 1 column panel: the threads share its 38 row panels
+    test_matmul_fast(9, 513, 61);   // few rows, long K
+    int n = 101, k = 77;
+    float *a = random_floats((size_t)n * k, 1), *full = (float*)mallocCheck((size_t)n * n * 4), *lower[3];
+    MatrixView x = {a, (size_t)k, 1};
+    gemm(full, n, x, transposed(x), n, n, k, GEMM_SET);
+    int ok = 1;
+    for (int threads = 1; threads <= 3; threads++) {
+        set_threads(threads);
+        lower[threads - 1] = (float*)callocCheck((size_t)n * n, 4);
+        gemm(lower[threads - 1], n, x, transposed(x), n, n, k, GEMM_LOWER);
+        for (int i = 0; i < n; i++) ok &= memcmp(lower[threads - 1] + (size_t)i * n, full + (size_t)i * n, (i + 1) * 4) == 0;
+        ok &= memcmp(lower[threads - 1], lower[0], (size_t)n * n * 4) == 0;
+    }
+    set_threads(0);
+    CHECK(ok, "GEMM lower triangle of X X^T (%dx%d, kc %d, chunk %d, A budget %zu) == the full product's, bit-identical with 1, 2, 3 "
+          "threads", n, k, kc, chunk, a_budget);
+    free(a); free(full);
+    for (int t = 0; t < 3; t++) free(lower[t]);
+    gemm_set_blocking(saved.kc, saved.chunk, saved.a_budget);
 }
 
 // exp_vec against libm's exp in double over its range; then GELU through it against GELU in double:
@@ -205,6 +238,45 @@ static void test_attention_fast(const char* label, int H, int Hkv, int d1, int d
     CHECK(e < 1e-5, "fast attention %s vs reference (T=%d): out, probabilities, dq|dk|dv max rel diff %.2e (< 1e-5)", label, T, e);
     for (int r = 0; r < 2; r++) { free(out[r]); free(att[r]); free(dx[r]); }
     free(x); free(dout); free(scratch);
+}
+
+// Flash-decoding (attention_forward with one query row over Tk keys) against the reference loops, at cache
+// lengths around and across its blocks of DECODE_BLOCK keys, for B = 2 sequences: outputs and
+// probabilities within 1e-5 of the largest, and bit-identical with 1, 2 and 3 threads. The query rows and
+// the cache rows are separate arrays (as in decoding), each row of the cache [k1 | k2 | v]; tied: v is k1
+// (GTA's state, MLA's latent).
+static void test_attention_decode(const char* label, int H, int Hkv, int d1, int d2, int dv, int tied) {
+    int B = 2, lengths[] = {2, DECODE_BLOCK - 1, DECODE_BLOCK, DECODE_BLOCK + 1, 5 * DECODE_BLOCK + 60, 16 * DECODE_BLOCK + 1};
+    int k1_head = tied ? dv : d1, q_stride = H * (d1 + d2), kv_stride = Hkv * k1_head + d2 + (tied ? 0 : Hkv * dv);
+    double worst = 0;
+    int same = 1;
+    for (size_t li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
+        int Tk = lengths[li];
+        AttentionDims d = {H, Hkv, d1, d2, dv, q_stride, kv_stride, kv_stride, kv_stride, H * dv, k1_head, tied ? k1_head : dv,
+                           1 / sqrtf((float)(d1 + d2))};
+        float *q = random_floats((size_t)B * q_stride, 3), *kv = random_floats((size_t)B * Tk * kv_stride, 1);
+        const float *k1 = kv, *k2 = d2 ? kv + Hkv * k1_head : NULL, *v = tied ? kv : kv + Hkv * k1_head + d2;
+        size_t nout = (size_t)B * H * dv, natt = (size_t)B * H * Tk;
+        float *out[4], *att[4]; // [0] the reference, [1..3] flash-decoding with 1..3 threads
+        for (int r = 0; r < 4; r++) {
+            out[r] = (float*)mallocCheck(nout * 4);
+            att[r] = (float*)mallocCheck(natt * 4);
+            if (r == 0) {
+                attention_forward_reference(out[r], att[r], q, k1, k2, v, B, 1, Tk, &d);
+            } else {
+                set_threads(r);
+                attention_forward(out[r], att[r], q, k1, k2, v, B, 1, Tk, &d);
+            }
+        }
+        set_threads(0);
+        worst = fmax(worst, fmax(max_rel_diff(out[1], out[0], nout), max_rel_diff(att[1], att[0], natt)));
+        for (int r = 2; r < 4; r++) same &= memcmp(out[r], out[1], nout * 4) == 0 && memcmp(att[r], att[1], natt * 4) == 0;
+        for (int r = 0; r < 4; r++) { free(out[r]); free(att[r]); }
+        free(q); free(kv);
+    }
+    CHECK(worst < 1e-5 && same, "flash-decoding %s vs reference, 2 sequences, %d to %d cached keys (blocks of %d): out, probabilities "
+          "max rel diff %.2e (< 1e-5); bit-identical with 1, 2, 3 threads: %s", label, lengths[0], lengths[5], DECODE_BLOCK, worst,
+          same ? "yes" : "NO");
 }
 
 // ----------------------------------------------------------------------------
@@ -1138,6 +1210,9 @@ int main(void) {
     test_matmul_fast(7, 33, 70);     // every dimension ends mid-tile
     test_matmul_fast(270, 400, 97);  // rows cross MC, the forward's K crosses KC, dweight's K crosses KC
     test_matmul_fast(13, 45, 3100);  // the forward's N crosses NC; dinp's K crosses KC; dweight's M crosses MC
+    for (int n = 1; n < GEMM_MR; n++) test_matmul_fast(n, 75, 131); // fewer rows than a tile: decoding's path
+    test_gemm_blocking(32, 1, 2000);   // K in slabs (A packed a slab at a time), one panel per chunk, blocks of 48 rows
+    test_gemm_blocking(48, 2, 100000); // A packed with all of K; chunks of 2 panels per thread
     test_gelu_fast();
     test_crossentropy_fast();
     test_attention_fast("MHA H=4", 4, 4, 16, 0, 16, 0);
@@ -1146,6 +1221,11 @@ int main(void) {
     test_attention_fast("shared key d1=8 d2=4 (MLA)", 4, 4, 8, 4, 8, 0);
     test_attention_fast("tied k1=v, shared key (GTA)", 4, 2, 6, 4, 10, 1);
     test_attention_fast("GTA with the whole key rotated (d1 = 0)", 4, 2, 0, 8, 8, 1);
+    test_attention_decode("MHA H=4", 4, 4, 16, 0, 16, 0);
+    test_attention_decode("GQA H=6 Hkv=2", 6, 2, 12, 0, 12, 0);
+    test_attention_decode("MQA H=12 (more heads than one pass takes), qk=9 v=7", 12, 1, 9, 0, 7, 0);
+    test_attention_decode("latent: k1 = v, shared key (MLA/GLA)", 4, 2, 20, 4, 20, 1);
+    test_attention_decode("tied k1=v, shared key (GTA)", 4, 2, 6, 4, 10, 1);
     test_thread_count_independence();
     test_adamw();
     test_newton_schulz_diagonal(0);
