@@ -464,6 +464,48 @@ static void prefetch_span(const real* p, int n) {
     for (int i = 0; i < n; i += 64 / (int)sizeof(real)) __builtin_prefetch(p + i);
 }
 
+// dot[j] += q_j . k over n elements for nh (<= 4) queries q_stride apart that share the key k: four at a
+// time, so that each load of k serves four products (the heads of a GQA, MQA or latent group)
+static void dots_one_key(real dot[4], const real* q, int q_stride, int nh, const real* k, int n) {
+    if (nh == 4) {
+        const real *q0 = q, *q1 = q + q_stride, *q2 = q1 + q_stride, *q3 = q2 + q_stride;
+        real s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int i = 0; i < n; i++) {
+            s0 += q0[i] * k[i];
+            s1 += q1[i] * k[i];
+            s2 += q2[i] * k[i];
+            s3 += q3[i] * k[i];
+        }
+        dot[0] += s0, dot[1] += s1, dot[2] += s2, dot[3] += s3;
+        return;
+    }
+    for (int j = 0; j < nh; j++) {
+        real sum = 0;
+        for (int i = 0; i < n; i++) sum += q[(size_t)j * q_stride + i] * k[i];
+        dot[j] += sum;
+    }
+}
+
+// o (dv) = sum_s w[s] v_s over n rows v_s (v_stride apart), 64 columns at a time in registers: adding each
+// row into o in memory instead chains every row's load on the store before it
+static void weighted_sum_rows(real* o, const real* w, const real* v, int v_stride, int n, int dv) {
+    enum { COLUMNS = 64 };
+    int i0 = 0;
+    for (; i0 + COLUMNS <= dv; i0 += COLUMNS) {
+        real acc[COLUMNS] = {0};
+        for (int s = 0; s < n; s++) {
+            const real* vr = v + (size_t)s * v_stride + i0;
+            for (int i = 0; i < COLUMNS; i++) acc[i] += w[s] * vr[i];
+        }
+        for (int i = 0; i < COLUMNS; i++) o[i0 + i] = acc[i];
+    }
+    for (int i = i0; i < dv; i++) { // the last columns, fewer than 64
+        real acc = 0;
+        for (int s = 0; s < n; s++) acc += w[s] * v[(size_t)s * v_stride + i];
+        o[i] = acc;
+    }
+}
+
 static void attention_decode(real* out, real* att, const real* q, const real* k1, const real* k2, const real* v, int B, int Tk,
                              const AttentionDims* d) {
     int H = d->H, group = H / d->Hkv, d1 = d->d1, d2 = d->d2, dv = d->dv;
@@ -492,12 +534,13 @@ static void attention_decode(real* out, real* att, const real* q, const real* k1
                 prefetch_span(k1r + (size_t)DECODE_PREFETCH * d->k1_stride, k1_span);
                 prefetch_span(v + (row + DECODE_PREFETCH) * d->v_stride, v_span);
             }
-            for (int h = 0; h < H; h++) {
-                const real *qh = qb + (size_t)h * (d1 + d2), *kr = k1r + (size_t)(h / group) * d->k1_head;
-                real dot = 0;
-                for (int i = 0; i < d1; i++) dot += qh[i] * kr[i];
-                for (int i = 0; i < d2; i++) dot += qh[d1 + i] * kr2[i];
-                scores[(size_t)h * Tk + s] = dot * scale;
+            for (int h0 = 0, nh; h0 < H; h0 += nh) { // up to 4 heads of one kv head at a time
+                nh = imin(4, group - h0 % group);
+                const real* qh = qb + (size_t)h0 * (d1 + d2);
+                real dot[4] = {0, 0, 0, 0};
+                dots_one_key(dot, qh, d1 + d2, nh, k1r + (size_t)(h0 / group) * d->k1_head, d1);
+                if (d2 > 0) dots_one_key(dot, qh + d1, d1 + d2, nh, kr2, d2);
+                for (int j = 0; j < nh; j++) scores[(size_t)(h0 + j) * Tk + s] = dot[j] * scale;
             }
         }
         for (int h = 0; h < H; h++) {
@@ -511,16 +554,12 @@ static void attention_decode(real* out, real* att, const real* q, const real* k1
             }
             part_h[0] = m;
             part_h[1] = l;
-            memset(part_h + 2, 0, dv * sizeof(real));
         }
-        // unnormalised outputs, each value row read once for every head
-        for (int s = 0; s < n; s++) {
-            const real* vr = v + ((size_t)b * Tk + s0 + s) * d->v_stride;
-            for (int h = 0; h < H; h++) {
-                real w = scores[(size_t)h * Tk + s], *o = parts + (((size_t)b * H + h) * nblocks + blk) * part + 2;
-                const real* vh = vr + (size_t)(h / group) * d->v_head;
-                for (int i = 0; i < dv; i++) o[i] += w * vh[i];
-            }
+        // unnormalised outputs, the block's value rows read again from L2
+        for (int h = 0; h < H; h++) {
+            real* o = parts + (((size_t)b * H + h) * nblocks + blk) * part + 2;
+            weighted_sum_rows(o, scores + (size_t)h * Tk, v + ((size_t)b * Tk + s0) * d->v_stride + (size_t)(h / group) * d->v_head,
+                              d->v_stride, n, dv);
         }
     }
     #pragma omp parallel for collapse(2) schedule(static)

@@ -1223,7 +1223,8 @@ int main(void) {
     test_attention_fast("GTA with the whole key rotated (d1 = 0)", 4, 2, 0, 8, 8, 1);
     test_attention_decode("MHA H=4", 4, 4, 16, 0, 16, 0);
     test_attention_decode("GQA H=6 Hkv=2", 6, 2, 12, 0, 12, 0);
-    test_attention_decode("MQA H=12 (more heads than one pass takes), qk=9 v=7", 12, 1, 9, 0, 7, 0);
+    test_attention_decode("MQA H=12 (three passes of 4 heads over a key), qk=9 v=7", 12, 1, 9, 0, 7, 0);
+    test_attention_decode("GQA H=12 Hkv=2 (a kv head's 6 heads as 4 + 2)", 12, 2, 16, 0, 16, 0);
     test_attention_decode("latent: k1 = v, shared key (MLA/GLA)", 4, 2, 20, 4, 20, 1);
     test_attention_decode("tied k1=v, shared key (GTA)", 4, 2, 6, 4, 10, 1);
     test_thread_count_independence();

@@ -49,6 +49,13 @@ build uses). Its result does not depend on the thread count. Include it after de
 #if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && !defined(REAL_DOUBLE)
 #include <immintrin.h>
 #define GEMM_AVX512 1
+// the tile's loops over its rows unrolled whole (gcc's pragma; nvcc, which compiles this file in the kernel
+// lab's CPU references, has no such pragma)
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define GEMM_UNROLL_ROWS _Pragma("GCC unroll 8")
+#else
+#define GEMM_UNROLL_ROWS
+#endif
 #define GEMM_MR 8  // 8 x 48 tile: 24 AVX-512 accumulators, 3 loads of B and 8 broadcasts per 24 FMAs; 8 and 48
 #define GEMM_NR 48 // divide GPT-2's widths (B*T, 768, 2304, 3072, 50304), so its tiles are whole
 #else
@@ -274,7 +281,7 @@ static void gemm_tile(int kc, const float* a, const float* b, float* c, size_t l
     }
     for (int k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
-#pragma GCC unroll 8
+        GEMM_UNROLL_ROWS
         for (int r = 0; r < GEMM_MR; r++) {
             __m512 ar = _mm512_set1_ps(a[r]);
             acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
@@ -283,7 +290,7 @@ static void gemm_tile(int kc, const float* a, const float* b, float* c, size_t l
         }
     }
     if (rows == GEMM_MR && cols == GEMM_NR) { // a whole tile: plain stores, the accumulators stay in registers
-#pragma GCC unroll 8
+        GEMM_UNROLL_ROWS
         for (int r = 0; r < GEMM_MR; r++) {
             for (int v = 0; v < 3; v++) {
                 __m512 x = accumulate ? _mm512_add_ps(acc[r][v], _mm512_loadu_ps(c + r * ldc + 16 * v)) : acc[r][v];
