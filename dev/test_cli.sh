@@ -165,6 +165,86 @@ cp -r "$W/M.A" "$W/M.C"
     pass "--reset-optimizer 1 switches a Muon run to AdamW with a fresh optimizer state" || fail "reset: $(tail -n 3 "$W/M.C.log")"
 
 # ---------------------------------------------------------------------------
+echo "== online (prequential) training"
+# same_tensors A B: the two checkpoints hold the same tensors, byte for byte (their metadata may differ)
+same_tensors() {
+    python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+def tensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in header.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+sys.exit(0 if a and a == b else 1)
+PY
+}
+# one lane, --carry 0: the same run as offline training on the unshuffled loader
+ORUN=(./train_gpt -i "$TR" -j "$VA" "${SMALL[@]}" -b 1 -x 6 -v 6 --keep-last 0)
+"${ORUN[@]}" --online 1 -o "$W/on1" >"$W/on1.log" 2>&1 || fail "online run failed: $(tail -n 3 "$W/on1.log")"
+"${ORUN[@]}" --shuffle 0 -o "$W/off1" >"$W/off1.log" 2>&1 || fail "unshuffled run failed: $(tail -n 3 "$W/off1.log")"
+if [ "$(grep -E '^step [1-6] train_loss' "$W/on1/log.txt" | cut -d' ' -f1-8)" = "$(grep -E '^step [1-6] train_loss' "$W/off1/log.txt" | cut -d' ' -f1-8)" ] &&
+    [ "$(grep -c '^step [1-6] train_loss' "$W/on1/log.txt")" -eq 6 ] &&
+    same_tensors "$W/on1/ckpt_00000006.safetensors" "$W/off1/ckpt_00000006.safetensors"; then
+    pass "--online 1 with one lane: the losses, lr, norms and final weights of --shuffle 0 training"
+else
+    fail "one-lane online differs from unshuffled training: $(diff <(grep train_loss "$W/on1/log.txt" | cut -d' ' -f1-8) <(grep train_loss "$W/off1/log.txt" | cut -d' ' -f1-8) | head -n 4)"
+fi
+# the tally: 6 steps x 64 tokens, every one a byte of text (the stream's one end-of-text is its first input, never a target)
+python3 - "$W/on1/log.txt" <<'PY' && pass "the log's running mean and the final code length are the steps' losses summed (384 tokens = 384 bytes)" || fail "online tally: $(tail -n 2 "$W/on1/log.txt")"
+import math, sys
+lines = open(sys.argv[1]).read().splitlines()
+steps = [l.split() for l in lines if " train_loss " in l]
+losses = [float(f[3]) for f in steps]
+for i, f in enumerate(steps):
+    mean = sum(losses[:i + 1]) / (i + 1)
+    assert abs(float(f[f.index("stream_loss") + 1]) - mean) <= 1e-6 * mean, (f, mean)
+    assert abs(float(f[f.index("stream_bpb") + 1]) - mean / math.log(2)) <= 1e-6 * mean, f
+last = [l.split() for l in lines if l.startswith("stream code_length_bits")][-1]
+assert last[3:] == ["tokens", "384", "bytes", "384"], last
+assert abs(float(last[2]) - 64 * sum(losses) / math.log(2)) <= 1e-6 * float(last[2]), (last, sum(losses))
+PY
+# eight lanes, some crossing shard boundaries: each logged loss is a plain evaluation (--dump-step, from the
+# previous step's checkpoint) of its batch
+PRUN=(./train_gpt -i "$W/multi/m_train_*.bin" -j "$W/multi/m_val.bin" "${SMALL[@]}" --online 1 -v 0 --keep-last 0)
+"${PRUN[@]}" -x 4 -n 1 -o "$W/onP" >"$W/onP.log" 2>&1 || fail "online run failed: $(tail -n 3 "$W/onP.log")"
+for s in 1 3; do
+    mkdir -p "$W/onD$s"
+    cp "$W/onP/ckpt_0000000$s.safetensors" "$W/onD$s/"
+    "${PRUN[@]}" -x 4 -o "$W/onD$s" -y 1 --dump-step "$W/onD$s/dump.st" >"$W/onD$s.log" 2>&1
+    dumped=$(sed -n 's/^wrote .*: loss \([^,]*\), logits.*/\1/p' "$W/onD$s.log")
+    logged=$(awk -v s=$((s + 1)) '$1 == "step" && $2 == s && $3 == "train_loss" {print $4}' "$W/onP/log.txt")
+    if [ -n "$dumped" ] && [ "$dumped" = "$logged" ]; then
+        pass "online step $((s + 1))'s logged loss $logged = a plain evaluation of its batch with step $s's weights"
+    else
+        fail "online step $((s + 1)): logged loss '$logged', evaluation with step $s's weights '$dumped': $(tail -n 2 "$W/onD$s.log")"
+    fi
+done
+# stop and resume (with gradient accumulation) continues the stream and its tally exactly
+ARUN=("${PRUN[@]}" -d 1024 -x 6 -n 3)
+"${ARUN[@]}" -o "$W/onA" >"$W/onA.log" 2>&1 || fail "online run failed: $(tail -n 3 "$W/onA.log")"
+mkdir -p "$W/onB"
+cp "$W/onA/ckpt_00000003.safetensors" "$W/onB/"
+"${ARUN[@]}" -o "$W/onB" -y 1 >"$W/onB.log" 2>&1 || fail "resumed online run failed: $(tail -n 3 "$W/onB.log")"
+steps_of() { awk '$3 == "train_loss" && $2 > 3 {print $1, $2, $3, $4, $5, $6, $7, $8, $13, $14, $15, $16}' "$1"; }
+if cmp -s "$W/onA/ckpt_00000006.safetensors" "$W/onB/ckpt_00000006.safetensors" && [ "$(steps_of "$W/onA/log.txt" | wc -l)" -eq 3 ] &&
+    [ "$(steps_of "$W/onA/log.txt")" = "$(steps_of "$W/onB/log.txt")" ] &&
+    [ "$(grep '^stream code_length_bits' "$W/onA/log.txt")" = "$(grep '^stream code_length_bits' "$W/onB/log.txt")" ]; then
+    pass "online: resumed at step 3, steps 4-6 (losses and running means), the code length and the final checkpoint are bit-identical"
+else
+    fail "online resume differs: $(diff <(steps_of "$W/onA/log.txt") <(steps_of "$W/onB/log.txt") | head -n 4)"
+fi
+grep -q "online: the stream's code length under the learner is [0-9.]* bits for 6144 tokens (6144 bytes)" "$W/onA.log" &&
+    pass "the run ends printing the stream's code length in bits" || fail "no code length line: $(tail -n 2 "$W/onA.log")"
+expect_error "online with shuffling" "--online 1 reads the stream once, in order; it cannot be combined with --shuffle 1" "${ORUN[@]}" --online 1 --shuffle 1
+expect_error "resume an online run offline" "pass --online 1 to continue the stream" "${ARUN[@]/--online/--shuffle}" -o "$W/onA" -y 1
+expect_error "resume an offline run online" "drop --online 1" "${PRUN[@]}" -d 1024 -x 20 -n 10 -o "$W/A" -y 1
+expect_error "more steps than the stream holds" "--online 1: the stream holds 878 steps of 512 tokens, -x is 900" "${PRUN[@]}" -x 900
+write_shard "$W/tiny_stream.bin" 20240520 1 100 100
+expect_error "a stream shorter than one segment per lane" "the stream of 100 tokens in the shards matching '$W/tiny_stream.bin' is shorter than one segment of T per lane, 2 lane(s) x 64 + 1 tokens" \
+    "${ORUN[@]}" --online 1 -b 2 -i "$W/tiny_stream.bin"
+
+# ---------------------------------------------------------------------------
 echo "== runs.py: the comparison scripts' CSV, tables and plot, from the runs above"
 for run in A M.A gta.A mla.A gla.A mosaic.A mosaic-pmem.A; do cp "$W/$run.log" "$W/$run/train.log"; done
 python3 scripts/runs.py csv "$W/runs.csv" "$W/A" "$W/M.A" >/dev/null &&

@@ -15,6 +15,13 @@ Training order: every epoch visits the shards in a random order, and the batches
 random order; both permutations are pure functions of (seed, epoch, shard), so the position
 (epoch, shard_pos, batch_pos) is all a checkpoint needs to resume exactly. Validation reads the first
 batches in file order, the same ones every time.
+
+Online training (--online 1: DATA_STREAM) reads the shards once instead, in glob order, as one
+stream of S tokens cut into P*B contiguous lanes of S_lane = floor((S - 1) / (P*B*T)) * T tokens: lane l
+starts at l * S_lane, and batch i holds, in row b of process r, the T+1 tokens of lane r*B + b from
+i*T on. Each lane's last target is the next lane's first input, so every token of the stream but the
+first (and a tail shorter than P*B*T + 1) is predicted exactly once; batch_pos counts the batches read.
+With one lane this is the unshuffled loader of a single shard.
 */
 #ifndef LLMC_DATALOADER_H
 #define LLMC_DATALOADER_H
@@ -88,12 +95,19 @@ static void shard_write(const char* path, const uint16_t* tokens, size_t n) {
     atomic_commit(&f);
 }
 
+// the order a loader reads batches in
+typedef enum {
+    DATA_IN_ORDER, // the shards and their batches in file order, every epoch (validation, --shuffle 0)
+    DATA_SHUFFLED, // shards and batches permuted each epoch (training)
+    DATA_STREAM,   // the shards once, as one stream in lanes (--online 1)
+} DataOrder;
+
 typedef struct {
     // configuration
     int B, T;
     int rank, ranks; // this process reads slice `rank` of `ranks` in every batch
     int vocab_size; // tokens must be < vocab_size
-    int shuffle;
+    DataOrder order;
     uint64_t seed;
     // the shards
     glob_t glob;
@@ -101,7 +115,9 @@ typedef struct {
     size_t* shard_tokens;  // (num_shards,) tokens in each shard
     size_t* shard_batches; // (num_shards,) batches in each shard
     unsigned char* shard_checked; // (num_shards,) whether its token ids were checked against the vocabulary
-    size_t batches_per_epoch;
+    size_t batches_per_epoch;   // online: batches in the stream
+    size_t* shard_first;        // (num_shards,) the stream offset of each shard's first token
+    size_t lane_tokens;         // online: S_lane
     // position of the next batch to read
     int epoch, shard_pos;
     size_t batch_pos;
@@ -109,21 +125,32 @@ typedef struct {
     size_t* batch_order; // (max batches per shard,) permutation of the current shard
     int order_epoch, order_shard; // which permutations are held (-1: none)
     // the batch
-    uint16_t* buffer; // (B*T+1,)
+    uint16_t* buffer; // (B*(T+1),): the batch's tokens, or each row's T+1 online
     int* inputs;      // (B, T)
     int* targets;     // (B, T)
 } DataLoader;
 
-// the batches of ranks*B*T tokens each shard holds; dies when no shard holds one
+// the batches of ranks*B*T tokens each shard holds (online: the stream holds); dies when there is none
 static void dataloader_count_batches(DataLoader* dl, const char* pattern) {
-    size_t batch = (size_t)dl->ranks * dl->B * dl->T, max_batches = 0;
+    size_t batch = (size_t)dl->ranks * dl->B * dl->T, max_batches = 0, stream = 0;
     dl->batches_per_epoch = 0;
     for (int i = 0; i < dl->num_shards; i++) {
         size_t ntok = shard_check(dl->glob.gl_pathv[i]);
         dl->shard_tokens[i] = ntok;
+        dl->shard_first[i] = stream;
+        stream += ntok;
         dl->shard_batches[i] = ntok > 0 ? (ntok - 1) / batch : 0;
         dl->batches_per_epoch += dl->shard_batches[i];
         if (dl->shard_batches[i] > max_batches) max_batches = dl->shard_batches[i];
+    }
+    if (dl->order == DATA_STREAM) {
+        dl->batches_per_epoch = stream > 0 ? (stream - 1) / batch : 0;
+        dl->lane_tokens = dl->batches_per_epoch * dl->T;
+        if (dl->batches_per_epoch == 0) {
+            die_hint("lower -b or -t (or the number of processes), or add data",
+                     "--online 1: the stream of %zu tokens in the shards matching '%s' is shorter than one segment of T per lane, "
+                     "%d lane(s) x %d + 1 tokens", stream, pattern, dl->ranks * dl->B, dl->T);
+        }
     }
     if (dl->batches_per_epoch == 0) {
         die_hint("lower -b or -t (or the number of processes), or add data",
@@ -135,7 +162,7 @@ static void dataloader_count_batches(DataLoader* dl, const char* pattern) {
     dl->order_epoch = dl->order_shard = -1;
 }
 
-static void dataloader_init(DataLoader* dl, const char* pattern, int B, int T, int vocab_size, uint64_t seed, int shuffle) {
+static void dataloader_init(DataLoader* dl, const char* pattern, int B, int T, int vocab_size, uint64_t seed, DataOrder order) {
     memset(dl, 0, sizeof(*dl));
     dl->B = B;
     dl->T = T;
@@ -143,7 +170,7 @@ static void dataloader_init(DataLoader* dl, const char* pattern, int B, int T, i
     dl->ranks = 1;
     dl->vocab_size = vocab_size;
     dl->seed = seed;
-    dl->shuffle = shuffle;
+    dl->order = order;
     int rc = glob(pattern, 0, NULL, &dl->glob);
     if (rc != 0 || dl->glob.gl_pathc == 0) {
         die_hint("prepare shards with ./prepare_data, or point -i/-j at existing .bin files (quote the glob)",
@@ -152,10 +179,11 @@ static void dataloader_init(DataLoader* dl, const char* pattern, int B, int T, i
     dl->num_shards = (int)dl->glob.gl_pathc;
     dl->shard_tokens = (size_t*)mallocCheck(dl->num_shards * sizeof(size_t));
     dl->shard_batches = (size_t*)mallocCheck(dl->num_shards * sizeof(size_t));
+    dl->shard_first = (size_t*)mallocCheck(dl->num_shards * sizeof(size_t));
     dl->shard_checked = (unsigned char*)callocCheck(dl->num_shards, 1);
     dl->shard_order = (int*)mallocCheck(dl->num_shards * sizeof(int));
     dataloader_count_batches(dl, pattern);
-    dl->buffer = (uint16_t*)mallocCheck(((size_t)B * T + 1) * sizeof(uint16_t));
+    dl->buffer = (uint16_t*)mallocCheck((size_t)B * (T + 1) * sizeof(uint16_t));
     dl->inputs = (int*)mallocCheck((size_t)B * T * sizeof(int));
     dl->targets = (int*)mallocCheck((size_t)B * T * sizeof(int));
 }
@@ -171,6 +199,7 @@ static void dataloader_free(DataLoader* dl) {
     globfree(&dl->glob);
     free(dl->shard_tokens);
     free(dl->shard_batches);
+    free(dl->shard_first);
     free(dl->shard_checked);
     free(dl->shard_order);
     free(dl->batch_order);
@@ -210,7 +239,7 @@ static void dataloader_reset(DataLoader* dl) { dataloader_set_position(dl, 0, 0,
 static void dataloader_update_order(DataLoader* dl) {
     if (dl->order_epoch != dl->epoch) {
         uint64_t rng = rng_seed(dl->seed * 1000003ull + (uint64_t)dl->epoch);
-        if (dl->shuffle) random_permutation(dl->shard_order, dl->num_shards, &rng);
+        if (dl->order == DATA_SHUFFLED) random_permutation(dl->shard_order, dl->num_shards, &rng);
         else for (int i = 0; i < dl->num_shards; i++) dl->shard_order[i] = i;
         dl->order_epoch = dl->epoch;
         dl->order_shard = -1;
@@ -219,7 +248,7 @@ static void dataloader_update_order(DataLoader* dl) {
     if (dl->order_shard != shard) {
         size_t n = dl->shard_batches[shard];
         for (size_t i = 0; i < n; i++) dl->batch_order[i] = i;
-        if (dl->shuffle) {
+        if (dl->order == DATA_SHUFFLED) {
             uint64_t rng = rng_seed((dl->seed * 1000003ull + (uint64_t)dl->epoch) * 1000003ull + (uint64_t)shard + 1);
             for (size_t i = n; i > 1; i--) {
                 size_t j = (size_t)random_u32(&rng) % i;
@@ -232,31 +261,58 @@ static void dataloader_update_order(DataLoader* dl) {
     }
 }
 
-// Reads the batch at the current position into inputs/targets and advances the position.
-static void dataloader_next_batch(DataLoader* dl) {
-    // step past the end of the current shard, and past shards too small to hold a batch
-    dataloader_update_order(dl);
-    while (dl->batch_pos >= dl->shard_batches[dl->shard_order[dl->shard_pos]]) {
-        dl->batch_pos = 0;
-        if (++dl->shard_pos == dl->num_shards) { dl->shard_pos = 0; dl->epoch++; }
-        dataloader_update_order(dl);
-    }
-    int shard = dl->shard_order[dl->shard_pos];
+// n tokens of shard `shard` from token `first` into out; checks the shard's ids the first time it is read
+static void shard_read(DataLoader* dl, int shard, size_t first, size_t n, uint16_t* out) {
     const char* path = dl->glob.gl_pathv[shard];
     if (!dl->shard_checked[shard]) {
         shard_check_ids(path, dl->shard_tokens[shard], dl->vocab_size);
         dl->shard_checked[shard] = 1;
     }
-    size_t BT = (size_t)dl->B * dl->T;
-    size_t token = (dl->batch_order[dl->batch_pos] * dl->ranks + dl->rank) * BT;
-    size_t offset = SHARD_HEADER_BYTES + token * sizeof(uint16_t);
     FILE* fp = fopenCheck(path, "rb");
-    fseekCheck(fp, (long)offset, SEEK_SET, path);
-    freadCheck(dl->buffer, sizeof(uint16_t), BT + 1, fp, path);
+    fseekCheck(fp, (long)(SHARD_HEADER_BYTES + first * sizeof(uint16_t)), SEEK_SET, path);
+    freadCheck(out, sizeof(uint16_t), n, fp, path);
     fclose(fp);
-    for (size_t i = 0; i < BT; i++) {
-        dl->inputs[i] = dl->buffer[i];
-        dl->targets[i] = dl->buffer[i + 1];
+}
+
+// n tokens of the stream from offset `at` into out, across shard boundaries
+static void stream_read(DataLoader* dl, size_t at, size_t n, uint16_t* out) {
+    for (int s = 0; s < dl->num_shards && n > 0; s++) {
+        size_t end = dl->shard_first[s] + dl->shard_tokens[s];
+        if (at >= end) continue;
+        size_t take = n < end - at ? n : end - at;
+        shard_read(dl, s, at - dl->shard_first[s], take, out);
+        at += take;
+        out += take;
+        n -= take;
+    }
+}
+
+// Reads the batch at the current position into inputs/targets and advances the position.
+static void dataloader_next_batch(DataLoader* dl) {
+    size_t B = (size_t)dl->B, T = (size_t)dl->T;
+    if (dl->order == DATA_STREAM) { // row b: T+1 tokens of its lane, from batch_pos * T on
+        if (dl->batch_pos >= dl->batches_per_epoch) die("--online 1: the stream's %zu batches have all been read", dl->batches_per_epoch);
+        for (size_t b = 0; b < B; b++) {
+            size_t lane = (size_t)dl->rank * B + b;
+            stream_read(dl, lane * dl->lane_tokens + dl->batch_pos * T, T + 1, dl->buffer + b * (T + 1));
+        }
+    } else { // one run of B*T+1 tokens
+        // step past the end of the current shard, and past shards too small to hold a batch
+        dataloader_update_order(dl);
+        while (dl->batch_pos >= dl->shard_batches[dl->shard_order[dl->shard_pos]]) {
+            dl->batch_pos = 0;
+            if (++dl->shard_pos == dl->num_shards) { dl->shard_pos = 0; dl->epoch++; }
+            dataloader_update_order(dl);
+        }
+        int shard = dl->shard_order[dl->shard_pos];
+        shard_read(dl, shard, (dl->batch_order[dl->batch_pos] * dl->ranks + dl->rank) * B * T, B * T + 1, dl->buffer);
+    }
+    size_t row = dl->order == DATA_STREAM ? T + 1 : T; // the distance between the rows' first tokens in buffer
+    for (size_t b = 0; b < B; b++) {
+        for (size_t t = 0; t < T; t++) {
+            dl->inputs[b * T + t] = dl->buffer[b * row + t];
+            dl->targets[b * T + t] = dl->buffer[b * row + t + 1];
+        }
     }
     dl->batch_pos++;
 }

@@ -59,6 +59,9 @@ typedef struct {
     char data_shards[128]; // the training shards' fingerprint (dataloader_fingerprint); "" when unknown
     uint64_t sample_rng;
     OutlierWindow loss_window, norm_window;
+    // --online 1: the prequential tally of the stream so far
+    double stream_nats;                   // the summed loss of every token scored before it was learned
+    uint64_t stream_tokens, stream_bytes; // tokens scored, and the bytes of text they decode to
 } RunState;
 
 typedef struct {
@@ -79,6 +82,8 @@ typedef struct {
     int nonfinite_streak; // steps in a row whose loss or gradient norm was not finite
     double total_ms, total_opt_ms;
     int timed_steps;
+    int* token_bytes;         // (V,) --online 1: the bytes each token decodes to (end-of-text: 0)
+    double step_nats, step_bytes; // --online 1: the last step's share of the tally
 } Run;
 
 // Takes an exclusive lock on dir for this process's life (the file dir/.lock holds its pid): two runs writing
@@ -185,6 +190,12 @@ static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* 
     meta_set(&meta, "data.batch_pos", "%zu", rs->data_batch_pos);
     meta_set(&meta, "data.shards", "%s", rs->data_shards);
     meta_set(&meta, "rng.sample", "%llu", (unsigned long long)rs->sample_rng);
+    meta_set(&meta, "train.online", "%d", a->online);
+    if (a->online) {
+        meta_set(&meta, "stream.nats", "%.17g", rs->stream_nats);
+        meta_set(&meta, "stream.tokens", "%llu", (unsigned long long)rs->stream_tokens);
+        meta_set(&meta, "stream.bytes", "%llu", (unsigned long long)rs->stream_bytes);
+    }
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);
     StateBlock blocks[4] = {{"", params, NULL}};
@@ -221,6 +232,19 @@ static void run_restore(Run* run, const SafeTensors* st, const GPTConfig* c, con
         snprintf(hint, sizeof(hint), "resume with -t %d -d %d and -b %d / processes, so that the data order continues exactly", T, total, B);
         die_hint(hint, "checkpoint '%s' was trained with %d sequences per micro-step (-b x processes), -t %d -d %d; this run has -b %d x %d "
                  "process(es), -t %d -d %d", st->path, B, T, total, a->B, P, a->T, a->total_batch_tokens);
+    }
+    const char* online = safetensors_meta(st, "train.online"); // absent before --online existed
+    if ((online != NULL && strcmp(online, "1") == 0) != (a->online == 1)) {
+        die_hint(a->online ? "drop --online 1: the run trained on shuffled batches" : "pass --online 1 to continue the stream",
+                 "checkpoint '%s' was trained %s, this run has --online %d", st->path, a->online ? "offline" : "online (--online 1)",
+                 a->online);
+    }
+    if (a->online) {
+        char what[512];
+        snprintf(what, sizeof(what), "checkpoint '%s', metadata 'stream.nats'", st->path);
+        rs->stream_nats = parse_double_or_die(checkpoint_meta(st, "stream.nats"), what);
+        rs->stream_tokens = checkpoint_meta_u64(st, "stream.tokens");
+        rs->stream_bytes = checkpoint_meta_u64(st, "stream.bytes");
     }
     if (checkpoint_meta_u64(st, "train.seed") != a->seed) {
         die_hint("resume with the same --seed so the data order continues exactly", "checkpoint '%s' has --seed %s",
@@ -293,8 +317,9 @@ static void warn_if_byte_data(const Tokenizer* tok, DataLoader* val) {
 // `compute` describes where it runs (CPU threads, or the GPU).
 static void run_setup(Run* run, const GPTConfig* c, const char* compute) {
     const TrainArgs* a = run->a;
-    dataloader_init(&run->train, a->train_pattern, a->B, a->T, c->vocab_size, a->seed, a->shuffle);
-    dataloader_init(&run->val, a->val_pattern, a->B, a->T, c->vocab_size, a->seed, 0);
+    DataOrder order = a->online ? DATA_STREAM : a->shuffle ? DATA_SHUFFLED : DATA_IN_ORDER;
+    dataloader_init(&run->train, a->train_pattern, a->B, a->T, c->vocab_size, a->seed, order);
+    dataloader_init(&run->val, a->val_pattern, a->B, a->T, c->vocab_size, a->seed, DATA_IN_ORDER);
     dataloader_shard_across(&run->train, run->dist.rank, run->dist.size);
     dataloader_shard_across(&run->val, run->dist.rank, run->dist.size);
     char shards[128];
@@ -313,8 +338,21 @@ static void run_setup(Run* run, const GPTConfig* c, const char* compute) {
                  run->dist.size, micro_tokens);
     }
     run->accum_steps = run->tokens_per_step / micro_tokens;
-    run->max_steps = a->max_steps > 0 ? a->max_steps : (int)(run->train.batches_per_epoch / run->accum_steps);
+    int epoch_steps = (int)(run->train.batches_per_epoch / run->accum_steps);
+    run->max_steps = a->max_steps > 0 ? a->max_steps : epoch_steps;
     if (run->max_steps < 1) run->max_steps = 1;
+    if (a->online) {
+        if (run->max_steps > epoch_steps) {
+            die_hint("lower -x, or -x -1 to train to the end of the stream",
+                     "--online 1: the stream holds %d steps of %d tokens, -x is %d", epoch_steps, run->tokens_per_step, a->max_steps);
+        }
+        run->token_bytes = (int*)mallocCheck(c->vocab_size * sizeof(int));
+        for (int id = 0; id < c->vocab_size; id++) {
+            size_t n;
+            tokenizer_decode(&run->tok, id, &n);
+            run->token_bytes[id] = id == run->tok.eot_token ? 0 : (int)n;
+        }
+    }
     LRSchedule sched = {(ScheduleType)schedule_from_name(a->schedule), a->lr, a->warmup, run->max_steps, a->final_lr_frac,
                         a->wsd_decay_frac};
     AdamWConfig adamw = {a->lr, a->beta1, a->beta2, a->eps, a->weight_decay};
@@ -327,8 +365,8 @@ static void run_setup(Run* run, const GPTConfig* c, const char* compute) {
     run->start_step = run->rs.step;
     run->flops_per_step = gpt_flops_per_token(c, a->T) * run->tokens_per_step;
     gpt_print_config(c, sizeof(float));
-    printf("data: train %s (%d shards, %zu batches/epoch), val %s (%zu batches, using %d)\n", a->train_pattern,
-           run->train.num_shards, run->train.batches_per_epoch, a->val_pattern, run->val.batches_per_epoch,
+    printf("data: train %s (%d shards, %zu batches/%s), val %s (%zu batches, using %d)\n", a->train_pattern,
+           run->train.num_shards, run->train.batches_per_epoch, a->online ? "stream, read once in lanes" : "epoch", a->val_pattern, run->val.batches_per_epoch,
            a->val_batches < (int)run->val.batches_per_epoch ? a->val_batches : (int)run->val.batches_per_epoch);
     printf("batch: B=%d T=%d x %d process(es), %d tokens/step (%d micro-steps), %d steps | tokenizer %s | %s\n", a->B, a->T,
            run->dist.size, run->tokens_per_step, run->accum_steps, run->max_steps, tokenizer_name(&run->tok), compute);
@@ -403,6 +441,25 @@ static void run_log_val(Run* run, int step, float val_loss) {
     }
 }
 
+// --online 1: the bytes of text that n targets decode to
+static double run_target_bytes(const Run* run, const int* targets, int n) {
+    double bytes = 0;
+    for (int i = 0; i < n; i++) bytes += run->token_bytes[targets[i]];
+    return bytes;
+}
+
+// --online 1: adds a step's prequential loss (its mean loss, scored before its update) over bytes of text
+static void run_tally_stream(Run* run, float loss, double bytes) {
+    run->step_nats = (double)loss * run->tokens_per_step;
+    run->step_bytes = bytes;
+    run->rs.stream_nats += run->step_nats;
+    run->rs.stream_tokens += (uint64_t)run->tokens_per_step;
+    run->rs.stream_bytes += (uint64_t)llround(bytes);
+}
+
+// bits per byte of nats over bytes (0 bytes: NaN)
+static double bits_per_byte(double nats, double bytes) { return bytes > 0 ? nats / log(2.0) / bytes : NAN; }
+
 // Prints and logs step `step` (0-based, the update just made) with its timing, against a peak in GFLOP/s
 // (measured or given; 0 = unknown, no MFU).
 static void run_log_step(Run* run, int step, float train_loss, float norm, double ms, double opt_ms, double peak_gflops) {
@@ -415,10 +472,16 @@ static void run_log_step(Run* run, int step, float train_loss, float norm, doubl
     printf("step %4d/%d | loss %.6f | norm %.4f | lr %.2e | %.1f ms (opt %.1f) | %.0f tok/s | %.1f GFLOP/s", step + 1,
            run->max_steps, train_loss, norm, run->adamw.lr, ms, opt_ms, run->tokens_per_step / (ms / 1e3), gflops);
     if (peak_gflops > 0) printf(" | MFU %.1f%%", 100.0 * gflops / peak_gflops);
+    const RunState* rs = &run->rs;
+    double stream_mean = rs->stream_tokens ? rs->stream_nats / rs->stream_tokens : 0;
+    double stream_bpb = bits_per_byte(rs->stream_nats, rs->stream_bytes), step_bpb = bits_per_byte(run->step_nats, run->step_bytes);
+    if (run->a->online) printf("\n          prequential: batch %.3f bits/byte | stream so far %.4f nats/token, %.4f bits/byte", step_bpb, stream_mean, stream_bpb);
     printf("\n");
     if (run->log) {
-        fprintf(run->log, "step %d train_loss %.9g lr %.9g grad_norm %.9g ms %.1f opt_ms %.1f\n", step + 1, train_loss,
-                run->adamw.lr, norm, ms, opt_ms);
+        fprintf(run->log, "step %d train_loss %.9g lr %.9g grad_norm %.9g ms %.1f opt_ms %.1f", step + 1, train_loss, run->adamw.lr, norm,
+                ms, opt_ms);
+        if (run->a->online) fprintf(run->log, " stream_loss %.9g stream_bpb %.9g", stream_mean, stream_bpb);
+        fprintf(run->log, "\n");
         fflush(run->log);
     }
 }
@@ -514,7 +577,17 @@ static void run_finish(Run* run) {
                run->tokens_per_step / (ms / 1e3), run->flops_per_step / (ms * 1e6), run->timed_steps,
                run->total_opt_ms / run->timed_steps, 100.0 * run->total_opt_ms / run->total_ms);
     }
+    const RunState* rs = &run->rs;
+    if (run->a->online && rs->stream_tokens > 0) { // the code length of the stream under the learner
+        double bits = rs->stream_nats / log(2.0);
+        printf("online: the stream's code length under the learner is %.1f bits for %llu tokens (%llu bytes): %.4f nats/token, "
+               "%.4f bits/byte\n", bits, (unsigned long long)rs->stream_tokens, (unsigned long long)rs->stream_bytes,
+               rs->stream_nats / rs->stream_tokens, bits_per_byte(rs->stream_nats, rs->stream_bytes));
+        if (run->log) fprintf(run->log, "stream code_length_bits %.17g tokens %llu bytes %llu\n", bits,
+                              (unsigned long long)rs->stream_tokens, (unsigned long long)rs->stream_bytes);
+    }
     if (run->log) fclose(run->log);
+    free(run->token_bytes);
     dataloader_free(&run->train);
     dataloader_free(&run->val);
     tokenizer_free(&run->tok);

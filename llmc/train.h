@@ -193,17 +193,20 @@ static int train_main(ArgParser* parser, Dist dist) {
             if (last_step) break;
 
             // one optimizer step: accumulate gradients over micro-batches; the last one's backward averages
-            // them over the processes
+            // them over the processes. Every forward runs before the update, so online its loss is the
+            // batch's prequential loss: scored with the weights that have not yet learned from it.
             double t0 = wall_seconds();
             gpt_zero_grad(&model);
-            double loss_sum = 0;
+            double loss_sum = 0, bytes = 0;
             for (int micro = 0; micro < run.accum_steps; micro++) {
                 dataloader_next_batch(&run.train);
                 gpt_forward(&model, run.train.inputs, run.train.targets, a->B, a->T);
                 gpt_backward(&model, 1.0f / run.accum_steps, micro == run.accum_steps - 1 && dist.size > 1 ? &comm : NULL);
                 loss_sum += model.mean_loss;
+                if (a->online) bytes += run_target_bytes(&run, run.train.targets, a->B * a->T);
             }
             train_loss = comm_mean_scalar(&comm, (float)(loss_sum / run.accum_steps));
+            if (a->online) run_tally_stream(&run, train_loss, comm_mean_scalar(&comm, (float)bytes) * (double)dist.size);
             float norm = gpt_grad_norm(&model);
             run_schedule(&run, step);
             double t_opt = wall_seconds();

@@ -3,8 +3,9 @@ libFuzzer target: token shards (shard_check and the data loader, llmc/dataloader
 
 The input is a file. shard_check must refuse it with a message, or accept it and return a token count n
 with the file exactly 1024 + 2n bytes. An accepted shard then goes through the data loader as the trainer
-uses it (dataloader_init on its path, a few batches with B = 1 and a T the shard can hold, shuffled, with
-a vocabulary of 65536 tokens, or 257 when the header's unused 4th word is odd): every batch's inputs and targets must be the
+uses it (dataloader_init on its path, a few batches with B = 1 and a T the shard can hold, shuffled, or
+read as --online 1's stream when the header's unused 4th word has bit 8 set, with a vocabulary of 65536
+tokens, or 257 when that word is odd): every batch's inputs and targets must be the
 shard's tokens at the batch's offset, or the loader dies naming an id beyond the vocabulary. A die() is a
 clean refusal.
 */
@@ -30,9 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             int T = (int)(n - 1 < 8 ? n - 1 : 8);
             int vocab = (data[12] & 1) ? 257 : 65536; // header[3], unused by the format: bytes' vocabulary or the largest
             live_loader = &dl;
-            dataloader_init(&dl, path, 1, T, vocab, 42, 1);
+            dataloader_init(&dl, path, 1, T, vocab, 42, (data[13] & 1) ? DATA_STREAM : DATA_SHUFFLED);
             const uint16_t* tokens = (const uint16_t*)(data + SHARD_HEADER_BYTES);
-            for (int b = 0; b < 3; b++) {
+            for (int b = 0; b < 3 && (size_t)b < dl.batches_per_epoch; b++) { // a stream is read once
                 dataloader_next_batch(&dl);
                 // the batch read is the shard's tokens from some offset: find it through the first input
                 int ok = 0;
