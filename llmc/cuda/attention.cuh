@@ -2,8 +2,8 @@
 The causal attention core on the GPU, for every variant, in training (Tq == Tk == T), in KV-cache
 decoding (Tq == 1) and over a carried memory (Tq < Tk): the same contract as train_gpt.c's
 attention_forward / attention_backward, query row t at position t + Tk - Tq. Query head h reads kv head
-h / (H/Hkv); a query head is d1 dims scored against its kv head's k1, then d2 dims scored
-against k2, a key shared by all heads (GTA's, MLA's and GLA's RoPE key):
+h / (H/Hkv); a query head is d1 dims scored against its kv head's k1, then d2 dims scored against k2, a
+key shared by all heads (GTA's, MLA's and GLA's RoPE key):
     score = scale * (q[:d1] . k1 + q[d1:] . k2),   out = softmax(scores) @ v
 
 Flash-style: the forward keeps no probabilities, only each row's log-sum-exp; the backward recomputes
