@@ -301,8 +301,9 @@ static void rope_backward(real* dx, const real* cos_table, const real* sin_table
     rope_rotate(dx, cos_table, sin_table, B, T, pos0, num_heads, row_stride, head_stride, rot_dim, -1);
 }
 
-// The causal attention core every variant shares, in training (Tq == Tk == T) and in KV-cache decoding
-// (Tq == 1, Tk = position + 1): query row t sits at position t + Tk - Tq and sees keys 0..that.
+// The causal attention core every variant shares, in training (Tq == Tk == T), in KV-cache decoding
+// (Tq == 1, Tk = position + 1) and over a carried memory (the first Tk - Tq keys are earlier segments'):
+// query row t sits at position t + Tk - Tq and sees keys 0..that.
 // Query head h reads kv head h / (H/Hkv). A query head is d1 dims scored against its kv head's key k1,
 // then d2 dims scored against k2, a key shared by all heads (the decoupled RoPE key of GTA, MLA, GLA):
 //     score = scale * (q[:d1] . k1 + q[d1:] . k2),   out = softmax(scores) @ v
@@ -350,50 +351,53 @@ static void attention_forward_reference(real* out, real* att, const real* q, con
     }
 }
 
-// dk2 (B,T,k2_stride) += the shared key's gradient that each (b, kv head) pair left in its scratch block
-// (B,Hkv,T,1+d2) at offset T, summed over kv heads in order
-static void attention_add_shared_key_grads(real* dk2, const real* scratch, int B, int T, const AttentionDims* d) {
+// dk2 (B,Tk,k2_stride) += the shared key's gradient that each (b, kv head) pair left in its scratch block
+// (B,Hkv,Tk,1+d2) at offset Tk, summed over kv heads in order
+static void attention_add_shared_key_grads(real* dk2, const real* scratch, int B, int Tk, const AttentionDims* d) {
     int Hkv = d->Hkv, d2 = d->d2;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
-        for (int s = 0; s < T; s++) {
-            real* dkr = dk2 + ((size_t)b * T + s) * d->k2_stride;
+        for (int s = 0; s < Tk; s++) {
+            real* dkr = dk2 + ((size_t)b * Tk + s) * d->k2_stride;
             for (int g = 0; g < Hkv; g++) {
-                const real* part = scratch + ((size_t)b * Hkv + g) * T * (1 + d2) + T + (size_t)s * d2;
+                const real* part = scratch + ((size_t)b * Hkv + g) * Tk * (1 + d2) + Tk + (size_t)s * d2;
                 for (int i = 0; i < d2; i++) dkr[i] += part[i];
             }
         }
     }
 }
 
-// Training only (Tq == Tk == T); out and att are the forward's. dq has q's layout, dk1/dk2/dv those of k1/k2/v. dq is written; dk1, dk2
-// and dv accumulate (+=), so a kv head read by several query heads, and k2 read by all of them, get the
-// sum of their gradients, and dk1 may alias dv (GTA's tied state is both). Threads split (b, kv head)
-// pairs; k2's gradient is summed per kv head in scratch (B,Hkv,T,1+d2), then over kv heads in a fixed
-// order: the result does not depend on the thread count.
+// Training (Tq == Tk == T) and a carried memory (Tq < Tk); out and att (B,H,Tq,Tk) are the forward's. dq
+// has q's layout for (B,Tq), dk1/dk2/dv those of k1/k2/v for (B,Tk). dq is written; dk1, dk2 and dv
+// accumulate (+=) over all Tk keys, the memory's too (the caller keeps what it needs), so a kv head read
+// by several query heads, and k2 read by all of them, get the sum of their gradients, and dk1 may alias dv
+// (GTA's tied state is both). Threads split (b, kv head) pairs; k2's gradient is summed per kv head in
+// scratch (B,Hkv,Tk,1+d2), then over kv heads in a fixed order: the result does not depend on the thread
+// count.
 static void attention_backward_reference(real* dq, real* dk1, real* dk2, real* dv, real* scratch, const real* dout,
                                          const real* out, const real* att, const real* q, const real* k1, const real* k2,
-                                         const real* v, int B, int T, const AttentionDims* d) {
+                                         const real* v, int B, int Tq, int Tk, const AttentionDims* d) {
     int H = d->H, Hkv = d->Hkv, group = d->H / d->Hkv, d1 = d->d1, d2 = d->d2;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int g = 0; g < Hkv; g++) {
-            real* datt = scratch + ((size_t)b * Hkv + g) * T * (1 + d2);
-            real* dk2_part = datt + T; // (T, d2)
-            memset(dk2_part, 0, (size_t)T * d2 * sizeof(real));
+            real* datt = scratch + ((size_t)b * Hkv + g) * Tk * (1 + d2);
+            real* dk2_part = datt + Tk; // (Tk, d2)
+            memset(dk2_part, 0, (size_t)Tk * d2 * sizeof(real));
             for (int h = g * group; h < (g + 1) * group; h++) {
-                for (int t = 0; t < T; t++) {
-                    const real* a = att + (((size_t)b * H + h) * T + t) * T;
-                    const real* dy = dout + ((size_t)b * T + t) * d->out_stride + (size_t)h * d->dv;
-                    const real* qh = q + ((size_t)b * T + t) * d->q_stride + (size_t)h * (d1 + d2);
-                    real* dqh = dq + ((size_t)b * T + t) * d->q_stride + (size_t)h * (d1 + d2);
+                for (int t = 0; t < Tq; t++) {
+                    int last = t + Tk - Tq;
+                    const real* a = att + (((size_t)b * H + h) * Tq + t) * Tk;
+                    const real* dy = dout + ((size_t)b * Tq + t) * d->out_stride + (size_t)h * d->dv;
+                    const real* qh = q + ((size_t)b * Tq + t) * d->q_stride + (size_t)h * (d1 + d2);
+                    real* dqh = dq + ((size_t)b * Tq + t) * d->q_stride + (size_t)h * (d1 + d2);
                     // out = sum_s a[s] v_s  =>  datt[s] = dy . v_s,  dv_s += a[s] dy; and sum_s a[s] datt[s] = dy . out
-                    const real* o = out + ((size_t)b * T + t) * d->out_stride + (size_t)h * d->dv;
+                    const real* o = out + ((size_t)b * Tq + t) * d->out_stride + (size_t)h * d->dv;
                     real datt_dot_att = 0;
                     for (int i = 0; i < d->dv; i++) datt_dot_att += dy[i] * o[i];
-                    for (int s = 0; s <= t; s++) {
-                        const real* vh = v + ((size_t)b * T + s) * d->v_stride + (size_t)g * d->v_head;
-                        real* dvh = dv + ((size_t)b * T + s) * d->v_stride + (size_t)g * d->v_head;
+                    for (int s = 0; s <= last; s++) {
+                        const real* vh = v + ((size_t)b * Tk + s) * d->v_stride + (size_t)g * d->v_head;
+                        real* dvh = dv + ((size_t)b * Tk + s) * d->v_stride + (size_t)g * d->v_head;
                         real dot = 0;
                         for (int i = 0; i < d->dv; i++) dot += dy[i] * vh[i];
                         for (int i = 0; i < d->dv; i++) dvh[i] += a[s] * dy[i];
@@ -401,16 +405,16 @@ static void attention_backward_reference(real* dq, real* dk1, real* dk2, real* d
                     }
                     // a = softmax(scores)  =>  dscore[s] = a[s] (datt[s] - sum_r a[r] datt[r])
                     for (int i = 0; i < d1 + d2; i++) dqh[i] = 0;
-                    for (int s = 0; s <= t; s++) {
+                    for (int s = 0; s <= last; s++) {
                         real dscore = a[s] * (datt[s] - datt_dot_att) * (real)d->scale;
-                        const real* kh = k1 + ((size_t)b * T + s) * d->k1_stride + (size_t)g * d->k1_head;
-                        real* dkh = dk1 + ((size_t)b * T + s) * d->k1_stride + (size_t)g * d->k1_head;
+                        const real* kh = k1 + ((size_t)b * Tk + s) * d->k1_stride + (size_t)g * d->k1_head;
+                        real* dkh = dk1 + ((size_t)b * Tk + s) * d->k1_stride + (size_t)g * d->k1_head;
                         for (int i = 0; i < d1; i++) {
                             dqh[i] += dscore * kh[i];
                             dkh[i] += dscore * qh[i];
                         }
                         if (d2 > 0) {
-                            const real* kr = k2 + ((size_t)b * T + s) * d->k2_stride;
+                            const real* kr = k2 + ((size_t)b * Tk + s) * d->k2_stride;
                             for (int i = 0; i < d2; i++) {
                                 dqh[d1 + i] += dscore * kr[i];
                                 dk2_part[(size_t)s * d2 + i] += dscore * qh[d1 + i];
@@ -421,7 +425,7 @@ static void attention_backward_reference(real* dq, real* dk1, real* dk2, real* d
             }
         }
     }
-    if (d2 > 0) attention_add_shared_key_grads(dk2, scratch, B, T, d);
+    if (d2 > 0) attention_add_shared_key_grads(dk2, scratch, B, Tk, d);
 }
 
 // The fast core: per head, the same arithmetic as products of small matrices through the GEMM (on strided
@@ -446,6 +450,11 @@ static HeadViews head_views(const real* q, const real* k1, const real* k2, const
                    {v + (size_t)b * Tk * d->v_stride + (size_t)g * d->v_head, (size_t)d->v_stride, 1}};
     return w;
 }
+
+// The GEMM mode of a (Tq, Tk) product needed only on and below the causal diagonal: GEMM_LOWER skips the
+// tiles wholly above the main diagonal, which is that diagonal only when Tq == Tk (with a memory it runs
+// Tk - Tq columns to the right of it), so any other shape is computed whole.
+static GemmMode causal_gemm_mode(int Tq, int Tk) { return Tq == Tk ? GEMM_LOWER : GEMM_SET; }
 
 // KV-cache decoding (Tq == 1) as flash-decoding: the keys are cut into blocks of DECODE_BLOCK, and a work
 // item, one (sequence b, block), reads the block's cache rows once, whole, for every query head (a row holds
@@ -602,7 +611,7 @@ static void attention_forward(real* out, real* att, const real* q, const real* k
         for (int h = 0; h < H; h++) {
             HeadViews w = head_views(q, k1, k2, v, b, h, Tq, Tk, d);
             real* S = att + ((size_t)b * H + h) * Tq * Tk;
-            gemm(S, Tk, w.q1, transposed(w.k1), Tq, Tk, d->d1, Tq == Tk ? GEMM_LOWER : GEMM_SET);
+            gemm(S, Tk, w.q1, transposed(w.k1), Tq, Tk, d->d1, causal_gemm_mode(Tq, Tk));
             if (d->d2 > 0) gemm(S, Tk, w.q2, transposed(w.k2), Tq, Tk, d->d2, GEMM_ADD);
             for (int t = 0; t < Tq; t++) {
                 int n = t + Tk - Tq + 1; // keys this row sees
@@ -626,57 +635,62 @@ static void attention_forward(real* out, real* att, const real* q, const real* k
 // Arguments as attention_backward_reference. Threads take (b, kv head) pairs, whose key and value
 // gradients collect the products of the kv head's query heads in order; the RoPE key's share goes to
 // scratch per pair and is summed over kv heads in order, as in the reference. Each thread holds one
-// head's score gradients (T, T).
+// head's score gradients (Tq, Tk).
 //     dP = dout V^T,  dS = P (dP - rowsum(P dP)) scale,  dQ = dS K,  dK += dS^T Q,  dV += P^T dout
 // where rowsum(P dP) = dout . out (out = P V), the forward's output.
 static void attention_backward(real* dq, real* dk1, real* dk2, real* dv, real* scratch, const real* dout,
                                const real* out, const real* att, const real* q, const real* k1, const real* k2, const real* v,
-                               int B, int T, const AttentionDims* d) {
+                               int B, int Tq, int Tk, const AttentionDims* d) {
     int H = d->H, Hkv = d->Hkv, group = H / Hkv, d1 = d->d1, d2 = d->d2;
     #pragma omp parallel
     {
-        real* dS = (real*)mallocCheck((size_t)T * T * sizeof(real));
-        MatrixView ds = {dS, (size_t)T, 1};
+        real* dS = (real*)mallocCheck((size_t)Tq * Tk * sizeof(real));
+        MatrixView ds = {dS, (size_t)Tk, 1};
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int g = 0; g < Hkv; g++) {
-                real* dk2_part = scratch + ((size_t)b * Hkv + g) * T * (1 + d2) + T; // (T, d2)
+                real* dk2_part = scratch + ((size_t)b * Hkv + g) * Tk * (1 + d2) + Tk; // (Tk, d2)
                 for (int h = g * group; h < (g + 1) * group; h++) {
-                    HeadViews w = head_views(q, k1, k2, v, b, h, T, T, d);
-                    const real* P = att + ((size_t)b * H + h) * T * T;
-                    MatrixView p = {P, (size_t)T, 1}, dy = {dout + (size_t)b * T * d->out_stride + (size_t)h * d->dv, (size_t)d->out_stride, 1};
-                    gemm(dS, T, dy, transposed(w.v), T, T, d->dv, GEMM_LOWER);
-                    for (int t = 0; t < T; t++) {
-                        const real* a = P + (size_t)t * T;
-                        real* r = dS + (size_t)t * T;
+                    HeadViews w = head_views(q, k1, k2, v, b, h, Tq, Tk, d);
+                    const real* P = att + ((size_t)b * H + h) * Tq * Tk;
+                    MatrixView p = {P, (size_t)Tk, 1}, dy = {dout + (size_t)b * Tq * d->out_stride + (size_t)h * d->dv, (size_t)d->out_stride, 1};
+                    gemm(dS, Tk, dy, transposed(w.v), Tq, Tk, d->dv, causal_gemm_mode(Tq, Tk));
+                    for (int t = 0; t < Tq; t++) {
+                        int n = t + Tk - Tq + 1; // keys this row sees
+                        const real* a = P + (size_t)t * Tk;
+                        real* r = dS + (size_t)t * Tk;
                         const real* dyt = dy.p + (size_t)t * dy.rs;
-                        const real* o = out + ((size_t)b * T + t) * d->out_stride + (size_t)h * d->dv;
+                        const real* o = out + ((size_t)b * Tq + t) * d->out_stride + (size_t)h * d->dv;
                         real dot = 0; // rowsum(P dP) = dout . out
                         for (int i = 0; i < d->dv; i++) dot += dyt[i] * o[i];
-                        for (int s = 0; s <= t; s++) r[s] = a[s] * (r[s] - dot) * (real)d->scale;
-                        for (int s = t + 1; s < T; s++) r[s] = 0;
+                        for (int s = 0; s < n; s++) r[s] = a[s] * (r[s] - dot) * (real)d->scale;
+                        for (int s = n; s < Tk; s++) r[s] = 0;
                     }
-                    real* dqh = dq + (size_t)b * T * d->q_stride + (size_t)h * (d1 + d2);
-                    gemm(dqh, d->q_stride, ds, w.k1, T, d1, T, GEMM_SET);
-                    gemm(dk1 + (size_t)b * T * d->k1_stride + (size_t)g * d->k1_head, d->k1_stride, transposed(ds), w.q1, T, d1, T, GEMM_ADD);
+                    real* dqh = dq + (size_t)b * Tq * d->q_stride + (size_t)h * (d1 + d2);
+                    gemm(dqh, d->q_stride, ds, w.k1, Tq, d1, Tk, GEMM_SET);
+                    gemm(dk1 + (size_t)b * Tk * d->k1_stride + (size_t)g * d->k1_head, d->k1_stride, transposed(ds), w.q1, Tk, d1, Tq, GEMM_ADD);
                     if (d2 > 0) {
-                        gemm(dqh + d1, d->q_stride, ds, w.k2, T, d2, T, GEMM_SET);
-                        gemm(dk2_part, d2, transposed(ds), w.q2, T, d2, T, h > g * group ? GEMM_ADD : GEMM_SET);
+                        gemm(dqh + d1, d->q_stride, ds, w.k2, Tq, d2, Tk, GEMM_SET);
+                        gemm(dk2_part, d2, transposed(ds), w.q2, Tk, d2, Tq, h > g * group ? GEMM_ADD : GEMM_SET);
                     }
-                    gemm(dv + (size_t)b * T * d->v_stride + (size_t)g * d->v_head, d->v_stride, transposed(p), dy, T, d->dv, T, GEMM_ADD);
+                    gemm(dv + (size_t)b * Tk * d->v_stride + (size_t)g * d->v_head, d->v_stride, transposed(p), dy, Tk, d->dv, Tq, GEMM_ADD);
                 }
             }
         }
         free(dS);
     }
-    if (d2 > 0) attention_add_shared_key_grads(dk2, scratch, B, T, d);
+    if (d2 > 0) attention_add_shared_key_grads(dk2, scratch, B, Tk, d);
 }
 
 // what attention_forward keeps for the backward: the probabilities (B, H, Tq, Tk)
 static size_t attention_state_size(int B, int H, int Tq, int Tk) { return (size_t)B * H * Tq * Tk; }
 
-// attention_backward's scratch: (B, Hkv, T, 1 + d2), each (b, kv head) pair's row terms and RoPE-key gradient
-static size_t attention_scratch_size(int B, int T, const AttentionDims* d) { return (size_t)B * d->Hkv * T * (1 + d->d2); }
+// attention_backward's scratch for Tq queries over Tk keys: (B, Hkv, Tk, 1 + d2), each (b, kv head) pair's
+// row terms and RoPE-key gradient (Tq is the GPU's concern: its scratch holds a term per query row)
+static size_t attention_scratch_size(int B, int Tq, int Tk, const AttentionDims* d) {
+    (void)Tq;
+    return (size_t)B * d->Hkv * Tk * (1 + d->d2);
+}
 
 // MLA/GLA decoding: each head's query absorbed into its group's key up-projection,
 // qa_h = [W_uk,h^T q_nope,h (dc) | q_rope,h (dR)]. qa (H, dc+dR), q (H, dh+dR), ukvw (2*H*dh, dc) as the layer's.

@@ -209,35 +209,123 @@ static void test_crossentropy_fast(void) {
     free(logits); free(losses); free(losses_ref); free(lse); free(dl); free(dl_ref);
 }
 
-// The GEMM-based attention core against the reference loops, forward (outputs and probabilities) and
-// backward (dq, dk1, dk2, dv), with T = 37 and head widths that fit no tile. Rows pack [q | k1 | k2 | v]
-// as in the gradient checks; tied: v is k1 itself (GTA), so dk1 and dv alias. 1e-5 relative.
-static void test_attention_fast(const char* label, int H, int Hkv, int d1, int d2, int dv, int tied) {
-    int B = 2, T = 37, k1_head = tied ? dv : d1;
-    int q_w = H * (d1 + d2), k1_w = Hkv * k1_head, stride = q_w + k1_w + d2 + (tied ? 0 : Hkv * dv);
-    size_t n = (size_t)B * T * stride, nout = (size_t)B * T * H * dv, natt = (size_t)B * H * T * T;
-    AttentionDims d = {H, Hkv, d1, d2, dv, stride, stride, stride, stride, H * dv, k1_head, tied ? k1_head : dv,
-                       1 / sqrtf((float)(d1 + d2))};
-    float *x = random_floats(n, 1), *dout = random_floats(nout, 1);
-    const float *q = x, *k1 = x + q_w, *k2 = d2 ? k1 + k1_w : NULL, *v = tied ? k1 : k1 + k1_w + d2;
-    float *out[2], *att[2], *dx[2], *scratch = (float*)mallocCheck((size_t)B * Hkv * T * (1 + d2) * 4);
-    for (int r = 0; r < 2; r++) { // [0] fast, [1] reference
-        out[r] = (float*)mallocCheck(nout * 4);
-        att[r] = (float*)mallocCheck(natt * 4);
-        dx[r] = (float*)callocCheck(n, 4);
-        float *dq = dx[r], *dk1 = dq + q_w, *dk2 = d2 ? dk1 + k1_w : NULL, *dvv = tied ? dk1 : dk1 + k1_w + d2;
-        if (r == 0) {
-            attention_forward(out[r], att[r], q, k1, k2, v, B, T, T, &d);
-            attention_backward(dq, dk1, dk2, dvv, scratch, dout, out[r], att[r], q, k1, k2, v, B, T, &d);
-        } else {
-            attention_forward_reference(out[r], att[r], q, k1, k2, v, B, T, T, &d);
-            attention_backward_reference(dq, dk1, dk2, dvv, scratch, dout, out[r], att[r], q, k1, k2, v, B, T, &d);
-        }
+// The attention tests' rows: queries (B,Tq) of H heads of d1+d2, and kv rows (B,Tk) [k1 (Hkv heads) | k2
+// (d2) | v (Hkv heads of dv)], separate arrays as in decoding; tied: v is k1 itself (GTA's state, MLA's
+// latent), so dk1 and dv alias.
+typedef struct {
+    AttentionDims d;
+    int k2, v; // offsets within a kv row (k1 at 0); k2 -1 when d2 = 0
+} TestAttention;
+
+static TestAttention test_attention_layout(int H, int Hkv, int d1, int d2, int dv, int tied) {
+    int k1_head = tied ? dv : d1, k1_w = Hkv * k1_head, kv_stride = k1_w + d2 + (tied ? 0 : Hkv * dv);
+    TestAttention a = {{H, Hkv, d1, d2, dv, H * (d1 + d2), kv_stride, kv_stride, kv_stride, H * dv, k1_head, tied ? k1_head : dv,
+                        1 / sqrtf((float)(d1 + d2))},
+                       d2 ? k1_w : -1, tied ? 0 : k1_w + d2};
+    return a;
+}
+
+// One pass of the fast core (fast) or the reference loops over q (B,Tq) and kv (B,Tk): out, att and dq
+// written; dkv, the kv rows' gradient, zeroed and then accumulated.
+static void attention_pass(int fast, float* out, float* att, float* dq, float* dkv, const float* q, const float* kv, const float* dout,
+                           int B, int Tq, int Tk, const TestAttention* a) {
+    const AttentionDims* d = &a->d;
+    const float *k2 = a->k2 >= 0 ? kv + a->k2 : NULL, *v = kv + a->v;
+    float *dk2 = a->k2 >= 0 ? dkv + a->k2 : NULL, *dv = dkv + a->v;
+    float* scratch = (float*)mallocCheck(attention_scratch_size(B, Tq, Tk, d) * 4);
+    memset(dkv, 0, (size_t)B * Tk * d->k1_stride * 4);
+    if (fast) {
+        attention_forward(out, att, q, kv, k2, v, B, Tq, Tk, d);
+        attention_backward(dq, dkv, dk2, dv, scratch, dout, out, att, q, kv, k2, v, B, Tq, Tk, d);
+    } else {
+        attention_forward_reference(out, att, q, kv, k2, v, B, Tq, Tk, d);
+        attention_backward_reference(dq, dkv, dk2, dv, scratch, dout, out, att, q, kv, k2, v, B, Tq, Tk, d);
     }
-    double e = fmax(fmax(max_rel_diff(out[0], out[1], nout), max_rel_diff(att[0], att[1], natt)), max_rel_diff(dx[0], dx[1], n));
-    CHECK(e < 1e-5, "fast attention %s vs reference (T=%d): out, probabilities, dq|dk|dv max rel diff %.2e (< 1e-5)", label, T, e);
-    for (int r = 0; r < 2; r++) { free(out[r]); free(att[r]); free(dx[r]); }
-    free(x); free(dout); free(scratch);
+    free(scratch);
+}
+
+// The GEMM-based attention core against the reference loops, forward (outputs and probabilities) and
+// backward (dq, and dk1, dk2, dv of every key), within 1e-5 relative, and bit-identical with 1, 2 and 3
+// threads; with head widths that fit no tile, square (T = 37) and over a carried memory of Tk - Tq keys,
+// shorter and longer than the Tq query rows, also with fewer query rows than a register tile (where the
+// forward takes the reference loops and the backward stays on the GEMM).
+static void test_attention_fast(const char* label, int H, int Hkv, int d1, int d2, int dv, int tied) {
+    int B = 2, shapes[][2] = {{37, 37}, {29, 41}, {20, 57}, {GEMM_MR - 1, 45}}, nshapes = (int)(sizeof(shapes) / sizeof(shapes[0]));
+    TestAttention a = test_attention_layout(H, Hkv, d1, d2, dv, tied);
+    double worst = 0;
+    int same = 1, worst_shape = 0;
+    for (int si = 0; si < nshapes; si++) {
+        int Tq = shapes[si][0], Tk = shapes[si][1];
+        size_t nq = (size_t)B * Tq * a.d.q_stride, nkv = (size_t)B * Tk * a.d.k1_stride, nout = (size_t)B * Tq * H * dv;
+        size_t natt = attention_state_size(B, H, Tq, Tk);
+        float *q = random_floats(nq, 1), *kv = random_floats(nkv, 1), *dout = random_floats(nout, 1);
+        float *out[4], *att[4], *dq[4], *dkv[4]; // [0] the reference, [1..3] the fast core with 1..3 threads
+        for (int r = 0; r < 4; r++) {
+            out[r] = (float*)mallocCheck(nout * 4);
+            att[r] = (float*)mallocCheck(natt * 4);
+            dq[r] = (float*)mallocCheck(nq * 4);
+            dkv[r] = (float*)mallocCheck(nkv * 4);
+            set_threads(r);
+            attention_pass(r > 0, out[r], att[r], dq[r], dkv[r], q, kv, dout, B, Tq, Tk, &a);
+        }
+        set_threads(0);
+        double e = fmax(fmax(max_rel_diff(out[1], out[0], nout), max_rel_diff(att[1], att[0], natt)),
+                        fmax(max_rel_diff(dq[1], dq[0], nq), max_rel_diff(dkv[1], dkv[0], nkv)));
+        if (e > worst) worst = e, worst_shape = si; // max_rel_diff is infinite, never NaN, on a non-finite value
+        for (int r = 2; r < 4; r++) {
+            same &= memcmp(out[r], out[1], nout * 4) == 0 && memcmp(att[r], att[1], natt * 4) == 0 && memcmp(dq[r], dq[1], nq * 4) == 0 &&
+                    memcmp(dkv[r], dkv[1], nkv * 4) == 0;
+        }
+        for (int r = 0; r < 4; r++) { free(out[r]); free(att[r]); free(dq[r]); free(dkv[r]); }
+        free(q); free(kv); free(dout);
+    }
+    CHECK(worst < 1e-5 && same, "fast attention %s vs reference, Tq x Tk = 37x37, 29x41, 20x57, %dx45: out, probabilities, dq, dk|dv "
+          "max rel diff %.2e (< 1e-5) at %dx%d; bit-identical with 1, 2, 3 threads: %s", label, GEMM_MR - 1, worst,
+          shapes[worst_shape][0], shapes[worst_shape][1], same ? "yes" : "NO");
+}
+
+// copies rows [row0, row0 + n) of each of B sequences of T rows (width w) into (B, n) rows
+static float* sequence_rows(const float* x, int B, int T, int row0, int n, int w) {
+    float* y = (float*)mallocCheck((size_t)B * n * w * 4);
+    for (int b = 0; b < B; b++) memcpy(y + (size_t)b * n * w, x + ((size_t)b * T + row0) * w, (size_t)n * w * 4);
+    return y;
+}
+
+// The rectangular core is the square core on the concatenation: Tq queries over Tk = K + Tq keys (a
+// memory of K) give the last Tq rows of the square core over Tk rows (whose first K queries are any), and
+// when those K rows' upstream gradient is zero, the same dq for the last rows and the same dk|dv for
+// every key. Outputs, probabilities and gradients within 1e-5 relative, the fast core and the reference.
+static void test_attention_memory_concat(const char* label, int H, int Hkv, int d1, int d2, int dv, int tied) {
+    int B = 2, shapes[][2] = {{23, 14}, {30, GEMM_MR - 2}}; // K, Tq
+    TestAttention a = test_attention_layout(H, Hkv, d1, d2, dv, tied);
+    int qw = a.d.q_stride, ow = a.d.out_stride;
+    double worst = 0;
+    for (int si = 0; si < 2; si++) {
+        int K = shapes[si][0], Tq = shapes[si][1], Tk = K + Tq;
+        size_t nkv = (size_t)B * Tk * a.d.k1_stride, nsq = (size_t)B * Tk * qw, nout = (size_t)B * Tk * ow;
+        size_t natt = attention_state_size(B, H, Tk, Tk);
+        float *q = random_floats(nsq, 1), *kv = random_floats(nkv, 1), *dout = random_floats(nout, 1);
+        for (int b = 0; b < B; b++) memset(dout + (size_t)b * Tk * ow, 0, (size_t)K * ow * 4);
+        float *qr = sequence_rows(q, B, Tk, K, Tq, qw), *doutr = sequence_rows(dout, B, Tk, K, Tq, ow);
+        float *out = (float*)mallocCheck(nout * 4), *att = (float*)mallocCheck(natt * 4), *dq = (float*)mallocCheck(nsq * 4);
+        float *outr = (float*)mallocCheck((size_t)B * Tq * ow * 4), *attr = (float*)mallocCheck(attention_state_size(B, H, Tq, Tk) * 4);
+        float *dqr = (float*)mallocCheck((size_t)B * Tq * qw * 4), *dkv = (float*)mallocCheck(nkv * 4), *dkvr = (float*)mallocCheck(nkv * 4);
+        for (int fast = 0; fast < 2; fast++) {
+            attention_pass(fast, out, att, dq, dkv, q, kv, dout, B, Tk, Tk, &a);
+            attention_pass(fast, outr, attr, dqr, dkvr, qr, kv, doutr, B, Tq, Tk, &a);
+            // the square core's last Tq rows: of its outputs and dq, and of each head's probabilities
+            float *out_last = sequence_rows(out, B, Tk, K, Tq, ow), *dq_last = sequence_rows(dq, B, Tk, K, Tq, qw);
+            float* att_last = sequence_rows(att, B * H, Tk, K, Tq, Tk);
+            double e = fmax(fmax(max_rel_diff(outr, out_last, (size_t)B * Tq * ow), max_rel_diff(attr, att_last, (size_t)B * H * Tq * Tk)),
+                            fmax(max_rel_diff(dqr, dq_last, (size_t)B * Tq * qw), max_rel_diff(dkvr, dkv, nkv)));
+            worst = fmax(worst, e);
+            free(out_last); free(dq_last); free(att_last);
+        }
+        free(q); free(kv); free(dout); free(qr); free(doutr); free(out); free(att); free(dq);
+        free(outr); free(attr); free(dqr); free(dkv); free(dkvr);
+    }
+    CHECK(worst < 1e-5, "attention %s over a memory (K=23 Tq=14, K=30 Tq=%d) = the square core's last rows: out, probabilities, dq, "
+          "dk|dv max rel diff %.2e (< 1e-5), fast and reference", label, GEMM_MR - 2, worst);
 }
 
 // Flash-decoding (attention_forward with one query row over Tk keys) against the reference loops, at cache
@@ -247,15 +335,14 @@ static void test_attention_fast(const char* label, int H, int Hkv, int d1, int d
 // (GTA's state, MLA's latent).
 static void test_attention_decode(const char* label, int H, int Hkv, int d1, int d2, int dv, int tied) {
     int B = 2, lengths[] = {2, DECODE_BLOCK - 1, DECODE_BLOCK, DECODE_BLOCK + 1, 5 * DECODE_BLOCK + 60, 16 * DECODE_BLOCK + 1};
-    int k1_head = tied ? dv : d1, q_stride = H * (d1 + d2), kv_stride = Hkv * k1_head + d2 + (tied ? 0 : Hkv * dv);
+    TestAttention a = test_attention_layout(H, Hkv, d1, d2, dv, tied);
+    const AttentionDims d = a.d;
     double worst = 0;
     int same = 1;
     for (size_t li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
         int Tk = lengths[li];
-        AttentionDims d = {H, Hkv, d1, d2, dv, q_stride, kv_stride, kv_stride, kv_stride, H * dv, k1_head, tied ? k1_head : dv,
-                           1 / sqrtf((float)(d1 + d2))};
-        float *q = random_floats((size_t)B * q_stride, 3), *kv = random_floats((size_t)B * Tk * kv_stride, 1);
-        const float *k1 = kv, *k2 = d2 ? kv + Hkv * k1_head : NULL, *v = tied ? kv : kv + Hkv * k1_head + d2;
+        float *q = random_floats((size_t)B * d.q_stride, 3), *kv = random_floats((size_t)B * Tk * d.k1_stride, 1);
+        const float *k1 = kv, *k2 = d2 ? kv + a.k2 : NULL, *v = kv + a.v;
         size_t nout = (size_t)B * H * dv, natt = (size_t)B * H * Tk;
         float *out[4], *att[4]; // [0] the reference, [1..3] flash-decoding with 1..3 threads
         for (int r = 0; r < 4; r++) {
@@ -1221,6 +1308,10 @@ int main(void) {
     test_attention_fast("shared key d1=8 d2=4 (MLA)", 4, 4, 8, 4, 8, 0);
     test_attention_fast("tied k1=v, shared key (GTA)", 4, 2, 6, 4, 10, 1);
     test_attention_fast("GTA with the whole key rotated (d1 = 0)", 4, 2, 0, 8, 8, 1);
+    test_attention_memory_concat("MHA H=4", 4, 4, 16, 0, 16, 0);
+    test_attention_memory_concat("GQA H=6 Hkv=2", 6, 2, 12, 0, 12, 0);
+    test_attention_memory_concat("MQA, qk=9 v=7", 4, 1, 9, 0, 7, 0);
+    test_attention_memory_concat("tied k1=v, shared key (GTA)", 4, 2, 6, 4, 10, 1);
     test_attention_decode("MHA H=4", 4, 4, 16, 0, 16, 0);
     test_attention_decode("GQA H=6 Hkv=2", 6, 2, 12, 0, 12, 0);
     test_attention_decode("MQA H=12 (three passes of 4 heads over a key), qk=9 v=7", 12, 1, 9, 0, 7, 0);

@@ -162,7 +162,7 @@ static int model_activation_specs(const GPTConfig* c, int B, int T, ActivationSp
         MODEL_ACT(dresidual, N * C), MODEL_ACT(dln, N * C), MODEL_ACT(dln_q, lat * N * C), MODEL_ACT(datty, N * H * dh),
         MODEL_ACT(dqkv, N * qkv_width(c)), MODEL_ACT(dq, lat * N * H * qk_head_dim(c)), MODEL_ACT(dqlat, N * rq),
         MODEL_ACT(dqlat_norm, N * rq), MODEL_ACT(dkvlat, lat * N * latent_width(c)), MODEL_ACT(dkvlat_norm, lat * N * c->latent_dim),
-        MODEL_ACT(dukv, lat * N * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, &core)),
+        MODEL_ACT(dukv, lat * N * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, T, &core)),
         MODEL_ACT(dmos_q, mos * N * C), MODEL_ACT(dmos_k, mos * N * C), MODEL_ACT(dmos_v, mos * N * C),
         MODEL_ACT(dmos_s, (mos || pm) * N * C), MODEL_ACT(dpm, pm * N * C),
         MODEL_ACT(pmem_scratch, pm ? pmem_scratch_size((int)N, c->pmem_size, (int)C) : 0)};
@@ -351,7 +351,7 @@ static void fused_attention_backward(GPT* model, const ParameterTensors* p, cons
     // atty = attention(rope(qkv)): the core accumulates into the kv part
     tensor_zero(s->dqkv, (size_t)N * Dqkv);
     attention_backward(s->dqkv, dkv + f.k1, f.k2 >= 0 ? dkv + f.k2 : NULL, dkv + f.v, s->attn_scratch, s->datty, acts->atty, acts->att,
-                       acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, &f.dims);
+                       acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, T, &f.dims);
     fused_rope(model, s->dqkv, B, T, 0, 1);
     // qkv = ln1 @ qkvw^T + qkvb
     matmul_backward(s->dln, g->qkvw, g->qkvb, s->dqkv, acts->ln1, p->qkvw, N, c->channels, Dqkv);
@@ -411,7 +411,7 @@ static void latent_attention_backward(GPT* model, const ParameterTensors* p, con
         real* dukv = s->dukv + (size_t)grp * N * Hg * 2 * dh;
         attention_backward(s->dq + grp * Hg * (dh + dR), dukv, s->dkvlat + n * dc, dukv + Hg * dh, s->attn_scratch,
                            s->datty + grp * Hg * dh, acts->atty + grp * Hg * dh, acts->att + grp * att_per_group,
-                           acts->q + grp * Hg * (dh + dR), ukv, acts->kvlat + n * dc, ukv + Hg * dh, B, T, &d);
+                           acts->q + grp * Hg * (dh + dR), ukv, acts->kvlat + n * dc, ukv + Hg * dh, B, T, T, &d);
     }
     rope_backward(s->dq + dh, model->rope_cos, model->rope_sin, B, T, 0, c->num_heads, Dq, dh + dR, dR);
     rope_backward(s->dkvlat + n * dc, model->rope_cos, model->rope_sin, B, T, 0, 1, Dlat, dR, dR);
@@ -509,7 +509,7 @@ static void mosaic_attention_backward(GPT* model, const ParameterTensors* p, con
         if (T > 1) {
             attention_backward(s->dmos_q + b * seq + C, s->dmos_k + b * seq, NULL, s->dmos_v + b * seq, s->attn_scratch,
                                s->datty + b * seq + C, acts->atty + b * seq + C, acts->att + b * att, acts->mos_k + b * seq + C,
-                               acts->mos_k + b * seq, NULL, acts->mos_v + b * seq, 1, T - 1, &d);
+                               acts->mos_k + b * seq, NULL, acts->mos_v + b * seq, 1, T - 1, T - 1, &d);
         }
     }
     residual_forward(s->dmos_k, s->dmos_k, s->dmos_q, (size_t)N * C);

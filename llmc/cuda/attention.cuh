@@ -1,8 +1,9 @@
 /*
-The causal attention core on the GPU, for every variant, in training (Tq == Tk == T) and in KV-cache
-decoding (Tq == 1): the same contract as train_gpt.c's attention_forward / attention_backward. Query head
-h reads kv head h / (H/Hkv); a query head is d1 dims scored against its kv head's k1, then d2 dims scored
-against k2, a key shared by all heads (GTA's, MLA's and GLA's RoPE key):
+The causal attention core on the GPU, for every variant, in training (Tq == Tk == T), in KV-cache
+decoding (Tq == 1) and over a carried memory (Tq < Tk): the same contract as train_gpt.c's
+attention_forward / attention_backward, query row t at position t + Tk - Tq. Query head h reads kv head
+h / (H/Hkv); a query head is d1 dims scored against its kv head's k1, then d2 dims scored against k2, a
+key shared by all heads (GTA's, MLA's and GLA's RoPE key):
     score = scale * (q[:d1] . k1 + q[d1:] . k2),   out = softmax(scores) @ v
 
 Flash-style: the forward keeps no probabilities, only each row's log-sum-exp; the backward recomputes
@@ -93,13 +94,13 @@ static void attention_forward(float* out, float* lse, const float* q, const floa
     cudaCheckLaunch();
 }
 
-// delta (B,H,T) = rowsum(dout * out): the softmax backward's sum_r a[r] datt[r], per query row
-__global__ void attention_delta_kernel(float* delta, const float* dout, const float* out, int B, int T, AttentionDims d) {
+// delta (B,H,Tq) = rowsum(dout * out): the softmax backward's sum_r a[r] datt[r], per query row
+__global__ void attention_delta_kernel(float* delta, const float* dout, const float* out, int B, int Tq, AttentionDims d) {
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t row = (size_t)blockIdx.x * ATTN_WARPS + warp;
-    if (row >= (size_t)B * d.H * T) return;
-    int t = (int)(row % T), h = (int)((row / T) % d.H), b = (int)(row / ((size_t)T * d.H));
-    size_t at = ((size_t)b * T + t) * d.out_stride + (size_t)h * d.dv;
+    if (row >= (size_t)B * d.H * Tq) return;
+    int t = (int)(row % Tq), h = (int)((row / Tq) % d.H), b = (int)(row / ((size_t)Tq * d.H));
+    size_t at = ((size_t)b * Tq + t) * d.out_stride + (size_t)h * d.dv;
     float s = 0.0f;
     for (int i = lane; i < d.dv; i += 32) s += dout[at + i] * out[at + i];
     s = warp_sum(s);
@@ -109,35 +110,35 @@ __global__ void attention_delta_kernel(float* delta, const float* dout, const fl
 // dq of one query row per warp: dq = sum_s dscore[s] [k1_s ; k2_s], dscore = p (dout . v_s - delta) scale
 template <int W>
 __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
-                                             const float* k1, const float* k2, const float* v, int B, int T, AttentionDims d) {
+                                             const float* k1, const float* k2, const float* v, int B, int Tq, int Tk, AttentionDims d) {
     __shared__ float qs[ATTN_WARPS][W];
     __shared__ float dys[ATTN_WARPS][W];
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t row = (size_t)blockIdx.x * ATTN_WARPS + warp;
-    if (row >= (size_t)B * d.H * T) return;
-    int t = (int)(row % T), h = (int)((row / T) % d.H), b = (int)(row / ((size_t)T * d.H)), g = h / (d.H / d.Hkv);
-    int dq_w = d.d1 + d.d2;
-    const float* qh = q + ((size_t)b * T + t) * d.q_stride + (size_t)h * dq_w;
-    const float* dy = dout + ((size_t)b * T + t) * d.out_stride + (size_t)h * d.dv;
+    if (row >= (size_t)B * d.H * Tq) return;
+    int t = (int)(row % Tq), h = (int)((row / Tq) % d.H), b = (int)(row / ((size_t)Tq * d.H)), g = h / (d.H / d.Hkv);
+    int dq_w = d.d1 + d.d2, last = t + Tk - Tq;
+    const float* qh = q + ((size_t)b * Tq + t) * d.q_stride + (size_t)h * dq_w;
+    const float* dy = dout + ((size_t)b * Tq + t) * d.out_stride + (size_t)h * d.dv;
     for (int i = lane; i < dq_w; i += 32) qs[warp][i] = qh[i];
     for (int i = lane; i < d.dv; i += 32) dys[warp][i] = dy[i];
     __syncwarp();
     float acc[W / 32] = {0.0f};
-    for (int s0 = 0; s0 <= t; s0 += 32) {
-        int s = s0 + lane, valid = min(32, t - s0 + 1);
+    for (int s0 = 0; s0 <= last; s0 += 32) {
+        int s = s0 + lane, valid = min(32, last - s0 + 1);
         float dscore = 0.0f;
-        if (s <= t) {
-            const float* k1s = k1 + ((size_t)b * T + s) * d.k1_stride + (size_t)g * d.k1_head;
-            const float* k2s = k2 ? k2 + ((size_t)b * T + s) * d.k2_stride : NULL;
-            const float* vs = v + ((size_t)b * T + s) * d.v_stride + (size_t)g * d.v_head;
+        if (s <= last) {
+            const float* k1s = k1 + ((size_t)b * Tk + s) * d.k1_stride + (size_t)g * d.k1_head;
+            const float* k2s = k2 ? k2 + ((size_t)b * Tk + s) * d.k2_stride : NULL;
+            const float* vs = v + ((size_t)b * Tk + s) * d.v_stride + (size_t)g * d.v_head;
             float p = expf(attention_dot(qs[warp], k1s, k2s, d) - lse[row]), dp = 0.0f;
             for (int i = 0; i < d.dv; i++) dp += dys[warp][i] * vs[i];
             dscore = p * (dp - delta[row]) * (float)d.scale;
         }
         for (int j = 0; j < valid; j++) {
             float ds = __shfl_sync(0xffffffff, dscore, j);
-            const float* k1s = k1 + ((size_t)b * T + s0 + j) * d.k1_stride + (size_t)g * d.k1_head;
-            const float* k2s = k2 ? k2 + ((size_t)b * T + s0 + j) * d.k2_stride : NULL;
+            const float* k1s = k1 + ((size_t)b * Tk + s0 + j) * d.k1_stride + (size_t)g * d.k1_head;
+            const float* k2s = k2 ? k2 + ((size_t)b * Tk + s0 + j) * d.k2_stride : NULL;
             for (int r = 0; r < W / 32; r++) {
                 int i = r * 32 + lane;
                 if (i < d.d1) acc[r] += ds * k1s[i];
@@ -145,41 +146,42 @@ __global__ void attention_backward_dq_kernel(float* dq, const float* dout, const
             }
         }
     }
-    float* dqh = dq + ((size_t)b * T + t) * d.q_stride + (size_t)h * dq_w;
+    float* dqh = dq + ((size_t)b * Tq + t) * d.q_stride + (size_t)h * dq_w;
     for (int r = 0; r < W / 32; r++) {
         if (r * 32 + lane < dq_w) dqh[r * 32 + lane] = acc[r];
     }
 }
 
-// The key side, one (b, kv head g, position s) per warp, over the query heads of the group and the
-// positions t >= s: dk1 and dv accumulate (+=; they may alias, as GTA's tied state), and this kv head's
-// share of dk2 goes to dk2_part (B,Hkv,T,d2) for a fixed-order sum over kv heads afterwards.
+// The key side, one (b, kv head g, key s) per warp, over the query heads of the group and the query rows
+// that see key s (those at positions t + Tk - Tq >= s; every row for a key of the memory): dk1 and dv
+// accumulate (+=; they may alias, as GTA's tied state), and this kv head's share of dk2 goes to dk2_part
+// (B,Hkv,Tk,d2) for a fixed-order sum over kv heads afterwards.
 template <int W>
 __global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_part, const float* dout, const float* lse,
                                               const float* delta, const float* q, const float* k1, const float* k2, const float* v,
-                                              int B, int T, AttentionDims d) {
+                                              int B, int Tq, int Tk, AttentionDims d) {
     __shared__ float ks[ATTN_WARPS][W];
     __shared__ float vss[ATTN_WARPS][W];
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     size_t item = (size_t)blockIdx.x * ATTN_WARPS + warp; // (b, g, s)
-    if (item >= (size_t)B * d.Hkv * T) return;
-    int s = (int)(item % T), g = (int)((item / T) % d.Hkv), b = (int)(item / ((size_t)T * d.Hkv));
-    int group = d.H / d.Hkv, dq_w = d.d1 + d.d2;
-    const float* k1s = k1 + ((size_t)b * T + s) * d.k1_stride + (size_t)g * d.k1_head;
-    const float* vs = v + ((size_t)b * T + s) * d.v_stride + (size_t)g * d.v_head;
+    if (item >= (size_t)B * d.Hkv * Tk) return;
+    int s = (int)(item % Tk), g = (int)((item / Tk) % d.Hkv), b = (int)(item / ((size_t)Tk * d.Hkv));
+    int group = d.H / d.Hkv, dq_w = d.d1 + d.d2, first = max(0, s - (Tk - Tq));
+    const float* k1s = k1 + ((size_t)b * Tk + s) * d.k1_stride + (size_t)g * d.k1_head;
+    const float* vs = v + ((size_t)b * Tk + s) * d.v_stride + (size_t)g * d.v_head;
     for (int i = lane; i < d.d1; i += 32) ks[warp][i] = k1s[i];
-    for (int i = lane; i < d.d2; i += 32) ks[warp][d.d1 + i] = k2[((size_t)b * T + s) * d.k2_stride + i];
+    for (int i = lane; i < d.d2; i += 32) ks[warp][d.d1 + i] = k2[((size_t)b * Tk + s) * d.k2_stride + i];
     for (int i = lane; i < d.dv; i += 32) vss[warp][i] = vs[i];
     __syncwarp();
     float dk[W / 32] = {0.0f}, dvv[W / 32] = {0.0f};
     for (int h = g * group; h < (g + 1) * group; h++) {
-        for (int t0 = s; t0 < T; t0 += 32) {
-            int t = t0 + lane, valid = min(32, T - t0);
+        for (int t0 = first; t0 < Tq; t0 += 32) {
+            int t = t0 + lane, valid = min(32, Tq - t0);
             float p = 0.0f, dscore = 0.0f;
-            if (t < T) {
-                size_t row = ((size_t)b * d.H + h) * T + t;
-                const float* qt = q + ((size_t)b * T + t) * d.q_stride + (size_t)h * dq_w;
-                const float* dy = dout + ((size_t)b * T + t) * d.out_stride + (size_t)h * d.dv;
+            if (t < Tq) {
+                size_t row = ((size_t)b * d.H + h) * Tq + t;
+                const float* qt = q + ((size_t)b * Tq + t) * d.q_stride + (size_t)h * dq_w;
+                const float* dy = dout + ((size_t)b * Tq + t) * d.out_stride + (size_t)h * d.dv;
                 float dot = 0.0f, dp = 0.0f;
                 for (int i = 0; i < dq_w; i++) dot += qt[i] * ks[warp][i];
                 for (int i = 0; i < d.dv; i++) dp += dy[i] * vss[warp][i];
@@ -188,8 +190,8 @@ __global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_
             }
             for (int j = 0; j < valid; j++) {
                 float pj = __shfl_sync(0xffffffff, p, j), dsj = __shfl_sync(0xffffffff, dscore, j);
-                const float* qt = q + ((size_t)b * T + t0 + j) * d.q_stride + (size_t)h * dq_w;
-                const float* dy = dout + ((size_t)b * T + t0 + j) * d.out_stride + (size_t)h * d.dv;
+                const float* qt = q + ((size_t)b * Tq + t0 + j) * d.q_stride + (size_t)h * dq_w;
+                const float* dy = dout + ((size_t)b * Tq + t0 + j) * d.out_stride + (size_t)h * d.dv;
                 for (int r = 0; r < W / 32; r++) {
                     int i = r * 32 + lane;
                     if (i < dq_w) dk[r] += dsj * qt[i];
@@ -198,12 +200,12 @@ __global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_
             }
         }
     }
-    float* dk1s = dk1 + ((size_t)b * T + s) * d.k1_stride + (size_t)g * d.k1_head;
+    float* dk1s = dk1 + ((size_t)b * Tk + s) * d.k1_stride + (size_t)g * d.k1_head;
     for (int r = 0; r < W / 32; r++) {
         if (r * 32 + lane < d.d1) dk1s[r * 32 + lane] += dk[r];
     }
     __syncwarp(); // dk1 and dv may be the same memory
-    float* dvs = dv + ((size_t)b * T + s) * d.v_stride + (size_t)g * d.v_head;
+    float* dvs = dv + ((size_t)b * Tk + s) * d.v_stride + (size_t)g * d.v_head;
     for (int r = 0; r < W / 32; r++) {
         if (r * 32 + lane < d.dv) dvs[r * 32 + lane] += dvv[r];
     }
@@ -214,14 +216,14 @@ __global__ void attention_backward_dkv_kernel(float* dk1, float* dv, float* dk2_
     }
 }
 
-// dk2 (B,T,k2_stride) += sum over kv heads of dk2_part, in order
-__global__ void attention_dk2_kernel(float* dk2, const float* dk2_part, int B, int T, AttentionDims d) {
+// dk2 (B,Tk,k2_stride) += sum over kv heads of dk2_part, in order
+__global__ void attention_dk2_kernel(float* dk2, const float* dk2_part, int B, int Tk, AttentionDims d) {
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (size_t)B * T * d.d2) return;
-    int i = (int)(idx % d.d2), s = (int)((idx / d.d2) % T), b = (int)(idx / ((size_t)d.d2 * T));
+    if (idx >= (size_t)B * Tk * d.d2) return;
+    int i = (int)(idx % d.d2), s = (int)((idx / d.d2) % Tk), b = (int)(idx / ((size_t)d.d2 * Tk));
     float sum = 0.0f;
-    for (int g = 0; g < d.Hkv; g++) sum += dk2_part[(((size_t)b * d.Hkv + g) * T + s) * d.d2 + i];
-    dk2[((size_t)b * T + s) * d.k2_stride + i] += sum;
+    for (int g = 0; g < d.Hkv; g++) sum += dk2_part[(((size_t)b * d.Hkv + g) * Tk + s) * d.d2 + i];
+    dk2[((size_t)b * Tk + s) * d.k2_stride + i] += sum;
 }
 
 // what attention_forward keeps for the backward: each query row's log-sum-exp (B, H, Tq); the backward
@@ -231,32 +233,33 @@ static size_t attention_state_size(int B, int H, int Tq, int Tk) {
     return (size_t)B * H * Tq;
 }
 
-// scratch floats attention_backward needs for (B, T)
-static size_t attention_scratch_size(int B, int T, const AttentionDims* d) {
-    return (size_t)B * d->H * T + (size_t)B * d->Hkv * T * d->d2;
+// scratch floats attention_backward needs for Tq queries over Tk keys: delta (B,H,Tq), dk2_part (B,Hkv,Tk,d2)
+static size_t attention_scratch_size(int B, int Tq, int Tk, const AttentionDims* d) {
+    return (size_t)B * d->H * Tq + (size_t)B * d->Hkv * Tk * d->d2;
 }
 
-// Training only. dq is written; dk1, dk2, dv accumulate (+=). out and lse are the forward's.
+// Training (Tq == Tk) and a carried memory (Tq < Tk). dq (B,Tq) is written; dk1, dk2, dv (B,Tk)
+// accumulate (+=) over all Tk keys. out and lse are the forward's.
 static void attention_backward(float* dq, float* dk1, float* dk2, float* dv, float* scratch, const float* dout, const float* out,
-                               const float* lse, const float* q, const float* k1, const float* k2, const float* v, int B, int T,
-                               const AttentionDims* d) {
+                               const float* lse, const float* q, const float* k1, const float* k2, const float* v, int B, int Tq,
+                               int Tk, const AttentionDims* d) {
     int width = attention_kernel_width(d);
     float* delta = scratch;
-    float* dk2_part = scratch + (size_t)B * d->H * T;
-    size_t rows = (size_t)B * d->H * T, items = (size_t)B * d->Hkv * T;
-    attention_delta_kernel<<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(delta, dout, out, B, T, *d);
+    float* dk2_part = scratch + (size_t)B * d->H * Tq;
+    size_t rows = (size_t)B * d->H * Tq, items = (size_t)B * d->Hkv * Tk;
+    attention_delta_kernel<<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(delta, dout, out, B, Tq, *d);
     cudaCheckLaunch();
-#define LAUNCH(W)                                                                                                                \
-    attention_backward_dq_kernel<W><<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(dq, dout, lse, delta, q, k1, k2, v, B, T, *d); \
-    cudaCheckLaunch();                                                                                                           \
-    attention_backward_dkv_kernel<W><<<ceil_div(items, ATTN_WARPS), 32 * ATTN_WARPS>>>(dk1, dv, dk2_part, dout, lse, delta, q, k1, \
-                                                                                      k2, v, B, T, *d)
+#define LAUNCH(W)                                                                                                                        \
+    attention_backward_dq_kernel<W><<<ceil_div(rows, ATTN_WARPS), 32 * ATTN_WARPS>>>(dq, dout, lse, delta, q, k1, k2, v, B, Tq, Tk, *d); \
+    cudaCheckLaunch();                                                                                                                   \
+    attention_backward_dkv_kernel<W><<<ceil_div(items, ATTN_WARPS), 32 * ATTN_WARPS>>>(dk1, dv, dk2_part, dout, lse, delta, q, k1,       \
+                                                                                      k2, v, B, Tq, Tk, *d)
     if (width == 256) { LAUNCH(256); }
     else { LAUNCH(ATTN_MAX_DIM); }
 #undef LAUNCH
     cudaCheckLaunch();
     if (d->d2 > 0) {
-        attention_dk2_kernel<<<ceil_div((size_t)B * T * d->d2, 256), 256>>>(dk2, dk2_part, B, T, *d);
+        attention_dk2_kernel<<<ceil_div((size_t)B * Tk * d->d2, 256), 256>>>(dk2, dk2_part, B, Tk, *d);
         cudaCheckLaunch();
     }
 }
