@@ -1189,6 +1189,10 @@ static real* tensor_alloc(size_t n) {
 static void tensor_free(real* x) { free(x); }
 static void tensor_zero(real* x, size_t n) { memset(x, 0, n * sizeof(real)); }
 static void tensor_copy(real* dst, const real* src, size_t n) { memmove(dst, src, n * sizeof(real)); }
+// rows of `width` elements, dst_stride and src_stride apart
+static void tensor_copy_rows(real* dst, size_t dst_stride, const real* src, size_t src_stride, size_t rows, size_t width) {
+    for (size_t r = 0; r < rows; r++) memmove(dst + r * dst_stride, src + r * src_stride, width * sizeof(real));
+}
 // the host's memory is the trainer's: uploads and downloads are copies
 static void tensor_upload(real* dst, const real* host, size_t n) { memcpy(dst, host, n * sizeof(real)); }
 static void tensor_download(real* host, const real* src, size_t n) { memcpy(host, src, n * sizeof(real)); }

@@ -46,6 +46,11 @@ static void tensor_free(real* x) {
 }
 static void tensor_zero(real* x, size_t n) { cudaCheck(cudaMemset(x, 0, n * sizeof(real))); }
 static void tensor_copy(real* dst, const real* src, size_t n) { cudaCheck(cudaMemcpy(dst, src, n * sizeof(real), cudaMemcpyDeviceToDevice)); }
+// rows of `width` elements, dst_stride and src_stride apart
+static void tensor_copy_rows(real* dst, size_t dst_stride, const real* src, size_t src_stride, size_t rows, size_t width) {
+    if (rows == 0 || width == 0) return;
+    cudaCheck(cudaMemcpy2D(dst, dst_stride * sizeof(real), src, src_stride * sizeof(real), width * sizeof(real), rows, cudaMemcpyDeviceToDevice));
+}
 static void tensor_upload(real* dst, const real* host, size_t n) { cudaCheck(cudaMemcpy(dst, host, n * sizeof(real), cudaMemcpyHostToDevice)); }
 static void tensor_download(real* host, const real* src, size_t n) { cudaCheck(cudaMemcpy(host, src, n * sizeof(real), cudaMemcpyDeviceToHost)); }
 

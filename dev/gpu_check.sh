@@ -18,7 +18,8 @@
 #   - a GPU run stopped and resumed bit-identical (fp32, bf16); a CPU checkpoint continued on the GPU and
 #     a GPU checkpoint on the CPU with the uninterrupted run's losses (1e-4);
 #   - one GPU against the CPU (fp32, as above): learned positions, no biases, MLA and GLA with a plain
-#     query projection (--q-rank 0), partial RoPE with GQA, Memory Mosaics' persistent memory, gradient accumulation (-d > B*T), an llm.c v3
+#     query projection (--q-rank 0), partial RoPE with GQA, Memory Mosaics' persistent memory, online training
+#     with a carried memory (--online 1 --carry, the core's queries against memory + segment), gradient accumulation (-d > B*T), an llm.c v3
 #     model file (-e, with greedy decoding), ZeRO-1 (-z 1) stopped and resumed, and a ZeRO-1 checkpoint
 #     written by 2 CPU processes under MPI continued on the GPU;
 #   - with 2 GPUs (else one SKIP row each): 2 processes with micro-batch B give the losses of 1 with 2B
@@ -307,7 +308,8 @@ COVER=("learned|learned positions (mha --pos learned)|--attn mha --pos learned -
     "mla-q0|MLA, plain query projection (--q-rank 0)|--attn mla --q-rank 0 --optimizer adamw"
     "gla-q0|GLA, plain query projection (--q-rank 0)|--attn gla --latent-groups 2 --q-rank 0 --optimizer muon"
     "rope8|GQA, partial RoPE (--rope-dim 8 of 16)|--attn gqa --kv-heads 2 --rope-dim 8 --optimizer adamw"
-    "pmem|Memory Mosaics with the persistent memory (--mlp pmem --pmem-count 2)|--attn mosaic --mlp pmem --pmem-count 2 --optimizer muon")
+    "pmem|Memory Mosaics with the persistent memory (--mlp pmem --pmem-count 2)|--attn mosaic --mlp pmem --pmem-count 2 --optimizer muon"
+    "carry|online training over a carried memory (gqa --online 1 --carry 96: queries against memory + segment)|--attn gqa --kv-heads 2 --online 1 --carry 96 --optimizer adamw")
 
 # cpu_refs DIR FLAGS...: DIR/init (one CPU step: every tensor and the optimizer state non-trivial), then
 # from it one step's dump and ten steps

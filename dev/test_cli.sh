@@ -240,6 +240,32 @@ expect_error "online with shuffling" "--online 1 reads the stream once, in order
 expect_error "resume an online run offline" "pass --online 1 to continue the stream" "${ARUN[@]/--online/--shuffle}" -o "$W/onA" -y 1
 expect_error "resume an offline run online" "drop --online 1" "${PRUN[@]}" -d 1024 -x 20 -n 10 -o "$W/A" -y 1
 expect_error "more steps than the stream holds" "--online 1: the stream holds 878 steps of 512 tokens, -x is 900" "${PRUN[@]}" -x 900
+# --carry: a memory of each lane's past; stop and resume restores it (and the tally) exactly
+for variant in "mha" "gta --kv-heads 2"; do
+    name=carry-${variant%% *}
+    CRUN=("${PRUN[@]}" --attn $variant --carry 96 -d 1024 -x 6 -n 3)
+    "${CRUN[@]}" -o "$W/$name.A" >"$W/$name.A.log" 2>&1 || fail "$name run failed: $(tail -n 3 "$W/$name.A.log")"
+    mkdir -p "$W/$name.B"
+    cp "$W/$name.A/ckpt_00000003.safetensors" "$W/$name.B/"
+    "${CRUN[@]}" -o "$W/$name.B" -y 1 >"$W/$name.B.log" 2>&1 || fail "$name resume failed: $(tail -n 3 "$W/$name.B.log")"
+    if cmp -s "$W/$name.A/ckpt_00000006.safetensors" "$W/$name.B/ckpt_00000006.safetensors" && [ "$(steps_of "$W/$name.A/log.txt" | wc -l)" -eq 3 ] &&
+        [ "$(steps_of "$W/$name.A/log.txt")" = "$(steps_of "$W/$name.B/log.txt")" ]; then
+        pass "--carry 96 ($variant): resumed at step 3 with its memory, steps 4-6 and the final checkpoint are bit-identical"
+    else
+        fail "$name: resume differs: $(diff <(steps_of "$W/$name.A/log.txt") <(steps_of "$W/$name.B/log.txt") | head -n 4)"
+    fi
+done
+# the memory changes what the model sees: step 1 (an empty memory) scores as without one, step 2 differently
+"${PRUN[@]}" --carry 96 -x 2 -o "$W/carryP" >"$W/carryP.log" 2>&1 || fail "carry run failed: $(tail -n 3 "$W/carryP.log")"
+loss_at() { awk -v s=$2 '$2 == s && $3 == "train_loss" {print $4}' "$1"; }
+[ -n "$(loss_at "$W/carryP/log.txt" 1)" ] && [ "$(loss_at "$W/carryP/log.txt" 1)" = "$(loss_at "$W/onP/log.txt" 1)" ] &&
+    [ "$(loss_at "$W/carryP/log.txt" 2)" != "$(loss_at "$W/onP/log.txt" 2)" ] &&
+    pass "--carry 96: step 1 (an empty memory) scores as --carry 0, step 2 (step 1's segment as memory) differently" ||
+    fail "--carry makes no difference, or changes the first step: $(grep train_loss "$W/carryP/log.txt" | cut -d' ' -f1-4)"
+expect_error "--carry without --online" "--carry 64 carries a lane's past into its next segment, which needs --online 1" ./train_gpt --carry 64
+expect_error "--carry with a latent variant" "--attn mla has none yet" "${PRUN[@]}" --attn mla --carry 64 -x 2
+expect_error "--carry beyond the positions" "--carry 1000 + -t 64 = 1064 positions exceed the model's maximum sequence length 1024" "${PRUN[@]}" --carry 1000 -x 2
+expect_error "resume with another --carry" "resume with --carry 96" "${PRUN[@]}" --carry 32 -d 1024 -x 6 -n 3 -o "$W/carry-mha.A" -y 1
 write_shard "$W/tiny_stream.bin" 20240520 1 100 100
 expect_error "a stream shorter than one segment per lane" "the stream of 100 tokens in the shards matching '$W/tiny_stream.bin' is shorter than one segment of T per lane, 2 lane(s) x 64 + 1 tokens" \
     "${ORUN[@]}" --online 1 -b 2 -i "$W/tiny_stream.bin"
@@ -282,6 +308,30 @@ else
     skip "runs.py plot" "Python's matplotlib is missing" "python3 -m pip install matplotlib"
 fi
 expect_error "runs.py on a run without its train.log" "train.log not found" python3 scripts/runs.py csv "$W/x.csv" "$W/B"
+# scripts/online.sh's report, from two of the online runs above named as it names its runs
+mkdir -p "$W/rep"
+for pair in "onA:bytes-adamw_s1" "carry-mha.A:bytes-carry-96_s1"; do
+    cp -r "$W/${pair%%:*}" "$W/rep/${pair#*:}"
+    cp "$W/${pair%%:*}.log" "$W/rep/${pair#*:}/train.log"
+done
+python3 scripts/runs.py online "$W/rep/online" "$W/rep/bytes-adamw_s1" "$W/rep/bytes-carry-96_s1" >/dev/null 2>&1
+python3 - "$W/rep" <<'PY' && pass "runs.py online: a row per setting with its code length (the log's), bits/byte and difference from the first row" || fail "runs.py online: $(cat "$W/rep/online.md" 2>/dev/null | head -n 8)"
+import sys
+rep = sys.argv[1]
+bits = {}
+for name in ("bytes-adamw_s1", "bytes-carry-96_s1"):
+    line = [l.split() for l in open(f"{rep}/{name}/log.txt") if l.startswith("stream code_length_bits")][-1]
+    bits[name] = (float(line[2]), int(line[6]))
+rows = {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:5]] for l in open(f"{rep}/online.md") if l.startswith("| ") and "---" not in l}
+a, c = bits["bytes-adamw_s1"], bits["bytes-carry-96_s1"]
+assert rows["adamw"] == [f"{a[0] / 1e3:,.1f}", f"{a[0] / a[1]:.4f}", "+0.0"], rows
+assert rows["carry-96"] == [f"{c[0] / 1e3:,.1f}", f"{c[0] / c[1]:.4f}", f"{(c[0] - a[0]) / 1e3:+,.1f}"], rows
+PY
+if have_python matplotlib; then
+    [ -s "$W/rep/online.png" ] && pass "runs.py online writes the running prequential loss's plot" || fail "runs.py online: no plot"
+else
+    skip "runs.py online's plot" "Python's matplotlib is missing" "python3 -m pip install matplotlib"
+fi
 
 # ---------------------------------------------------------------------------
 echo "== GPT-2 tokens"

@@ -59,6 +59,7 @@ for a in "\$@"; do
 done
 [ "\$rank" = 0 ] || exit 0
 [ "\$np" = 2 ] && for i in "\${!args[@]}"; do [ "\${args[\$i]}" = -b ] && args[\$((i + 1))]=\$((2 * \${args[\$((i + 1))]})); done
+unset OMPI_COMM_WORLD_SIZE PMI_SIZE PMIX_SIZE MPI_LOCALNRANKS MV2_COMM_WORLD_SIZE # rank 0 alone: not an MPI run to the trainer
 exec "$PWD/train_gpt" "\${args[@]}"
 EOF
     # faults: mqa runs crash, gta runs use another seed

@@ -476,13 +476,39 @@ static double model_loss(void* p) {
     return s / (c->B * c->T);
 }
 
+// a model with GPT-2's init from seed, perturbed so that no parameter is special; the padded vocabulary's
+// rows of wte stay zero
+static void perturbed_model(GPT* model, const GPTConfig* config, uint64_t seed) {
+    gpt_build(model, config);
+    gpt_init_random(model, seed);
+    for (size_t i = 0; i < model->num_parameters; i++) model->params_memory[i] += (real)(0.05 * random_normal(&test_rng));
+    memset(model->params.wte + (size_t)config->vocab_size * config->channels, 0,
+           (size_t)(config->padded_vocab_size - config->vocab_size) * config->channels * sizeof(real));
+}
+
+// Runs loss(ctx) (a forward with targets), the model's backward, and checks every parameter tensor's
+// gradient, named "PREFIX dNAME", against central differences of loss.
+static void check_model_gradients(const char* prefix, GPT* model, LossFn loss, void* ctx) {
+    loss(ctx);
+    gpt_zero_grad(model);
+    gpt_backward(model, 1.0f, NULL);
+    size_t offset = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const ParamSpec* s = &model->specs[i];
+        if (s->numel > 0) {
+            char name[160];
+            snprintf(name, sizeof(name), "%s d%s", prefix, s->name);
+            // wte: check only the real vocabulary rows (padded rows have zero gradient by construction)
+            size_t n = i == P_WTE ? (size_t)model->config.vocab_size * model->config.channels : s->numel;
+            check_gradient(name, model->params_memory + offset, n, model->grads_memory + offset, loss, ctx);
+        }
+        offset += s->numel;
+    }
+}
+
 static void test_model(const char* label, GPTConfig config) {
     GPT model;
-    gpt_build(&model, &config);
-    gpt_init_random(&model, 11);
-    for (size_t i = 0; i < model.num_parameters; i++) model.params_memory[i] += (real)(0.05 * random_normal(&test_rng));
-    memset(model.params.wte + (size_t)config.vocab_size * config.channels, 0,
-           (size_t)(config.padded_vocab_size - config.vocab_size) * config.channels * sizeof(real));
+    perturbed_model(&model, &config, 11);
     int B = 2, T = 6;
     gpt_allocate_activations(&model, B, T);
     int inputs[12], targets[12];
@@ -491,21 +517,9 @@ static void test_model(const char* label, GPTConfig config) {
         targets[i] = (int)(random_u32(&test_rng) % config.vocab_size);
     }
     ModelCtx c = {&model, inputs, targets, B, T};
-    model_loss(&c);
-    gpt_zero_grad(&model);
-    gpt_backward(&model, 1.0f, NULL);
-    size_t offset = 0;
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        const ParamSpec* s = &model.specs[i];
-        if (s->numel > 0) {
-            char name[96];
-            snprintf(name, sizeof(name), "model %s d%s", label, s->name);
-            // wte: check only the real vocabulary rows (padded rows have zero gradient by construction)
-            size_t n = i == P_WTE ? (size_t)config.vocab_size * config.channels : s->numel;
-            check_gradient(name, model.params_memory + offset, n, model.grads_memory + offset, model_loss, &c);
-        }
-        offset += s->numel;
-    }
+    char prefix[96];
+    snprintf(prefix, sizeof(prefix), "model %s", label);
+    check_model_gradients(prefix, &model, model_loss, &c);
     // the rows that make the RoPE key shared by all heads (GTA: the last dR rows of qkvw; MLA/GLA: of
     // dkvw), checked whole in the last layer
     int tensor = config.attn == ATTN_GTA ? P_QKVW : is_latent(&config) ? P_DKVW : -1;
@@ -519,6 +533,85 @@ static void test_model(const char* label, GPTConfig config) {
         check_gradient(name, model.params_memory + start, width, model.grads_memory + start, model_loss, &c);
     }
     gpt_free(&model);
+}
+
+// ----------------------------------------------------------------------------
+// --carry: a segment attending to a memory of its lane's past
+
+typedef struct {
+    GPT* model;
+    real* memory; // (L, B, K, E) the memory before the checked segment, and the rows it held
+    int held;
+    int *inputs, *targets;
+    int B, T;
+} CarryCtx;
+
+// the segment's mean loss over the memory it started with (restored first: each forward moves it on)
+static double carry_loss(void* p) {
+    CarryCtx* c = (CarryCtx*)p;
+    size_t per_layer = (size_t)c->B * c->model->carry * gpt_kv_elements_per_token_layer(&c->model->config);
+    for (int l = 0; l < c->model->config.num_layers; l++) memcpy(c->model->acts.blocks[l].memory, c->memory + l * per_layer, per_layer * sizeof(real));
+    c->model->carry_held = c->held;
+    gpt_forward_carried(c->model, c->inputs, c->targets, c->B, c->T);
+    double s = 0;
+    for (int i = 0; i < c->B * c->T; i++) s += c->model->acts.losses[i];
+    return s / (c->B * c->T);
+}
+
+// The stream of each of B = 2 lanes goes through segments of T = 3 with --carry K. The last segment's logits
+// must equal the last T rows of a plain forward over the positions its window covers (the whole stream when
+// K covers it; with one layer and RoPE the window's tokens alone, as a row's keys then depend on its token
+// and position only). Its gradients, with the memory held constant, are checked by central differences.
+static void test_carry(const char* label, GPTConfig config, int K, int segments) {
+    int B = 2, T = 3, S = segments * T, V = config.vocab_size, Vp = config.padded_vocab_size;
+    GPT model, full;
+    perturbed_model(&model, &config, 13);
+    model.carry = K;
+    gpt_allocate_activations(&model, B, T);
+    int stream[2][16], targets[2][16], inputs[6], seg_targets[6];
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < S; t++) {
+            stream[b][t] = (int)(random_u32(&test_rng) % V);
+            targets[b][t] = (int)(random_u32(&test_rng) % V);
+        }
+    }
+    size_t per_layer = (size_t)B * K * gpt_kv_elements_per_token_layer(&config);
+    real* memory = zeros(per_layer * config.num_layers);
+    int held = 0;
+    for (int s = 0; s < segments; s++) {
+        for (int b = 0; b < B; b++) {
+            memcpy(inputs + b * T, stream[b] + s * T, T * sizeof(int));
+            memcpy(seg_targets + b * T, targets[b] + s * T, T * sizeof(int));
+        }
+        held = model.carry_held;
+        for (int l = 0; l < config.num_layers; l++) memcpy(memory + l * per_layer, model.acts.blocks[l].memory, per_layer * sizeof(real));
+        gpt_forward_carried(&model, inputs, seg_targets, B, T);
+    }
+    // the plain forward over the window: the memory's `held` positions and the segment
+    int W = held + T, first = S - W;
+    gpt_build(&full, &config);
+    memcpy(full.params_memory, model.params_memory, model.num_parameters * sizeof(real));
+    gpt_allocate_activations(&full, B, W);
+    int window_inputs[32];
+    for (int b = 0; b < B; b++) memcpy(window_inputs + b * W, stream[b] + first, W * sizeof(int));
+    gpt_forward(&full, window_inputs, NULL, B, W);
+    double worst = 0;
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            const real* got = model.acts.logits + ((size_t)b * T + t) * Vp;
+            const real* want = full.acts.logits + ((size_t)b * W + held + t) * Vp;
+            for (int i = 0; i < V; i++) worst = fmax(worst, fabs(got[i] - want[i]) / fmax(1.0, fabs(want[i])));
+        }
+    }
+    char name[128];
+    snprintf(name, sizeof(name), "carry %s, K=%d, segment %d of %d: logits of a plain forward over its %d-position window", label, K,
+             segments, segments, W);
+    CHECK(worst <= 1e-12, "%s: largest relative difference %.3g", name, worst); // fails on NaN too
+    CarryCtx c = {&model, memory, held, inputs, seg_targets, B, T};
+    snprintf(name, sizeof(name), "carry %s, K=%d, memory held constant:", label, K);
+    check_model_gradients(name, &model, carry_loss, &c);
+    gpt_free(&model);
+    gpt_free(&full);
 }
 
 int main(void) {
@@ -563,6 +656,13 @@ int main(void) {
     // the forward's reference loops) and shorter (Tq = 6, the GEMM on every tile)
     test_attention_layouts(3, 7);
     test_attention_layouts(6, 9);
+    test_carry("MHA rope bias", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 2), 3, 2);
+    test_carry("GQA-2 learned nobias", tiny_config(ATTN_GQA, 2, POS_LEARNED, 0, 2), 3, 2);
+    test_carry("MQA rope nobias", tiny_config(ATTN_MQA, 0, POS_ROPE, 0, 2), 5, 2);
+    test_carry("GTA-2 rope bias", tiny_config(ATTN_GTA, 2, POS_ROPE, 1, 2), 3, 2);
+    test_carry("GTA-1 learned nobias", tiny_config(ATTN_GTA, 1, POS_LEARNED, 0, 2), 3, 2);
+    test_carry("MHA rope 1 layer, sliding", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 1), 4, 3);
+    test_carry("GTA-2 rope 1 layer, sliding", tiny_config(ATTN_GTA, 2, POS_ROPE, 1, 1), 4, 3);
     printf("%d gradient elements checked, %d failing checks\n", checks, failures);
     test_free_all();
     return failures == 0 ? 0 : 1;

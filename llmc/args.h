@@ -21,6 +21,7 @@ typedef struct {
     const char* vocab; // gpt2's vocabulary: a directory or file (NULL: data/gpt2)
     int shuffle;
     int online; // prequential training over the training shards read once as a stream
+    int carry;  // --online 1: positions of each lane's past its segments attend to
     // model (a fresh run; a checkpoint brings its own)
     int num_layers, channels, num_heads, num_kv_heads, mlp_hidden, max_seq_len, bias;
     const char* attn;
@@ -103,6 +104,7 @@ static void args_defaults(ArgParser* p, const char* default_precision) {
     a->vocab = NULL;
     a->shuffle = 1;
     a->online = 0;
+    a->carry = 0;
     a->num_layers = 4; a->channels = 128; a->num_heads = 4; a->num_kv_heads = 0; a->mlp_hidden = 0;
     a->max_seq_len = 1024; a->bias = 1; a->attn = "mha"; a->pos = "rope"; a->rope_theta = 10000.0f;
     a->rope_dim = 0; a->latent_dim = 0; a->latent_groups = 0; a->q_rank = -1; a->match_params = 0;
@@ -129,6 +131,7 @@ static void args_defaults(ArgParser* p, const char* default_precision) {
     arg_add(p, NULL, "--vocab", ARG_STRING, &a->vocab, 0, NULL, "gpt2 vocabulary: a directory or r50k_base.tiktoken / encoder.json / gpt2_tokenizer.bin (unset = data/gpt2)");
     arg_add(p, NULL, "--shuffle", ARG_INT, &a->shuffle, 0, "[0, 1]", "shuffle shards and batches each epoch (0/1)");
     arg_add(p, NULL, "--online", ARG_INT, &a->online, 0, "[0, 1]", "1 = online (prequential) training: the training shards read once, in order, as B lanes of one stream; each batch is scored before it is learned, and the run reports the stream's code length");
+    arg_add(p, NULL, "--carry", ARG_INT, &a->carry, 0, "[0, 1048576]", "--online 1: each segment also attends to the last K positions of its lane before it (a memory without gradient; mha, gqa, mqa, gta)");
     // model
     arg_add(p, NULL, "--layers", ARG_INT, &a->num_layers, 1, "[1, 4096]", "transformer blocks L");
     arg_add(p, NULL, "--channels", ARG_INT, &a->channels, 1, "[1, 65536]", "model width C");
@@ -381,6 +384,7 @@ static void args_validate(const ArgParser* p) {
     if (a->online && args_given(p, &a->shuffle) && a->shuffle) {
         die_hint("drop --shuffle", "--online 1 reads the stream once, in order; it cannot be combined with --shuffle 1");
     }
+    if (a->carry > 0 && !a->online) die_hint("add --online 1, or drop --carry", "--carry %d carries a lane's past into its next segment, which needs --online 1", a->carry);
     if (schedule_from_name(a->schedule) < 0) die_hint("use cosine, linear, constant or wsd", "unknown -k schedule '%s'", a->schedule);
     if (strcmp(a->optimizer, "adamw") != 0 && strcmp(a->optimizer, "muon") != 0) {
         die_hint("use --optimizer adamw or muon", "unknown --optimizer '%s'", a->optimizer);

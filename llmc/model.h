@@ -5,7 +5,7 @@ touches memory directly: a trainer includes this file after defining its element
 process group `Comm`, and these functions, with the same names and arguments on the CPU (train_gpt.c,
 host memory) and on the GPU (train_gpt.cu, device memory):
 
-  memory     tensor_alloc / tensor_free (zero-filled `real`s), tensor_zero, tensor_copy, tensor_upload /
+  memory     tensor_alloc / tensor_free (zero-filled `real`s), tensor_zero, tensor_copy, tensor_copy_rows, tensor_upload /
              tensor_download (from / to host memory), tensor_sum (in double), tokens_alloc / tokens_free /
              tokens_upload (token ids as the layers read them), device_memory_bytes, DEVICE_NAME
   layers     encoder_, layernorm_, rmsnorm_, matmul_, gelu_, crossentropy_ forward and backward; rope_forward
@@ -44,6 +44,8 @@ typedef struct {
     real* ln1_mean;   // (N,)
     real* ln1_rstd;   // (N,)
     real* qkv;        // (N, Dqkv) fused projection, RoPE applied          MHA/GQA/MQA/GTA
+    real* memory;     // (B, K, E) each lane's last K kv rows before RoPE, oldest first   --carry K
+    real* window;     // (B, M+T, E) the memory's M rows then the segment's, RoPE applied --carry K
     real* qlat;       // (N, rq) compressed query                           MLA/GLA, rq > 0
     real* qlat_norm;  // (N, rq)
     real* qlat_rstd;  // (N,)
@@ -94,6 +96,7 @@ typedef struct {
     real* dln_q;        // (N, C) the query path's share of dln1 (MLA/GLA)
     real* datty;        // (N, H*dh)
     real* dqkv;         // (N, Dqkv)
+    real* dwindow;      // (B, M+T, E) --carry: the window's gradient
     real* dq;           // (N, H*(dh+dR))
     real* dqlat;        // (N, rq)
     real* dqlat_norm;   // (N, rq)
@@ -126,14 +129,17 @@ static AttentionDims attention_training_dims(const GPTConfig* c) {
     return is_latent(c) ? latent_group_dims(c) : fused_layout(c, qkv_width(c)).dims;
 }
 
-// The buffers of one block for B*T rows attending over Tk keys, for training or for decoding one row.
+// The buffers of one block for B*T rows attending over Tk keys, for training (Tk = K + T with --carry K)
+// or for decoding one row.
 static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int decoding, ActivationSpec* s) {
     size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, F = c->mlp_hidden;
+    size_t E = gpt_kv_elements_per_token_layer(c), carried = !decoding && Tk > T;
     size_t lat = is_latent(c), rq = c->q_rank, n = c->latent_groups, dc = c->latent_dim, dR = c->rope_dim;
     size_t train_lat = lat && !decoding, decode_lat = lat && decoding;
     size_t mos = c->attn == ATTN_MOSAIC, pm = c->mlp == MLP_PMEM, gelu = c->mlp == MLP_GELU;
     ActivationSpec list[] = {
         BLOCK_ACT(ln1, N * C), BLOCK_ACT(ln1_mean, N), BLOCK_ACT(ln1_rstd, N), BLOCK_ACT(qkv, N * qkv_width(c)),
+        BLOCK_ACT(memory, carried * B * (Tk - T) * E), BLOCK_ACT(window, carried * B * Tk * E),
         BLOCK_ACT(qlat, N * rq), BLOCK_ACT(qlat_norm, N * rq), BLOCK_ACT(qlat_rstd, rq > 0 ? N : 0),
         BLOCK_ACT(q, lat * N * H * (dh + dR)), BLOCK_ACT(kvlat, lat * N * latent_width(c)),
         BLOCK_ACT(kvlat_norm, train_lat * N * n * dc), BLOCK_ACT(kvlat_rstd, train_lat * n * N),
@@ -151,18 +157,19 @@ static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int 
     return count;
 }
 
-// The training buffers outside the blocks, for micro-batches of (B, T).
-static int model_activation_specs(const GPTConfig* c, int B, int T, ActivationSpec* s) {
+// The training buffers outside the blocks, for micro-batches of (B, T) with a memory of K rows per lane.
+static int model_activation_specs(const GPTConfig* c, int B, int T, int K, ActivationSpec* s) {
     size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, lat = is_latent(c), rq = c->q_rank;
+    size_t E = gpt_kv_elements_per_token_layer(c);
     size_t mos = c->attn == ATTN_MOSAIC, pm = c->mlp == MLP_PMEM;
     AttentionDims core = attention_training_dims(c);
     ActivationSpec list[] = {
         MODEL_ACT(encoded, N * C), MODEL_ACT(lnf, N * C), MODEL_ACT(lnf_mean, N), MODEL_ACT(lnf_rstd, N),
         MODEL_ACT(logits, N * c->padded_vocab_size), MODEL_ACT(losses, N), MODEL_ACT(lse, N), MODEL_ACT(proj, N * C),
         MODEL_ACT(dresidual, N * C), MODEL_ACT(dln, N * C), MODEL_ACT(dln_q, lat * N * C), MODEL_ACT(datty, N * H * dh),
-        MODEL_ACT(dqkv, N * qkv_width(c)), MODEL_ACT(dq, lat * N * H * qk_head_dim(c)), MODEL_ACT(dqlat, N * rq),
+        MODEL_ACT(dqkv, N * qkv_width(c)), MODEL_ACT(dwindow, (size_t)B * (K > 0 ? K + T : 0) * E), MODEL_ACT(dq, lat * N * H * qk_head_dim(c)), MODEL_ACT(dqlat, N * rq),
         MODEL_ACT(dqlat_norm, N * rq), MODEL_ACT(dkvlat, lat * N * latent_width(c)), MODEL_ACT(dkvlat_norm, lat * N * c->latent_dim),
-        MODEL_ACT(dukv, lat * N * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, T, &core)),
+        MODEL_ACT(dukv, lat * N * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, T + K, &core)),
         MODEL_ACT(dmos_q, mos * N * C), MODEL_ACT(dmos_k, mos * N * C), MODEL_ACT(dmos_v, mos * N * C),
         MODEL_ACT(dmos_s, (mos || pm) * N * C), MODEL_ACT(dpm, pm * N * C),
         MODEL_ACT(pmem_scratch, pm ? pmem_scratch_size((int)N, c->pmem_size, (int)C) : 0)};
@@ -206,6 +213,11 @@ typedef struct {
     const int* tokens_host;  // the last forward's inputs, for the embedding backward
     const int* targets_used; // the last forward's targets where the layers read them, NULL without
     float mean_loss;         // of the last forward with targets
+    // --carry K (online training): each lane keeps its last K positions' kv rows in every layer (the blocks'
+    // `memory`) for the next segment's attention; set carry before gpt_allocate_activations
+    int carry;        // K (0: no memory)
+    int carry_held;   // M: rows each lane's memory holds now, min(K, positions seen)
+    int window;       // memory rows the last forward attended to (-1: a plain forward without memory)
 } GPT;
 
 // Dies, with the figures, when `bytes` would not fit in the trainer's memory.
@@ -272,8 +284,17 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
         die_hint("lower -t, or train a model with a larger --max-seq-len", "sequence length -t %d exceeds the model's maximum %d", T,
                  c->max_seq_len);
     }
+    if (model->carry > 0 && (is_latent(c) || c->attn == ATTN_MOSAIC)) {
+        die_hint("use --attn mha, gqa, mqa or gta with --carry, or --carry 0",
+                 "--carry keeps a memory for the fused-projection variants so far; --attn %s has none yet", attn_names[c->attn]);
+    }
+    if (T + model->carry > c->max_seq_len) { // the window's positions
+        die_hint("lower --carry or -t, or train a model with a larger --max-seq-len",
+                 "--carry %d + -t %d = %d positions exceed the model's maximum sequence length %d", model->carry, T, T + model->carry,
+                 c->max_seq_len);
+    }
     ActivationSpec block[MAX_ACTIVATIONS], outside[MAX_ACTIVATIONS];
-    int nb = block_activation_specs(c, B, T, T, 0, block), no = model_activation_specs(c, B, T, outside);
+    int K = model->carry, nb = block_activation_specs(c, B, T, T + K, 0, block), no = model_activation_specs(c, B, T, K, outside);
     ActivationTensors* a = &model->acts;
     a->blocks = (BlockActivations*)callocCheck(c->num_layers, sizeof(BlockActivations));
     size_t per_block = point_activations(&a->blocks[0], block, nb, NULL), total = point_activations(a, outside, no, NULL);
@@ -289,6 +310,8 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
     model->targets = tokens_alloc((size_t)B * T);
     model->batch_size = B;
     model->seq_len = T;
+    model->carry_held = 0;
+    model->window = -1;
 }
 
 // ----------------------------------------------------------------------------
@@ -297,39 +320,60 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
 // -- MHA, GQA, MQA and GTA: one fused projection x -> [q (H heads) | kv part]. The kv part ([K | V], or
 // GTA's [S | kr]) is exactly what the KV cache keeps for a token.
 
-// RoPE on the fused rows (B,T,Dqkv) at positions pos0..: the rotated slice of each query head, then the
-// keys: every key head's first dR dims (MHA/GQA/MQA) or the one RoPE key (GTA). backward: the inverse.
+// RoPE on kv parts (B,T rows, row_stride apart) at positions pos0..: every key head's first dR dims
+// (MHA/GQA/MQA) or the one RoPE key (GTA). backward: the inverse.
+static void fused_rope_keys(const GPT* model, real* kv, int row_stride, int B, int T, int pos0, int backward) {
+    const GPTConfig* c = &model->config;
+    FusedLayout f = fused_layout(c, row_stride);
+    (backward ? rope_backward : rope_forward)(kv + f.k_rope, model->rope_cos, model->rope_sin, B, T, pos0, f.k_rope_heads, row_stride,
+                                              c->head_dim, c->rope_dim);
+}
+
+// RoPE on the fused rows (B,T,Dqkv) at positions pos0..: the rotated slice of each query head, then the keys
 static void fused_rope(const GPT* model, real* qkv, int B, int T, int pos0, int backward) {
     const GPTConfig* c = &model->config;
     if (c->rope_dim == 0) return;
     FusedLayout f = fused_layout(c, qkv_width(c));
     int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
-    real* q = qkv + f.q_rope;
-    real* k = qkv + H * dh + f.k_rope;
-    if (backward) {
-        rope_backward(q, model->rope_cos, model->rope_sin, B, T, pos0, H, Dqkv, dh, c->rope_dim);
-        rope_backward(k, model->rope_cos, model->rope_sin, B, T, pos0, f.k_rope_heads, Dqkv, dh, c->rope_dim);
-    } else {
-        rope_forward(q, model->rope_cos, model->rope_sin, B, T, pos0, H, Dqkv, dh, c->rope_dim);
-        rope_forward(k, model->rope_cos, model->rope_sin, B, T, pos0, f.k_rope_heads, Dqkv, dh, c->rope_dim);
-    }
+    (backward ? rope_backward : rope_forward)(qkv + f.q_rope, model->rope_cos, model->rope_sin, B, T, pos0, H, Dqkv, dh, c->rope_dim);
+    fused_rope_keys(model, qkv + H * dh, Dqkv, B, T, pos0, backward);
 }
 
-// ln1 -> atty through the fused projection. With a cache (B, maxT, E) this decodes one row per sequence at
-// pos0 (T = 1): each row's kv part is appended to its sequence's cache, which its attention reads.
+// --carry: lays each lane's M = model->window memory rows and the segment's kv rows (both before RoPE) side by
+// side in acts->window (B, M+T, E), then keeps the window's last K rows as the memory for the next segment.
+// The window is rotated at positions 0..M+T-1, so the segment (queries at M..) continues its memory's.
+static void fill_window(const GPT* model, BlockActivations* acts, int B, int T) {
+    const GPTConfig* c = &model->config;
+    int M = model->window, K = model->carry, Tk = M + T, E = (int)gpt_kv_elements_per_token_layer(c), Dqkv = qkv_width(c);
+    tensor_copy_rows(acts->window, (size_t)Tk * E, acts->memory, (size_t)K * E, B, (size_t)M * E);
+    for (int b = 0; b < B; b++) {
+        tensor_copy_rows(acts->window + ((size_t)b * Tk + M) * E, E, acts->qkv + (size_t)b * T * Dqkv + c->num_heads * c->head_dim, Dqkv, T,
+                         E);
+    }
+    int keep = Tk < K ? Tk : K;
+    tensor_copy_rows(acts->memory, (size_t)K * E, acts->window + (size_t)(Tk - keep) * E, (size_t)Tk * E, B, (size_t)keep * E);
+    if (c->rope_dim > 0) fused_rope_keys(model, acts->window, E, B, Tk, 0, 0);
+}
+
+// ln1 -> atty through the fused projection, at positions pos0.. . Training: keys and values are the rows' own
+// kv parts, or with a memory (model->window = M >= 0, pos0 = M) the window of M memory rows and the
+// segment's. With a cache (B, maxT, E) this decodes one row per sequence at pos0 (T = 1): each row's kv part
+// is appended to its sequence's cache, which its attention reads.
 static void fused_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T, int pos0,
                                     real* cache) {
     const GPTConfig* c = &model->config;
-    int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
+    int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c), E = (int)gpt_kv_elements_per_token_layer(c);
     matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, B * T, c->channels, Dqkv);
+    int carried = cache == NULL && model->window >= 0;
+    if (carried) fill_window(model, acts, B, T);
     fused_rope(model, acts->qkv, B, T, pos0, 0);
     if (cache == NULL) {
-        FusedLayout f = fused_layout(c, Dqkv);
-        const real* kv = acts->qkv + H * dh;
-        attention_forward(acts->atty, acts->att, acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, T, &f.dims);
+        FusedLayout f = fused_layout(c, carried ? E : Dqkv);
+        const real* kv = carried ? acts->window : acts->qkv + H * dh;
+        attention_forward(acts->atty, acts->att, acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, carried ? pos0 + T : T,
+                          &f.dims);
         return;
     }
-    int E = (int)gpt_kv_elements_per_token_layer(c);
     FusedLayout f = fused_layout(c, E);
     for (int b = 0; b < B; b++) {
         real* kv = cache + (size_t)b * c->max_seq_len * E;
@@ -339,20 +383,27 @@ static void fused_attention_forward(const GPT* model, const ParameterTensors* p,
     }
 }
 
-// datty -> dln (written), accumulating the projection's weight gradients into g
+// datty -> dln (written), accumulating the projection's weight gradients into g. With a memory the core's key
+// and value gradients go to the window, whose segment rows are the kv parts' gradient: the memory's are
+// dropped, as the memory is a constant.
 static void fused_attention_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g, const BlockActivations* acts,
                                      int B, int T) {
     const GPTConfig* c = &model->config;
     ActivationTensors* s = &model->acts;
-    int N = B * T, H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c);
-    FusedLayout f = fused_layout(c, Dqkv);
-    const real* kv = acts->qkv + H * dh;
-    real* dkv = s->dqkv + H * dh;
-    // atty = attention(rope(qkv)): the core accumulates into the kv part
+    int N = B * T, H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c), E = (int)gpt_kv_elements_per_token_layer(c);
+    int carried = model->window >= 0, M = carried ? model->window : 0, Tk = M + T;
+    FusedLayout f = fused_layout(c, carried ? E : Dqkv);
+    const real* kv = carried ? acts->window : acts->qkv + H * dh;
+    real* dkv = carried ? s->dwindow : s->dqkv + H * dh;
+    // atty = attention(rope(qkv)): the core accumulates into the kv part (or the window)
     tensor_zero(s->dqkv, (size_t)N * Dqkv);
+    if (carried) tensor_zero(s->dwindow, (size_t)B * Tk * E);
     attention_backward(s->dqkv, dkv + f.k1, f.k2 >= 0 ? dkv + f.k2 : NULL, dkv + f.v, s->attn_scratch, s->datty, acts->atty, acts->att,
-                       acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, T, &f.dims);
-    fused_rope(model, s->dqkv, B, T, 0, 1);
+                       acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, carried ? Tk : T, &f.dims);
+    for (int b = 0; carried && b < B; b++) {
+        tensor_copy_rows(s->dqkv + (size_t)b * T * Dqkv + H * dh, Dqkv, s->dwindow + ((size_t)b * Tk + M) * E, E, T, E);
+    }
+    fused_rope(model, s->dqkv, B, T, M, 1);
     // qkv = ln1 @ qkvw^T + qkvb
     matmul_backward(s->dln, g->qkvw, g->qkvb, s->dqkv, acts->ln1, p->qkvw, N, c->channels, Dqkv);
 }
@@ -654,24 +705,28 @@ static void block_backward(GPT* model, int l, const BlockActivations* acts, cons
     layernorm_backward(s->dresidual, g.ln1w, g.ln1b, s->dln, x, p.ln1w, acts->ln1_mean, acts->ln1_rstd, N, C);
 }
 
-// Forward over a batch. inputs, targets (B,T) on the host; targets may be NULL (no loss). Sets mean_loss.
-static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B, int T) {
+// Forward over a batch at positions window.. (window >= 0: each lane's segment after the memory's `window`
+// rows, which it attends to and then joins; -1: a plain forward at positions 0..). inputs, targets (B,T) on the
+// host; targets may be NULL (no loss). Sets mean_loss.
+static void gpt_forward_at(GPT* model, const int* inputs, const int* targets, int B, int T, int window) {
     const GPTConfig* c = &model->config;
     if (B > model->batch_size || T != model->seq_len) {
         die("forward with B=%d T=%d, but activations were allocated for B<=%d T=%d", B, T, model->batch_size, model->seq_len);
     }
-    int N = B * T, C = c->channels, V = c->vocab_size, Vp = c->padded_vocab_size;
+    int N = B * T, C = c->channels, V = c->vocab_size, Vp = c->padded_vocab_size, pos0 = window > 0 ? window : 0;
     for (int i = 0; i < N; i++) {
         if (inputs[i] < 0 || inputs[i] >= V) die("token id %d at position %d is outside the vocabulary [0, %d)", inputs[i], i, V);
     }
     ActivationTensors* a = &model->acts;
     model->tokens_host = inputs;
+    model->window = window;
     const int* tokens = tokens_upload(model->tokens, inputs, N);
-    encoder_forward(a->encoded, tokens, model->params.wte, model->params.wpe, B, T, C);
+    encoder_forward(a->encoded, tokens, model->params.wte, model->params.wpe ? model->params.wpe + (size_t)pos0 * C : NULL, B, T, C);
     for (int l = 0; l < c->num_layers; l++) {
         const real* x = l == 0 ? a->encoded : a->blocks[l - 1].residual3;
-        block_forward(model, l, &a->blocks[l], a->proj, x, B, T, 0, NULL, NULL);
+        block_forward(model, l, &a->blocks[l], a->proj, x, B, T, pos0, NULL, NULL);
     }
+    if (window >= 0) model->carry_held = window + T < model->carry ? window + T : model->carry;
     const real* last = a->blocks[c->num_layers - 1].residual3;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, model->params.lnfw, model->params.lnfb, N, C);
     matmul_forward(a->logits, a->lnf, model->params.wte, NULL, N, C, Vp);
@@ -681,6 +736,14 @@ static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B
         crossentropy_forward(a->losses, a->lse, a->logits, model->targets_used, N, V, Vp);
         model->mean_loss = (float)(tensor_sum(a->losses, N) / N);
     }
+}
+
+// a plain forward: sequences of their own, at positions 0..T-1
+static void gpt_forward(GPT* model, const int* inputs, const int* targets, int B, int T) { gpt_forward_at(model, inputs, targets, B, T, -1); }
+
+// --carry: the next segment of each lane, attending to the memory of the positions before it
+static void gpt_forward_carried(GPT* model, const int* inputs, const int* targets, int B, int T) {
+    gpt_forward_at(model, inputs, targets, B, T, model->carry_held);
 }
 
 // Queues the average over the processes of layer l's gradients (l = -1: the tensors outside the blocks),
@@ -722,8 +785,9 @@ static void gpt_backward(GPT* model, float grad_scale, Comm* average) {
         block_backward(model, l, &a->blocks[l], x, B, T);
         if (average) gpt_mean_grads(model, average, l);
     }
-    // encoded = wte[inputs] + wpe
-    encoder_backward(model->grads.wte, model->grads.wpe, a->dresidual, model->tokens_host, B, T, C);
+    // encoded = wte[inputs] + wpe[pos0..]
+    size_t pos0 = model->window > 0 ? (size_t)model->window : 0;
+    encoder_backward(model->grads.wte, model->grads.wpe ? model->grads.wpe + pos0 * C : NULL, a->dresidual, model->tokens_host, B, T, C);
     if (average) {
         gpt_mean_grads(model, average, -1);
         comm_grads_wait(average);

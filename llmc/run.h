@@ -149,9 +149,10 @@ static void check_block_finite(const GPTConfig* c, const float* block, const cha
     }
 }
 
-// Writes the run's checkpoint for rs.step from host copies of the parameters and optimizer state.
+// Writes the run's checkpoint for rs.step from host copies of the parameters and optimizer state, and with
+// --carry K the memory (L, B, K, E) whose lanes hold `held` rows each.
 static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* dtype, const void* params, void* m, void* v,
-                                float train_loss) {
+                                const void* memory, int held, float train_loss) {
     const TrainArgs* a = run->a;
     const RunState* rs = &run->rs;
     check_block_finite(c, (const float*)params, "parameter", rs->step);
@@ -195,6 +196,8 @@ static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* 
         meta_set(&meta, "stream.nats", "%.17g", rs->stream_nats);
         meta_set(&meta, "stream.tokens", "%llu", (unsigned long long)rs->stream_tokens);
         meta_set(&meta, "stream.bytes", "%llu", (unsigned long long)rs->stream_bytes);
+        meta_set(&meta, "train.carry", "%d", a->carry);
+        meta_set(&meta, "carry.held", "%d", held);
     }
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);
@@ -205,10 +208,11 @@ static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* 
     double windows[2][OUTLIER_WINDOW];
     outlier_values(&rs->loss_window, windows[0]);
     outlier_values(&rs->norm_window, windows[1]);
-    SafeTensorWrite extra[2] = {{"run.loss_window", "F64", 1, {rs->loss_window.count}, windows[0]},
-                                {"run.norm_window", "F64", 1, {rs->norm_window.count}, windows[1]}};
+    SafeTensorWrite extra[3] = {{"run.loss_window", "F64", 1, {rs->loss_window.count}, windows[0]},
+                                {"run.norm_window", "F64", 1, {rs->norm_window.count}, windows[1]},
+                                {"carry.memory", dtype, 4, {c->num_layers, a->B, a->carry, (int64_t)gpt_kv_elements_per_token_layer(c)}, memory}};
     double t0 = wall_seconds();
-    checkpoint_write_with(path, c, dtype, n, blocks, &meta, 2, extra);
+    checkpoint_write_with(path, c, dtype, n, blocks, &meta, a->carry > 0 ? 3 : 2, extra);
     meta_free(&meta);
     checkpoint_keep_last(a->output_dir, a->keep_last);
     printf("step %d | wrote %s (%.0f ms)\n", rs->step, path, 1e3 * (wall_seconds() - t0));
@@ -245,6 +249,12 @@ static void run_restore(Run* run, const SafeTensors* st, const GPTConfig* c, con
         rs->stream_nats = parse_double_or_die(checkpoint_meta(st, "stream.nats"), what);
         rs->stream_tokens = checkpoint_meta_u64(st, "stream.tokens");
         rs->stream_bytes = checkpoint_meta_u64(st, "stream.bytes");
+        int carry = checkpoint_meta_int(st, "train.carry");
+        if (carry != a->carry) {
+            char hint[64];
+            snprintf(hint, sizeof(hint), "resume with --carry %d", carry);
+            die_hint(hint, "checkpoint '%s' was trained with --carry %d, this run has --carry %d", st->path, carry, a->carry);
+        }
     }
     if (checkpoint_meta_u64(st, "train.seed") != a->seed) {
         die_hint("resume with the same --seed so the data order continues exactly", "checkpoint '%s' has --seed %s",
@@ -280,6 +290,21 @@ static void run_restore(Run* run, const SafeTensors* st, const GPTConfig* c, con
         safetensors_read(st, t, values, "F64");
         for (int i = 0; i < (int)t->shape[0]; i++) outlier_push(windows[w], values[i]);
     }
+}
+
+// --carry K: the memory (L, B, K, E) of an online checkpoint into host; returns the rows each lane holds
+static int run_restore_memory(const Run* run, const SafeTensors* st, const GPTConfig* c, const char* dtype, void* host) {
+    const TrainArgs* a = run->a;
+    const SafeTensorInfo* t = safetensors_find(st, "carry.memory");
+    int64_t E = (int64_t)gpt_kv_elements_per_token_layer(c);
+    int held = checkpoint_meta_int(st, "carry.held");
+    if (t == NULL || t->ndim != 4 || t->shape[0] != c->num_layers || t->shape[1] != a->B || t->shape[2] != a->carry || t->shape[3] != E ||
+        held < 0 || held > a->carry) {
+        die_hint("the file is corrupt; use another checkpoint", "checkpoint '%s': the --carry memory 'carry.memory' is missing, or not "
+                 "(%d, %d, %d, %lld) with at most %d rows held", st->path, c->num_layers, a->B, a->carry, (long long)E, a->carry);
+    }
+    safetensors_read(st, t, host, dtype);
+    return held;
 }
 
 // Keeps the lines of the run's log.txt up to the resumed step: updates 1..step, and evaluations before it

@@ -74,16 +74,24 @@ static int sample_main(ArgParser* p) {
     return 0;
 }
 
-// host copies of the parameters and the optimizer state in the parameter layout, for checkpoints
+// host copies of the parameters and the optimizer state in the parameter layout, and of the --carry memory
+// (L, B, K, E), for checkpoints
 typedef struct {
-    real *params, *m, *v;
+    real *params, *m, *v, *memory;
 } HostState;
+
+// the --carry memory's elements per layer
+static size_t memory_per_layer(const GPT* model) { return (size_t)model->batch_size * model->carry * gpt_kv_elements_per_token_layer(&model->config); }
 
 // Writes the run's checkpoint for rs.step. Every process takes part (ZeRO-1 gathers the state); rank 0 writes.
 static void save_checkpoint(Run* run, GPT* model, Comm* comm, HostState* host, float train_loss) {
     tensor_download(host->params, model->params_memory, model->num_parameters);
     gpt_gather_optimizer_state(model, comm, host->m, host->v);
-    if (run->dist.rank == 0) run_save_checkpoint(run, &model->config, REAL_DTYPE, host->params, host->m, host->v, train_loss);
+    size_t per_layer = memory_per_layer(model);
+    for (int l = 0; l < model->config.num_layers && per_layer > 0; l++) tensor_download(host->memory + l * per_layer, model->acts.blocks[l].memory, per_layer);
+    if (run->dist.rank == 0) {
+        run_save_checkpoint(run, &model->config, REAL_DTYPE, host->params, host->m, host->v, host->memory, model->carry_held, train_loss);
+    }
 }
 
 // --dump-step: one forward and backward on the first training batch, for comparing the trainers
@@ -127,8 +135,9 @@ static int train_main(ArgParser* parser, Dist dist) {
     run_open_output(&run, resume_path, sizeof(resume_path));
     const char* source = a->resume ? resume_path : a->init_from;
     GPT model;
-    HostState host;
-    int use_muon = strcmp(a->optimizer, "muon") == 0;
+    HostState host = {0};
+    int use_muon = strcmp(a->optimizer, "muon") == 0, memory_held = 0;
+    real* memory = NULL; // a resumed --carry memory (L, B, K, E)
     if (source != NULL) {
         SafeTensors st;
         int ours = gpt_load(&model, source, &st);
@@ -145,6 +154,11 @@ static int train_main(ArgParser* parser, Dist dist) {
                 real* v = (real*)callocCheck(model.num_parameters, sizeof(real));
                 run_restore(&run, &st, &model.config, REAL_DTYPE, m, v);
                 gpt_scatter_optimizer_state(&model, m, v);
+                if (a->carry > 0) {
+                    memory = (real*)mallocCheck((size_t)model.config.num_layers * a->B * a->carry *
+                                                gpt_kv_elements_per_token_layer(&model.config) * sizeof(real));
+                    memory_held = run_restore_memory(&run, &st, &model.config, REAL_DTYPE, memory);
+                }
                 free(m);
                 free(v);
             }
@@ -163,7 +177,16 @@ static int train_main(ArgParser* parser, Dist dist) {
         die_hint("use --tokenizer to match the model's vocabulary", "the model's vocabulary has %d tokens, tokenizer '%s' has %d",
                  c->vocab_size, tokenizer_name(&run.tok), run.tok.vocab_size);
     }
+    if (a->carry > 0 && dist.size > 1) {
+        die_hint("run --carry on one process", "--carry: checkpoints keep one process's memory so far, and this run has %d processes", dist.size);
+    }
+    model.carry = a->carry;
     gpt_allocate_activations(&model, a->B, a->T);
+    if (memory != NULL) { // the resumed memory, layer by layer
+        for (int l = 0; l < c->num_layers; l++) tensor_upload(model.acts.blocks[l].memory, memory + l * memory_per_layer(&model), memory_per_layer(&model));
+        model.carry_held = memory_held;
+        free(memory);
+    }
     double peak = trainer_peak_gflops(a);
     trainer_ready(&model, a, a->B, a->T);
     char compute[512];
@@ -176,6 +199,7 @@ static int train_main(ArgParser* parser, Dist dist) {
         host.params = (real*)callocCheck(model.num_parameters, sizeof(real));
         host.m = (real*)callocCheck(model.num_parameters, sizeof(real));
         host.v = (real*)callocCheck(model.num_parameters, sizeof(real));
+        host.memory = (real*)callocCheck(memory_per_layer(&model) * c->num_layers + 1, sizeof(real));
         SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
         float train_loss = 0.0f;
         double total_peak = peak * dist.size;
@@ -200,7 +224,7 @@ static int train_main(ArgParser* parser, Dist dist) {
             double loss_sum = 0, bytes = 0;
             for (int micro = 0; micro < run.accum_steps; micro++) {
                 dataloader_next_batch(&run.train);
-                gpt_forward(&model, run.train.inputs, run.train.targets, a->B, a->T);
+                (a->carry > 0 ? gpt_forward_carried : gpt_forward)(&model, run.train.inputs, run.train.targets, a->B, a->T);
                 gpt_backward(&model, 1.0f / run.accum_steps, micro == run.accum_steps - 1 && dist.size > 1 ? &comm : NULL);
                 loss_sum += model.mean_loss;
                 if (a->online) bytes += run_target_bytes(&run, run.train.targets, a->B * a->T);
@@ -227,6 +251,7 @@ static int train_main(ArgParser* parser, Dist dist) {
         free(host.params);
         free(host.m);
         free(host.v);
+        free(host.memory);
     }
     run_finish(&run);
     gpt_free(&model);

@@ -9,6 +9,9 @@ A run directory holds the trainer's log.txt and train.log (its stdout); recipes 
   runs.py plot OUT.png CSV --x tokens|seconds    validation loss of every run against tokens or time
   runs.py attention-table OUT.md RUN_DIR...      the attention comparison's markdown table
   runs.py muon-table OUT.md ADAMW_DIRS -- MUON_DIRS   the optimizer comparison's markdown table
+  runs.py online OUT_PREFIX RUN_DIR...           online (--online 1) runs: OUT_PREFIX.png (the running
+                                                 prequential bits/byte over the stream) and OUT_PREFIX.md
+                                                 (each setting's final code length, per seed)
 
 Step times are medians over the logged steps, so a moment of contention on a shared machine does not
 move them.
@@ -220,6 +223,69 @@ def cmd_muon_table(args):
     print(f"wrote {args.out}")
 
 
+def stream_of(run_dir):
+    """An online run's running prequential loss, [(tokens, bits/byte)], and its final code length line."""
+    name, steps, info = read_run(run_dir)
+    curve = [(s * info["tokens_per_step"], r["stream_bpb"]) for s, r in sorted(steps.items()) if "stream_bpb" in r]
+    final = None
+    for line in open(os.path.join(run_dir, "log.txt")):
+        f = line.split()
+        if f[:2] == ["stream", "code_length_bits"]:
+            final = {"bits": float(f[2]), "tokens": int(f[4]), "bytes": int(f[6])}
+    if not curve or final is None:
+        sys.exit(f"error: {run_dir} is not a finished online run (no stream_bpb steps or no code length line)")
+    return name, curve, final
+
+
+def cmd_online(args):
+    """Runs named STREAM-SETTING_s<seed>: one plot panel and one table per stream, one row per setting, its
+    seeds side by side; each row's code length also as a difference from the stream's first setting."""
+    streams = {}  # stream -> setting -> [(seed name, curve, final)]
+    for run_dir in args.runs:
+        name, curve, final = stream_of(run_dir)
+        base = re.sub(r"_s\d+$", "", name)
+        stream, _, setting = base.partition("-")
+        streams.setdefault(stream, {}).setdefault(setting, []).append((name, curve, final))
+    lines = []
+    for stream, settings in streams.items():
+        first = next(iter(settings.values()))
+        total_bytes = first[0][2]["bytes"]
+        lines += [f"### {stream}: {first[0][2]['tokens']:,} tokens, {total_bytes:,} bytes of text", "",
+                  "| setting | code length, kbit (per seed) | bits/byte (per seed) | vs the first row, kbit (per seed) |",
+                  "|---|---|---|---|"]
+        for setting, runs in settings.items():
+            kbits = ", ".join(f"{r[2]['bits'] / 1e3:,.1f}" for r in runs)
+            bpb = ", ".join(f"{r[2]['bits'] / r[2]['bytes']:.4f}" for r in runs)
+            diff = ", ".join(f"{(r[2]['bits'] - b[2]['bits']) / 1e3:+,.1f}" for r, b in zip(runs, first))
+            lines.append(f"| {setting} | {kbits} | {bpb} | {diff} |")
+        lines.append("")
+    with open(args.prefix + ".md", "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        sys.exit("error: plotting needs matplotlib: python3 -m pip install matplotlib")
+    fig, axes = plt.subplots(1, len(streams), figsize=(7 * len(streams), 5), squeeze=False)
+    for ax, (stream, settings) in zip(axes[0], streams.items()):
+        for setting, runs in settings.items():
+            for i, (name, curve, _) in enumerate(runs):
+                line, = ax.plot([c[0] for c in curve], [c[1] for c in curve], linewidth=1.2 if i == 0 else 0.6,
+                                label=setting if i == 0 else None, color=None if i == 0 else color)
+                color = line.get_color()
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{stream} tokens of the stream seen")
+        ax.set_ylabel("prequential loss so far (bits/byte)")
+        ax.set_title(f"{stream}: running prequential loss (thin: other seeds)", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.prefix + ".png", dpi=120)
+    print(f"wrote {args.prefix}.md and {args.prefix}.png")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +307,10 @@ def main():
     p.add_argument("out")
     p.add_argument("runs", nargs="+")
     p.set_defaults(func=cmd_attention_table)
+    p = sub.add_parser("online")
+    p.add_argument("prefix")
+    p.add_argument("runs", nargs="+")
+    p.set_defaults(func=cmd_online)
     args = parser.parse_args()
     args.func(args)
 
