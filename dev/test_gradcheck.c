@@ -663,6 +663,9 @@ int main(void) {
     test_carry("GTA-1 learned nobias", tiny_config(ATTN_GTA, 1, POS_LEARNED, 0, 2), 3, 2);
     test_carry("MHA rope 1 layer, sliding", tiny_config(ATTN_MHA, 0, POS_ROPE, 1, 1), 4, 3);
     test_carry("GTA-2 rope 1 layer, sliding", tiny_config(ATTN_GTA, 2, POS_ROPE, 1, 1), 4, 3);
+    test_carry("MLA rq=6 bias", tiny_latent(ATTN_MLA, 1, 8, 6, POS_ROPE, 1, 2), 3, 2);
+    test_carry("GLA-2 rq=0 learned nobias", tiny_latent(ATTN_GLA, 2, 8, 0, POS_LEARNED, 0, 2), 3, 2);
+    test_carry("GLA-2 rq=6 1 layer, sliding", tiny_latent(ATTN_GLA, 2, 8, 6, POS_ROPE, 1, 1), 4, 3);
     printf("%d gradient elements checked, %d failing checks\n", checks, failures);
     test_free_all();
     return failures == 0 ? 0 : 1;

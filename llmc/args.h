@@ -131,7 +131,7 @@ static void args_defaults(ArgParser* p, const char* default_precision) {
     arg_add(p, NULL, "--vocab", ARG_STRING, &a->vocab, 0, NULL, "gpt2 vocabulary: a directory or r50k_base.tiktoken / encoder.json / gpt2_tokenizer.bin (unset = data/gpt2)");
     arg_add(p, NULL, "--shuffle", ARG_INT, &a->shuffle, 0, "[0, 1]", "shuffle shards and batches each epoch (0/1)");
     arg_add(p, NULL, "--online", ARG_INT, &a->online, 0, "[0, 1]", "1 = online (prequential) training: the training shards read once, in order, as B lanes of one stream; each batch is scored before it is learned, and the run reports the stream's code length");
-    arg_add(p, NULL, "--carry", ARG_INT, &a->carry, 0, "[0, 1048576]", "--online 1: each segment also attends to the last K positions of its lane before it (a memory without gradient; mha, gqa, mqa, gta)");
+    arg_add(p, NULL, "--carry", ARG_INT, &a->carry, 0, "[0, 1048576]", "--online 1: each segment also attends to the last K positions of its lane before it (a memory without gradient; not with mosaic or pmem)");
     // model
     arg_add(p, NULL, "--layers", ARG_INT, &a->num_layers, 1, "[1, 4096]", "transformer blocks L");
     arg_add(p, NULL, "--channels", ARG_INT, &a->channels, 1, "[1, 65536]", "model width C");

@@ -134,6 +134,7 @@ static AttentionDims attention_training_dims(const GPTConfig* c) {
 static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int decoding, ActivationSpec* s) {
     size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, F = c->mlp_hidden;
     size_t E = gpt_kv_elements_per_token_layer(c), carried = !decoding && Tk > T;
+    size_t Nw = carried ? (size_t)B * Tk : N; // the rows keys and values are made for: with --carry, the window's
     size_t lat = is_latent(c), rq = c->q_rank, n = c->latent_groups, dc = c->latent_dim, dR = c->rope_dim;
     size_t train_lat = lat && !decoding, decode_lat = lat && decoding;
     size_t mos = c->attn == ATTN_MOSAIC, pm = c->mlp == MLP_PMEM, gelu = c->mlp == MLP_GELU;
@@ -142,8 +143,8 @@ static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int 
         BLOCK_ACT(memory, carried * B * (Tk - T) * E), BLOCK_ACT(window, carried * B * Tk * E),
         BLOCK_ACT(qlat, N * rq), BLOCK_ACT(qlat_norm, N * rq), BLOCK_ACT(qlat_rstd, rq > 0 ? N : 0),
         BLOCK_ACT(q, lat * N * H * (dh + dR)), BLOCK_ACT(kvlat, lat * N * latent_width(c)),
-        BLOCK_ACT(kvlat_norm, train_lat * N * n * dc), BLOCK_ACT(kvlat_rstd, train_lat * n * N),
-        BLOCK_ACT(ukv, train_lat * N * 2 * H * dh), BLOCK_ACT(att, attention_state_size(B, (int)H, T, Tk)),
+        BLOCK_ACT(kvlat_norm, train_lat * Nw * n * dc), BLOCK_ACT(kvlat_rstd, train_lat * n * Nw),
+        BLOCK_ACT(ukv, train_lat * Nw * 2 * H * dh), BLOCK_ACT(att, attention_state_size(B, (int)H, T, Tk)),
         BLOCK_ACT(atty, N * H * dh), BLOCK_ACT(q_absorbed, decode_lat * N * H * (dc + dR)), BLOCK_ACT(ctx, decode_lat * N * H * dc),
         BLOCK_ACT(mos_s, mos * N * C), BLOCK_ACT(mos_k, mos * N * C), BLOCK_ACT(mos_knorm, mos * N * H), BLOCK_ACT(mos_vp, mos * N * C),
         BLOCK_ACT(mos_v, mos * N * C), BLOCK_ACT(mos_vnorm, mos * N * H), BLOCK_ACT(mos_tmp, (mos || pm) * decoding * 4 * C),
@@ -160,7 +161,7 @@ static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int 
 // The training buffers outside the blocks, for micro-batches of (B, T) with a memory of K rows per lane.
 static int model_activation_specs(const GPTConfig* c, int B, int T, int K, ActivationSpec* s) {
     size_t N = (size_t)B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, lat = is_latent(c), rq = c->q_rank;
-    size_t E = gpt_kv_elements_per_token_layer(c);
+    size_t E = gpt_kv_elements_per_token_layer(c), Nw = (size_t)B * (T + K); // the window's rows (K = 0: the batch's)
     size_t mos = c->attn == ATTN_MOSAIC, pm = c->mlp == MLP_PMEM;
     AttentionDims core = attention_training_dims(c);
     ActivationSpec list[] = {
@@ -168,8 +169,8 @@ static int model_activation_specs(const GPTConfig* c, int B, int T, int K, Activ
         MODEL_ACT(logits, N * c->padded_vocab_size), MODEL_ACT(losses, N), MODEL_ACT(lse, N), MODEL_ACT(proj, N * C),
         MODEL_ACT(dresidual, N * C), MODEL_ACT(dln, N * C), MODEL_ACT(dln_q, lat * N * C), MODEL_ACT(datty, N * H * dh),
         MODEL_ACT(dqkv, N * qkv_width(c)), MODEL_ACT(dwindow, (size_t)B * (K > 0 ? K + T : 0) * E), MODEL_ACT(dq, lat * N * H * qk_head_dim(c)), MODEL_ACT(dqlat, N * rq),
-        MODEL_ACT(dqlat_norm, N * rq), MODEL_ACT(dkvlat, lat * N * latent_width(c)), MODEL_ACT(dkvlat_norm, lat * N * c->latent_dim),
-        MODEL_ACT(dukv, lat * N * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, T + K, &core)),
+        MODEL_ACT(dqlat_norm, N * rq), MODEL_ACT(dkvlat, lat * N * latent_width(c)), MODEL_ACT(dkvlat_norm, lat * Nw * c->latent_dim),
+        MODEL_ACT(dukv, lat * Nw * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, T + K, &core)),
         MODEL_ACT(dmos_q, mos * N * C), MODEL_ACT(dmos_k, mos * N * C), MODEL_ACT(dmos_v, mos * N * C),
         MODEL_ACT(dmos_s, (mos || pm) * N * C), MODEL_ACT(dpm, pm * N * C),
         MODEL_ACT(pmem_scratch, pm ? pmem_scratch_size((int)N, c->pmem_size, (int)C) : 0)};
@@ -284,9 +285,9 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
         die_hint("lower -t, or train a model with a larger --max-seq-len", "sequence length -t %d exceeds the model's maximum %d", T,
                  c->max_seq_len);
     }
-    if (model->carry > 0 && (is_latent(c) || c->attn == ATTN_MOSAIC)) {
-        die_hint("use --attn mha, gqa, mqa or gta with --carry, or --carry 0",
-                 "--carry keeps a memory for the fused-projection variants so far; --attn %s has none yet", attn_names[c->attn]);
+    if (model->carry > 0 && (c->attn == ATTN_MOSAIC || c->mlp == MLP_PMEM)) { // their leaky sums would restart each segment
+        die_hint("use --attn mha, gqa, mqa, gta, mla or gla with --mlp gelu for --carry, or --carry 0",
+                 "--carry: Memory Mosaics (--attn mosaic, --mlp pmem) carry no state across segments yet");
     }
     if (T + model->carry > c->max_seq_len) { // the window's positions
         die_hint("lower --carry or -t, or train a model with a larger --max-seq-len",
@@ -339,20 +340,25 @@ static void fused_rope(const GPT* model, real* qkv, int B, int T, int pos0, int 
     fused_rope_keys(model, qkv + H * dh, Dqkv, B, T, pos0, backward);
 }
 
-// --carry: lays each lane's M = model->window memory rows and the segment's kv rows (both before RoPE) side by
-// side in acts->window (B, M+T, E), then keeps the window's last K rows as the memory for the next segment.
-// The window is rotated at positions 0..M+T-1, so the segment (queries at M..) continues its memory's.
-static void fill_window(const GPT* model, BlockActivations* acts, int B, int T) {
-    const GPTConfig* c = &model->config;
-    int M = model->window, K = model->carry, Tk = M + T, E = (int)gpt_kv_elements_per_token_layer(c), Dqkv = qkv_width(c);
+// --carry: lays each lane's M = model->window memory rows and the segment's rows (its kv parts, or latents,
+// E wide, row_stride apart in `rows`; both before RoPE) side by side in acts->window (B, M+T, E), then keeps
+// the window's last K rows as the memory for the next segment. The caller rotates the window at positions
+// 0..M+T-1, so that the segment (queries at M..) continues its memory's positions.
+static void fill_window(const GPT* model, BlockActivations* acts, const real* rows, int row_stride, int B, int T) {
+    int M = model->window, K = model->carry, Tk = M + T, E = (int)gpt_kv_elements_per_token_layer(&model->config);
     tensor_copy_rows(acts->window, (size_t)Tk * E, acts->memory, (size_t)K * E, B, (size_t)M * E);
     for (int b = 0; b < B; b++) {
-        tensor_copy_rows(acts->window + ((size_t)b * Tk + M) * E, E, acts->qkv + (size_t)b * T * Dqkv + c->num_heads * c->head_dim, Dqkv, T,
-                         E);
+        tensor_copy_rows(acts->window + ((size_t)b * Tk + M) * E, E, rows + (size_t)b * T * row_stride, row_stride, T, E);
     }
     int keep = Tk < K ? Tk : K;
     tensor_copy_rows(acts->memory, (size_t)K * E, acts->window + (size_t)(Tk - keep) * E, (size_t)Tk * E, B, (size_t)keep * E);
-    if (c->rope_dim > 0) fused_rope_keys(model, acts->window, E, B, Tk, 0, 0);
+}
+
+// --carry's backward: the segment's rows of the window's gradient dwindow (B, M+T, E) into rows (B*T, row_stride
+// apart); the memory's rows are dropped, as the memory is a constant
+static void window_grads_to_rows(const GPT* model, real* rows, int row_stride, const real* dwindow, int B, int T) {
+    int M = model->window, Tk = M + T, E = (int)gpt_kv_elements_per_token_layer(&model->config);
+    for (int b = 0; b < B; b++) tensor_copy_rows(rows + (size_t)b * T * row_stride, row_stride, dwindow + ((size_t)b * Tk + M) * E, E, T, E);
 }
 
 // ln1 -> atty through the fused projection, at positions pos0.. . Training: keys and values are the rows' own
@@ -365,7 +371,10 @@ static void fused_attention_forward(const GPT* model, const ParameterTensors* p,
     int H = c->num_heads, dh = c->head_dim, Dqkv = qkv_width(c), E = (int)gpt_kv_elements_per_token_layer(c);
     matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, B * T, c->channels, Dqkv);
     int carried = cache == NULL && model->window >= 0;
-    if (carried) fill_window(model, acts, B, T);
+    if (carried) {
+        fill_window(model, acts, acts->qkv + H * dh, Dqkv, B, T);
+        if (c->rope_dim > 0) fused_rope_keys(model, acts->window, E, B, pos0 + T, 0, 0);
+    }
     fused_rope(model, acts->qkv, B, T, pos0, 0);
     if (cache == NULL) {
         FusedLayout f = fused_layout(c, carried ? E : Dqkv);
@@ -400,9 +409,7 @@ static void fused_attention_backward(GPT* model, const ParameterTensors* p, cons
     if (carried) tensor_zero(s->dwindow, (size_t)B * Tk * E);
     attention_backward(s->dqkv, dkv + f.k1, f.k2 >= 0 ? dkv + f.k2 : NULL, dkv + f.v, s->attn_scratch, s->datty, acts->atty, acts->att,
                        acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, carried ? Tk : T, &f.dims);
-    for (int b = 0; carried && b < B; b++) {
-        tensor_copy_rows(s->dqkv + (size_t)b * T * Dqkv + H * dh, Dqkv, s->dwindow + ((size_t)b * Tk + M) * E, E, T, E);
-    }
+    if (carried) window_grads_to_rows(model, s->dqkv + H * dh, Dqkv, s->dwindow, B, T);
     fused_rope(model, s->dqkv, B, T, M, 1);
     // qkv = ln1 @ qkvw^T + qkvb
     matmul_backward(s->dln, g->qkvw, g->qkvb, s->dqkv, acts->ln1, p->qkvw, N, c->channels, Dqkv);
@@ -425,55 +432,65 @@ static void latent_queries_forward(const GPT* model, const ParameterTensors* p, 
     rope_forward(acts->q + dh, model->rope_cos, model->rope_sin, B, T, pos0, c->num_heads, Dq, dh + dR, dR);
 }
 
-// ln1 -> atty for training: keys and values materialised per head, group by group
-static void latent_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T) {
+// ln1 -> atty for training, queries at positions pos0..: keys and values materialised per head, group by
+// group, from the latents; with a memory (model->window = M >= 0, pos0 = M) from the window of M memory
+// latents and the segment's, Nw = B*(M+T) rows
+static void latent_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T, int pos0) {
     const GPTConfig* c = &model->config;
     int N = B * T, n = c->latent_groups, dc = c->latent_dim, Hg = c->num_heads / n, dh = c->head_dim;
-    int dR = c->rope_dim, Dlat = latent_width(c);
-    latent_queries_forward(model, p, acts, B, T, 0);
+    int dR = c->rope_dim, Dlat = latent_width(c), carried = model->window >= 0, Tk = carried ? pos0 + T : T, Nw = B * Tk;
+    latent_queries_forward(model, p, acts, B, T, pos0);
     matmul_forward(acts->kvlat, acts->ln1, p->dkvw, p->dkvb, N, c->channels, Dlat);
-    rope_forward(acts->kvlat + n * dc, model->rope_cos, model->rope_sin, B, T, 0, 1, Dlat, dR, dR);
+    if (carried) fill_window(model, acts, acts->kvlat, Dlat, B, T);
+    real* lat = carried ? acts->window : acts->kvlat;
+    rope_forward(lat + n * dc, model->rope_cos, model->rope_sin, B, Tk, 0, 1, Dlat, dR, dR);
     AttentionDims d = latent_group_dims(c);
-    size_t att_per_group = attention_state_size(B, Hg, T, T);
+    size_t att_per_group = attention_state_size(B, Hg, T, Tk);
     for (int g = 0; g < n; g++) {
-        real* cg = acts->kvlat_norm + (size_t)g * N * dc;
-        real* ukv = acts->ukv + (size_t)g * N * Hg * 2 * dh;
-        rmsnorm_forward(cg, acts->kvlat_rstd + (size_t)g * N, acts->kvlat + g * dc, p->kvnormw + g * dc, N, dc, Dlat);
-        matmul_forward(ukv, cg, p->ukvw + (size_t)g * Hg * 2 * dh * dc, p->ukvb ? p->ukvb + g * Hg * 2 * dh : NULL, N, dc, Hg * 2 * dh);
-        attention_forward(acts->atty + g * Hg * dh, acts->att + g * att_per_group, acts->q + g * Hg * (dh + dR), ukv,
-                          acts->kvlat + n * dc, ukv + Hg * dh, B, T, T, &d);
+        real* cg = acts->kvlat_norm + (size_t)g * Nw * dc;
+        real* ukv = acts->ukv + (size_t)g * Nw * Hg * 2 * dh;
+        rmsnorm_forward(cg, acts->kvlat_rstd + (size_t)g * Nw, lat + g * dc, p->kvnormw + g * dc, Nw, dc, Dlat);
+        matmul_forward(ukv, cg, p->ukvw + (size_t)g * Hg * 2 * dh * dc, p->ukvb ? p->ukvb + g * Hg * 2 * dh : NULL, Nw, dc, Hg * 2 * dh);
+        attention_forward(acts->atty + g * Hg * dh, acts->att + g * att_per_group, acts->q + g * Hg * (dh + dR), ukv, lat + n * dc,
+                          ukv + Hg * dh, B, T, Tk, &d);
     }
 }
 
-// datty -> dln (written), accumulating the weight gradients into g
+// datty -> dln (written), accumulating the weight gradients into g. With a memory the window's latents get
+// the gradients of keys and values (the up-projection and its norm run over the memory's rows too); only
+// the segment's rows go on to dkvlat.
 static void latent_attention_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g, const BlockActivations* acts,
                                       int B, int T) {
     const GPTConfig* c = &model->config;
     ActivationTensors* s = &model->acts;
     int N = B * T, C = c->channels, n = c->latent_groups, dc = c->latent_dim, Hg = c->num_heads / n, dh = c->head_dim;
     int dR = c->rope_dim, Dlat = latent_width(c), rq = c->q_rank, Dq = c->num_heads * (dh + dR);
+    int carried = model->window >= 0, M = carried ? model->window : 0, Tk = M + T, Nw = B * Tk;
+    const real* lat = carried ? acts->window : acts->kvlat;
+    real* dlat = carried ? s->dwindow : s->dkvlat;
     // atty = attention per group; the core accumulates into dukv and the RoPE key's gradient
-    tensor_zero(s->dkvlat, (size_t)N * Dlat);
-    tensor_zero(s->dukv, (size_t)N * 2 * c->num_heads * dh);
+    tensor_zero(dlat, (size_t)Nw * Dlat);
+    tensor_zero(s->dukv, (size_t)Nw * 2 * c->num_heads * dh);
     AttentionDims d = latent_group_dims(c);
-    size_t att_per_group = attention_state_size(B, Hg, T, T);
+    size_t att_per_group = attention_state_size(B, Hg, T, Tk);
     for (int grp = 0; grp < n; grp++) {
-        const real* ukv = acts->ukv + (size_t)grp * N * Hg * 2 * dh;
-        real* dukv = s->dukv + (size_t)grp * N * Hg * 2 * dh;
-        attention_backward(s->dq + grp * Hg * (dh + dR), dukv, s->dkvlat + n * dc, dukv + Hg * dh, s->attn_scratch,
-                           s->datty + grp * Hg * dh, acts->atty + grp * Hg * dh, acts->att + grp * att_per_group,
-                           acts->q + grp * Hg * (dh + dR), ukv, acts->kvlat + n * dc, ukv + Hg * dh, B, T, T, &d);
+        const real* ukv = acts->ukv + (size_t)grp * Nw * Hg * 2 * dh;
+        real* dukv = s->dukv + (size_t)grp * Nw * Hg * 2 * dh;
+        attention_backward(s->dq + grp * Hg * (dh + dR), dukv, dlat + n * dc, dukv + Hg * dh, s->attn_scratch, s->datty + grp * Hg * dh,
+                           acts->atty + grp * Hg * dh, acts->att + grp * att_per_group, acts->q + grp * Hg * (dh + dR), ukv, lat + n * dc,
+                           ukv + Hg * dh, B, T, Tk, &d);
     }
-    rope_backward(s->dq + dh, model->rope_cos, model->rope_sin, B, T, 0, c->num_heads, Dq, dh + dR, dR);
-    rope_backward(s->dkvlat + n * dc, model->rope_cos, model->rope_sin, B, T, 0, 1, Dlat, dR, dR);
-    // ukv_g = rmsnorm(c_g) @ ukvw_g^T + ukvb_g, c_g the group's slice of kvlat
+    rope_backward(s->dq + dh, model->rope_cos, model->rope_sin, B, T, M, c->num_heads, Dq, dh + dR, dR);
+    rope_backward(dlat + n * dc, model->rope_cos, model->rope_sin, B, Tk, 0, 1, Dlat, dR, dR);
+    // ukv_g = rmsnorm(c_g) @ ukvw_g^T + ukvb_g, c_g the group's slice of the latents
     for (int grp = 0; grp < n; grp++) {
         size_t w = (size_t)grp * Hg * 2 * dh;
-        matmul_backward(s->dkvlat_norm, g->ukvw + w * dc, g->ukvb ? g->ukvb + w : NULL, s->dukv + (size_t)grp * N * Hg * 2 * dh,
-                        acts->kvlat_norm + (size_t)grp * N * dc, p->ukvw + w * dc, N, dc, Hg * 2 * dh);
-        rmsnorm_backward(s->dkvlat + grp * dc, g->kvnormw + grp * dc, s->dkvlat_norm, acts->kvlat + grp * dc, p->kvnormw + grp * dc,
-                         acts->kvlat_rstd + (size_t)grp * N, N, dc, Dlat);
+        matmul_backward(s->dkvlat_norm, g->ukvw + w * dc, g->ukvb ? g->ukvb + w : NULL, s->dukv + (size_t)grp * Nw * Hg * 2 * dh,
+                        acts->kvlat_norm + (size_t)grp * Nw * dc, p->ukvw + w * dc, Nw, dc, Hg * 2 * dh);
+        rmsnorm_backward(dlat + grp * dc, g->kvnormw + grp * dc, s->dkvlat_norm, lat + grp * dc, p->kvnormw + grp * dc,
+                         acts->kvlat_rstd + (size_t)grp * Nw, Nw, dc, Dlat);
     }
+    if (carried) window_grads_to_rows(model, s->dkvlat, Dlat, s->dwindow, B, T);
     // kvlat = ln1 @ dkvw^T + dkvb
     matmul_backward(s->dln, g->dkvw, g->dkvb, s->dkvlat, acts->ln1, p->dkvw, N, C, Dlat);
     // q = rmsnorm(ln1 @ dqw^T + dqb) @ uqw^T + uqb, or ln1 @ qw^T + qb; its share of dln1 adds to the latent's
@@ -664,7 +681,7 @@ static void block_forward(const GPT* model, int l, BlockActivations* acts, real*
     else if (c->attn == ATTN_MOSAIC) mosaic_attention_forward(model, &p, acts, B, T);
     else if (!is_latent(c)) fused_attention_forward(model, &p, acts, B, T, pos0, cache);
     else if (cache) latent_attention_decode(model, &p, acts, B, pos0, cache);
-    else latent_attention_forward(model, &p, acts, B, T);
+    else latent_attention_forward(model, &p, acts, B, T, pos0);
     matmul_forward(proj, acts->atty, p.attprojw, p.attprojb, N, Dv, C);
     residual_forward(acts->residual2, x, proj, (size_t)N * C);
     // + MLP (or the persistent memory)
