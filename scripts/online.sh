@@ -7,8 +7,8 @@
 #   3. a carried memory of each lane's past: --carry T and 4T against none (MHA, AdamW);
 # each with every seed in --seeds. Writes OUT/online.md (the table), OUT/online.png (the running prequential
 # bits/byte of every run) and a directory per run. Defaults take about 45 minutes on 2 cores (a seed's runs:
-# 7.4 minutes over bytes, measured; about 18 over GPT-2 tokens, from a timing run); every size is a flag, and
-# --trainer runs another trainer with the same flags.
+# 7.4 minutes over bytes, 13-14 over GPT-2 tokens); every size is a flag, and --trainer runs another trainer
+# with the same flags.
 #
 #   scripts/online.sh [--out DIR] [--data PATH] [--streams "bytes gpt2"] [--vocab PATH] [--layers L]
 #       [--channels C] [--heads H] [--seq-len T] [--lanes B] [--lr X] [--muon-lr X] [--warmup N]
