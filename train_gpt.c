@@ -837,27 +837,31 @@ static void crossentropy_backward(real* dlogits, const real* lse, const real* lo
 // its keys as queries one position back (strictly earlier keys only).
 
 // S (B,T,H*dh) = per head the leaky average of x over time, S_t = e^{-beta} S_{t-1} + x_t, beta = 10|b_h|.
-// x (B,T,x_stride): its first H*dh of each row; b (H,) the rates as stored.
-static void leaky_average_forward(real* S, const real* x, const real* b, int B, int T, int H, int dh, int x_stride) {
+// x (B,T,x_stride): its first H*dh of each row; b (H,) the rates as stored. S0: each sequence's S_{-1} (rows
+// s0_stride apart: --carry's state from the lane's past), or NULL for zeros.
+static void leaky_average_forward(real* S, const real* x, const real* S0, const real* b, int B, int T, int H, int dh, int x_stride,
+                                  int s0_stride) {
     int C = H * dh;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int bt = 0; bt < B; bt++) {
         for (int h = 0; h < H; h++) {
             real decay = exp(-10 * fabs(b[h]));
+            const real* s0 = S0 ? S0 + (size_t)bt * s0_stride + h * dh : NULL;
             for (int t = 0; t < T; t++) {
                 const real* xt = x + ((size_t)bt * T + t) * x_stride + h * dh;
                 real* st = S + ((size_t)bt * T + t) * C + h * dh;
-                for (int i = 0; i < dh; i++) st[i] = (t > 0 ? decay * st[i - C] : 0) + xt[i];
+                const real* prev = t > 0 ? st - C : s0;
+                for (int i = 0; i < dh; i++) st[i] = (prev ? decay * prev[i] : 0) + xt[i];
             }
         }
     }
 }
 
 // dx (rows x_stride apart) written, db (H,) accumulates. Backwards through the recurrence: the total gradient
-// of S_t is G_t = dS_t + a G_{t+1} (a = e^{-beta}); dx_t = G_t and dL/da = sum_t G_t . S_{t-1}, with
-// da/db = -10 a sign(b). A thread takes one head over the whole batch: the sum's order is fixed.
-static void leaky_average_backward(real* dx, real* db, const real* dS, const real* S, const real* b, int B, int T, int H, int dh,
-                                   int x_stride) {
+// of S_t is G_t = dS_t + a G_{t+1} (a = e^{-beta}); dx_t = G_t and dL/da = sum_t G_t . S_{t-1} (S_{-1} = S0,
+// held constant), with da/db = -10 a sign(b). A thread takes one head over the whole batch: the sum's order is fixed.
+static void leaky_average_backward(real* dx, real* db, const real* dS, const real* S, const real* S0, const real* b, int B, int T, int H,
+                                   int dh, int x_stride, int s0_stride) {
     int C = H * dh;
     #pragma omp parallel for schedule(static)
     for (int h = 0; h < H; h++) {
@@ -867,8 +871,8 @@ static void leaky_average_backward(real* dx, real* db, const real* dS, const rea
                 const real* ds = dS + ((size_t)bt * T + t) * C + h * dh;
                 real* g = dx + ((size_t)bt * T + t) * x_stride + h * dh; // G_t, held in dx
                 for (int i = 0; i < dh; i++) g[i] = ds[i] + (t + 1 < T ? decay * g[i + x_stride] : 0);
-                if (t > 0) {
-                    const real* sprev = S + ((size_t)bt * T + t - 1) * C + h * dh;
+                const real* sprev = t > 0 ? S + ((size_t)bt * T + t - 1) * C + h * dh : S0 ? S0 + (size_t)bt * s0_stride + h * dh : NULL;
+                if (sprev) {
                     for (int i = 0; i < dh; i++) da += g[i] * sprev[i];
                 }
             }

@@ -310,7 +310,8 @@ COVER=("learned|learned positions (mha --pos learned)|--attn mha --pos learned -
     "rope8|GQA, partial RoPE (--rope-dim 8 of 16)|--attn gqa --kv-heads 2 --rope-dim 8 --optimizer adamw"
     "pmem|Memory Mosaics with the persistent memory (--mlp pmem --pmem-count 2)|--attn mosaic --mlp pmem --pmem-count 2 --optimizer muon"
     "carry|online training over a carried memory (gqa --online 1 --carry 96: queries against memory + segment)|--attn gqa --kv-heads 2 --online 1 --carry 96 --optimizer adamw"
-    "carry-gla|online training over carried latents (gla --online 1 --carry 96)|--attn gla --latent-groups 2 --online 1 --carry 96 --optimizer muon")
+    "carry-gla|online training over carried latents (gla --online 1 --carry 96)|--attn gla --latent-groups 2 --online 1 --carry 96 --optimizer muon"
+    "carry-mosaic|online training over carried Memory Mosaics (mosaic --mlp pmem --online 1 --carry 96: the leaky sums continue)|--attn mosaic --mlp pmem --pmem-count 2 --online 1 --carry 96 --optimizer muon")
 
 # cpu_refs DIR FLAGS...: DIR/init (one CPU step: every tensor and the optimizer state non-trivial), then
 # from it one step's dump and ten steps

@@ -241,7 +241,7 @@ expect_error "resume an online run offline" "pass --online 1 to continue the str
 expect_error "resume an offline run online" "drop --online 1" "${PRUN[@]}" -d 1024 -x 20 -n 10 -o "$W/A" -y 1
 expect_error "more steps than the stream holds" "--online 1: the stream holds 878 steps of 512 tokens, -x is 900" "${PRUN[@]}" -x 900
 # --carry: a memory of each lane's past; stop and resume restores it (and the tally) exactly
-for variant in "mha" "gta --kv-heads 2" "gla --latent-groups 2"; do
+for variant in "mha" "gta --kv-heads 2" "gla --latent-groups 2" "mosaic --mlp pmem"; do
     name=carry-${variant%% *}
     CRUN=("${PRUN[@]}" --attn $variant --carry 96 -d 1024 -x 6 -n 3)
     "${CRUN[@]}" -o "$W/$name.A" >"$W/$name.A.log" 2>&1 || fail "$name run failed: $(tail -n 3 "$W/$name.A.log")"
@@ -263,8 +263,6 @@ loss_at() { awk -v s=$2 '$2 == s && $3 == "train_loss" {print $4}' "$1"; }
     pass "--carry 96: step 1 (an empty memory) scores as --carry 0, step 2 (step 1's segment as memory) differently" ||
     fail "--carry makes no difference, or changes the first step: $(grep train_loss "$W/carryP/log.txt" | cut -d' ' -f1-4)"
 expect_error "--carry without --online" "--carry 64 carries a lane's past into its next segment, which needs --online 1" ./train_gpt --carry 64
-expect_error "--carry with Memory Mosaics" "--carry: Memory Mosaics (--attn mosaic, --mlp pmem) carry no state across segments yet" "${PRUN[@]}" --attn mosaic --carry 64 -x 2
-expect_error "--carry with the persistent memory" "carry no state across segments yet" "${PRUN[@]}" --mlp pmem --carry 64 -x 2
 expect_error "--carry beyond the positions" "--carry 1000 + -t 64 = 1064 positions exceed the model's maximum sequence length 1024" "${PRUN[@]}" --carry 1000 -x 2
 expect_error "resume with another --carry" "resume with --carry 96" "${PRUN[@]}" --carry 32 -d 1024 -x 6 -n 3 -o "$W/carry-mha.A" -y 1
 write_shard "$W/tiny_stream.bin" 20240520 1 100 100

@@ -33,7 +33,8 @@ static double dot(const real* a, const real* b, size_t n) {
 
 typedef double (*LossFn)(void* ctx);
 
-// Compares analytic[i] with a central difference of loss() in x[i], for up to 48 spread-out i.
+// Compares analytic[i] with central differences of loss() in x[i], for up to 48 spread-out i: at steps h and
+// h/2, extrapolated (Richardson), so that strongly curved losses (Memory Mosaics' scaled keys) check as closely.
 static void check_gradient(const char* what, real* x, size_t n, const real* analytic, LossFn loss, void* ctx) {
     const double h = 1e-5;
     // the absolute floor scales with the gradient's largest element: central differences round at about
@@ -46,12 +47,17 @@ static void check_gradient(const char* what, real* x, size_t n, const real* anal
     int bad = 0;
     for (size_t i = (n > 48 ? test_rng % stride : 0); i < n; i += stride) {
         real saved = x[i];
-        x[i] = saved + h;
-        double lp = loss(ctx);
-        x[i] = saved - h;
-        double lm = loss(ctx);
+        double d[2]; // central differences at h and h/2
+        for (int k = 0; k < 2; k++) {
+            double step = h / (1 << k);
+            x[i] = saved + step;
+            double lp = loss(ctx);
+            x[i] = saved - step;
+            double lm = loss(ctx);
+            d[k] = (lp - lm) / (2 * step);
+        }
         x[i] = saved;
-        double numeric = (lp - lm) / (2 * h), a = analytic[i];
+        double numeric = (4 * d[1] - d[0]) / 3, a = analytic[i]; // Richardson: the h^2 error term cancels
         double err = fabs(a - numeric), tol = 1e-9 * largest + 1e-6 * fmax(fabs(a), fabs(numeric));
         if (!(err <= tol)) bad = 1; // NaN fails too
         if (err / (tol / 1e-6) > worst) { worst = err / (tol / 1e-6); worst_i = i; }
@@ -287,27 +293,29 @@ static void test_encoder(void) {
 // Memory Mosaics' layers
 
 typedef struct {
-    real *x, *b, *S, *R;
+    real *x, *b, *S, *R, *S0;
     int B, T, H, dh, stride;
 } LeakyCtx;
 
 static double leaky_loss(void* p) {
     LeakyCtx* c = (LeakyCtx*)p;
-    leaky_average_forward(c->S, c->x, c->b, c->B, c->T, c->H, c->dh, c->stride);
+    leaky_average_forward(c->S, c->x, c->S0, c->b, c->B, c->T, c->H, c->dh, c->stride, 2 * c->stride);
     return dot(c->S, c->R, (size_t)c->B * c->T * c->H * c->dh);
 }
 
-// the leaky average over rows wider than its heads (as it reads the fused [k~ | v~] rows)
-static void test_leaky_average(void) {
+// the leaky average over rows wider than its heads (as it reads the fused [k~ | v~] rows); with_state: from
+// each sequence's carried sums S_{-1} (--carry), a constant that the rate's gradient reads
+static void test_leaky_average(int with_state) {
     int B = 2, T = 6, H = 2, dh = 3, stride = 8, C = H * dh;
-    LeakyCtx c = {random_array(B * T * stride, 1), random_array(H, 0.1), zeros(B * T * C), random_array(B * T * C, 1), B, T, H, dh, stride};
+    LeakyCtx c = {random_array(B * T * stride, 1), random_array(H, 0.1), zeros(B * T * C), random_array(B * T * C, 1), NULL, B, T, H, dh, stride};
+    if (with_state) c.S0 = random_array(B * 2 * stride, 1);
     c.b[0] = 0.05, c.b[1] = -0.12; // both signs of the stored rate
     leaky_loss(&c);
     real *dx = zeros(B * T * stride), *db = zeros(H);
-    leaky_average_backward(dx, db, c.R, c.S, c.b, B, T, H, dh, stride);
+    leaky_average_backward(dx, db, c.R, c.S, c.S0, c.b, B, T, H, dh, stride, 2 * stride);
     for (int n = 0; n < B * T; n++) memset(dx + (size_t)n * stride + C, 0, (stride - C) * sizeof(real)); // not read
-    check_gradient("leaky average dx (strided rows)", c.x, B * T * stride, dx, leaky_loss, &c);
-    check_gradient("leaky average db", c.b, H, db, leaky_loss, &c);
+    check_gradient(with_state ? "leaky average from a state dx" : "leaky average dx (strided rows)", c.x, B * T * stride, dx, leaky_loss, &c);
+    check_gradient(with_state ? "leaky average from a state db" : "leaky average db", c.b, H, db, leaky_loss, &c);
 }
 
 typedef struct {
@@ -549,7 +557,7 @@ typedef struct {
 // the segment's mean loss over the memory it started with (restored first: each forward moves it on)
 static double carry_loss(void* p) {
     CarryCtx* c = (CarryCtx*)p;
-    size_t per_layer = (size_t)c->B * c->model->carry * gpt_kv_elements_per_token_layer(&c->model->config);
+    size_t per_layer = (size_t)c->B * gpt_carry_lane_size(&c->model->config, c->model->carry);
     for (int l = 0; l < c->model->config.num_layers; l++) memcpy(c->model->acts.blocks[l].memory, c->memory + l * per_layer, per_layer * sizeof(real));
     c->model->carry_held = c->held;
     gpt_forward_carried(c->model, c->inputs, c->targets, c->B, c->T);
@@ -575,7 +583,7 @@ static void test_carry(const char* label, GPTConfig config, int K, int segments)
             targets[b][t] = (int)(random_u32(&test_rng) % V);
         }
     }
-    size_t per_layer = (size_t)B * K * gpt_kv_elements_per_token_layer(&config);
+    size_t per_layer = (size_t)B * gpt_carry_lane_size(&config, K);
     real* memory = zeros(per_layer * config.num_layers);
     int held = 0;
     for (int s = 0; s < segments; s++) {
@@ -626,7 +634,7 @@ int main(void) {
     test_rmsnorm(5, 7, 11);
     test_attention_layouts(6, 6); // square, T = 6: the fast forward's GEMM
     test_crossentropy();
-    test_leaky_average();
+    test_leaky_average(0);
     test_head_scale("keys, p=2", 20, 5);
     test_head_scale("values", 10, INFINITY);
     test_value_shift();
@@ -666,6 +674,12 @@ int main(void) {
     test_carry("MLA rq=6 bias", tiny_latent(ATTN_MLA, 1, 8, 6, POS_ROPE, 1, 2), 3, 2);
     test_carry("GLA-2 rq=0 learned nobias", tiny_latent(ATTN_GLA, 2, 8, 0, POS_LEARNED, 0, 2), 3, 2);
     test_carry("GLA-2 rq=6 1 layer, sliding", tiny_latent(ATTN_GLA, 2, 8, 6, POS_ROPE, 1, 1), 4, 3);
+    // Memory Mosaics: the leaky sums carry the whole past, so only a memory of everything has a plain forward
+    // to equal
+    test_leaky_average(1);
+    test_carry("Mosaic bias", tiny_mosaic(ATTN_MOSAIC, 0, 1, 2), 3, 2);
+    test_carry("Mosaic + pmem nobias", tiny_mosaic(ATTN_MOSAIC, 1, 0, 2), 3, 2);
+    test_carry("MHA + pmem bias", tiny_mosaic(ATTN_MHA, 1, 1, 2), 3, 2);
     printf("%d gradient elements checked, %d failing checks\n", checks, failures);
     test_free_all();
     return failures == 0 ? 0 : 1;

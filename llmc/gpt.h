@@ -357,6 +357,14 @@ static size_t gpt_kv_elements_per_token_layer(const GPTConfig* c) {
     return 2 * (size_t)c->num_kv_heads * c->head_dim;
 }
 
+// What --carry K keeps per lane and layer from one segment to the next: the last K positions' rows (what the
+// KV cache holds, before RoPE; Memory Mosaics: the leaky sums and the value features [S | v~]) and, with the
+// persistent memory, its leaky sums at the last position. Nothing with K = 0.
+static size_t gpt_carry_lane_size(const GPTConfig* c, int K) {
+    if (K == 0) return 0;
+    return (size_t)K * gpt_kv_elements_per_token_layer(c) + (c->mlp == MLP_PMEM ? (size_t)c->channels : 0);
+}
+
 // What decoding keeps per sequence and layer besides the cache, whatever its length: Memory Mosaics' leaky
 // sums (contextual and persistent) and the previous token's value features, whose value the next token completes.
 static size_t gpt_decode_state_per_layer(const GPTConfig* c) {

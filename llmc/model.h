@@ -44,7 +44,8 @@ typedef struct {
     real* ln1_mean;   // (N,)
     real* ln1_rstd;   // (N,)
     real* qkv;        // (N, Dqkv) fused projection, RoPE applied          MHA/GQA/MQA/GTA
-    real* memory;     // (B, K, E) each lane's last K kv rows before RoPE, oldest first   --carry K
+    real* memory;     // (B, gpt_carry_lane_size) each lane's last K rows (E wide: kv parts before RoPE, latents, or
+                      // Mosaics' [S | v~]), oldest first, then (--mlp pmem) its persistent memory's sums   --carry K
     real* window;     // (B, M+T, E) the memory's M rows then the segment's, RoPE applied --carry K
     real* qlat;       // (N, rq) compressed query                           MLA/GLA, rq > 0
     real* qlat_norm;  // (N, rq)
@@ -59,11 +60,11 @@ typedef struct {
     real* q_absorbed; // (N, H, dc+dR) queries absorbed into the key up-projection   MLA/GLA decoding
     real* ctx;        // (N, H, dc) attention-weighted latent per head                 MLA/GLA decoding
     real* mos_s;      // (N, C) leaky sums of the key features              Memory Mosaics' contextual memory
-    real* mos_k;      // (N, C) keys (also the queries)
-    real* mos_knorm;  // (N, H) the sums' norms
-    real* mos_vp;     // (N, C) value features mixed with the next token's
-    real* mos_v;      // (N, C) values
-    real* mos_vnorm;  // (N, H)
+    real* mos_k;      // (Nw, C) keys (also the queries), Nw = B*(M+T) rows with --carry, else N
+    real* mos_knorm;  // (Nw, H) the sums' norms
+    real* mos_vp;     // (Nw, C) value features mixed with the next token's
+    real* mos_v;      // (Nw, C) values
+    real* mos_vnorm;  // (Nw, H)
     real* mos_tmp;    // (4, C) a decoding step's two-row inputs and outputs
     real* residual2;  // (N, C) residual + attention
     real* ln2;        // (N, C)
@@ -73,6 +74,7 @@ typedef struct {
     real* fch_gelu;   // (N, F)
     real* pm_kt;      // (N, C) key features                                 the persistent memory (--mlp pmem)
     real* pm_s;       // (N, C) their leaky sums
+    real* pm_s0;      // (B, C) each lane's sums before the segment, from the memory       --carry K
     real* pm_k;       // (N, C) keys
     real* pm_knorm;   // (N, H)
     real* pm_y;       // (N, C) the memories' output before its projection
@@ -106,9 +108,9 @@ typedef struct {
     real* dfch;         // (N, F)
     real* attn_scratch; // of the attention core's backward (attention_scratch_size)
     real* dmos_q;       // (N, C) Memory Mosaics: the keys' gradient as queries
-    real* dmos_k;       // (N, C) as keys (then the two summed)
-    real* dmos_v;       // (N, C) the values'
-    real* dmos_s;       // (N, C) a leaky sum's (or the mixed values')
+    real* dmos_k;       // (Nw, C) as keys (then the two summed)
+    real* dmos_v;       // (Nw, C) the values'
+    real* dmos_s;       // (Nw, C) a leaky sum's (or the mixed values')
     real* dpm;          // (N, C) the persistent memory's keys'
     real* pmem_scratch; // pmem_scratch_size(N, P, C)
     BlockActivations* blocks; // (L,), on the host, pointing into the same memory
@@ -140,16 +142,16 @@ static int block_activation_specs(const GPTConfig* c, int B, int T, int Tk, int 
     size_t mos = c->attn == ATTN_MOSAIC, pm = c->mlp == MLP_PMEM, gelu = c->mlp == MLP_GELU;
     ActivationSpec list[] = {
         BLOCK_ACT(ln1, N * C), BLOCK_ACT(ln1_mean, N), BLOCK_ACT(ln1_rstd, N), BLOCK_ACT(qkv, N * qkv_width(c)),
-        BLOCK_ACT(memory, carried * B * (Tk - T) * E), BLOCK_ACT(window, carried * B * Tk * E),
+        BLOCK_ACT(memory, carried * B * gpt_carry_lane_size(c, Tk - T)), BLOCK_ACT(window, carried * B * Tk * E),
         BLOCK_ACT(qlat, N * rq), BLOCK_ACT(qlat_norm, N * rq), BLOCK_ACT(qlat_rstd, rq > 0 ? N : 0),
         BLOCK_ACT(q, lat * N * H * (dh + dR)), BLOCK_ACT(kvlat, lat * N * latent_width(c)),
         BLOCK_ACT(kvlat_norm, train_lat * Nw * n * dc), BLOCK_ACT(kvlat_rstd, train_lat * n * Nw),
         BLOCK_ACT(ukv, train_lat * Nw * 2 * H * dh), BLOCK_ACT(att, attention_state_size(B, (int)H, T, Tk)),
         BLOCK_ACT(atty, N * H * dh), BLOCK_ACT(q_absorbed, decode_lat * N * H * (dc + dR)), BLOCK_ACT(ctx, decode_lat * N * H * dc),
-        BLOCK_ACT(mos_s, mos * N * C), BLOCK_ACT(mos_k, mos * N * C), BLOCK_ACT(mos_knorm, mos * N * H), BLOCK_ACT(mos_vp, mos * N * C),
-        BLOCK_ACT(mos_v, mos * N * C), BLOCK_ACT(mos_vnorm, mos * N * H), BLOCK_ACT(mos_tmp, (mos || pm) * decoding * 4 * C),
+        BLOCK_ACT(mos_s, mos * N * C), BLOCK_ACT(mos_k, mos * Nw * C), BLOCK_ACT(mos_knorm, mos * Nw * H), BLOCK_ACT(mos_vp, mos * Nw * C),
+        BLOCK_ACT(mos_v, mos * Nw * C), BLOCK_ACT(mos_vnorm, mos * Nw * H), BLOCK_ACT(mos_tmp, mos * decoding * 4 * C),
         BLOCK_ACT(residual2, N * C), BLOCK_ACT(ln2, N * C), BLOCK_ACT(ln2_mean, N), BLOCK_ACT(ln2_rstd, N),
-        BLOCK_ACT(fch, gelu * N * F), BLOCK_ACT(fch_gelu, gelu * N * F), BLOCK_ACT(pm_kt, pm * N * C), BLOCK_ACT(pm_s, pm * N * C),
+        BLOCK_ACT(fch, gelu * N * F), BLOCK_ACT(fch_gelu, gelu * N * F), BLOCK_ACT(pm_kt, pm * N * C), BLOCK_ACT(pm_s, pm * N * C), BLOCK_ACT(pm_s0, carried * pm * B * C),
         BLOCK_ACT(pm_k, pm * N * C), BLOCK_ACT(pm_knorm, pm * N * H), BLOCK_ACT(pm_y, pm * N * C),
         BLOCK_ACT(pm_lse, pm * N * c->pmem_count * H),
         BLOCK_ACT(pm_scratch, pm && decoding ? pmem_scratch_size((int)N, c->pmem_size, (int)C) : 0), BLOCK_ACT(residual3, N * C)};
@@ -171,8 +173,8 @@ static int model_activation_specs(const GPTConfig* c, int B, int T, int K, Activ
         MODEL_ACT(dqkv, N * qkv_width(c)), MODEL_ACT(dwindow, (size_t)B * (K > 0 ? K + T : 0) * E), MODEL_ACT(dq, lat * N * H * qk_head_dim(c)), MODEL_ACT(dqlat, N * rq),
         MODEL_ACT(dqlat_norm, N * rq), MODEL_ACT(dkvlat, lat * N * latent_width(c)), MODEL_ACT(dkvlat_norm, lat * Nw * c->latent_dim),
         MODEL_ACT(dukv, lat * Nw * 2 * H * dh), MODEL_ACT(dfch, N * c->mlp_hidden), MODEL_ACT(attn_scratch, attention_scratch_size(B, T, T + K, &core)),
-        MODEL_ACT(dmos_q, mos * N * C), MODEL_ACT(dmos_k, mos * N * C), MODEL_ACT(dmos_v, mos * N * C),
-        MODEL_ACT(dmos_s, (mos || pm) * N * C), MODEL_ACT(dpm, pm * N * C),
+        MODEL_ACT(dmos_q, mos * N * C), MODEL_ACT(dmos_k, mos * Nw * C), MODEL_ACT(dmos_v, mos * Nw * C),
+        MODEL_ACT(dmos_s, (mos ? Nw : pm * N) * C), MODEL_ACT(dpm, pm * N * C),
         MODEL_ACT(pmem_scratch, pm ? pmem_scratch_size((int)N, c->pmem_size, (int)C) : 0)};
     int count = (int)(sizeof(list) / sizeof(list[0]));
     memcpy(s, list, sizeof(list));
@@ -285,10 +287,6 @@ static void gpt_allocate_activations(GPT* model, int B, int T) {
         die_hint("lower -t, or train a model with a larger --max-seq-len", "sequence length -t %d exceeds the model's maximum %d", T,
                  c->max_seq_len);
     }
-    if (model->carry > 0 && (c->attn == ATTN_MOSAIC || c->mlp == MLP_PMEM)) { // their leaky sums would restart each segment
-        die_hint("use --attn mha, gqa, mqa, gta, mla or gla with --mlp gelu for --carry, or --carry 0",
-                 "--carry: Memory Mosaics (--attn mosaic, --mlp pmem) carry no state across segments yet");
-    }
     if (T + model->carry > c->max_seq_len) { // the window's positions
         die_hint("lower --carry or -t, or train a model with a larger --max-seq-len",
                  "--carry %d + -t %d = %d positions exceed the model's maximum sequence length %d", model->carry, T, T + model->carry,
@@ -340,25 +338,31 @@ static void fused_rope(const GPT* model, real* qkv, int B, int T, int pos0, int 
     fused_rope_keys(model, qkv + H * dh, Dqkv, B, T, pos0, backward);
 }
 
-// --carry: lays each lane's M = model->window memory rows and the segment's rows (its kv parts, or latents,
-// E wide, row_stride apart in `rows`; both before RoPE) side by side in acts->window (B, M+T, E), then keeps
-// the window's last K rows as the memory for the next segment. The caller rotates the window at positions
-// 0..M+T-1, so that the segment (queries at M..) continues its memory's positions.
-static void fill_window(const GPT* model, BlockActivations* acts, const real* rows, int row_stride, int B, int T) {
-    int M = model->window, K = model->carry, Tk = M + T, E = (int)gpt_kv_elements_per_token_layer(&model->config);
-    tensor_copy_rows(acts->window, (size_t)Tk * E, acts->memory, (size_t)K * E, B, (size_t)M * E);
-    for (int b = 0; b < B; b++) {
-        tensor_copy_rows(acts->window + ((size_t)b * Tk + M) * E, E, rows + (size_t)b * T * row_stride, row_stride, T, E);
-    }
-    int keep = Tk < K ? Tk : K;
-    tensor_copy_rows(acts->memory, (size_t)K * E, acts->window + (size_t)(Tk - keep) * E, (size_t)Tk * E, B, (size_t)keep * E);
+// --carry: the segment's rows (B*T, row_stride apart) into the window's segment rows, `width` columns from
+// window_cols (a pointer into acts->window (B, M+T, E), M = model->window)
+static void rows_to_window(const GPT* model, real* window_cols, const real* rows, int row_stride, int width, int B, int T) {
+    int M = model->window, Tk = M + T, E = (int)gpt_kv_elements_per_token_layer(&model->config);
+    for (int b = 0; b < B; b++) tensor_copy_rows(window_cols + ((size_t)b * Tk + M) * E, E, rows + (size_t)b * T * row_stride, row_stride, T, width);
 }
 
-// --carry's backward: the segment's rows of the window's gradient dwindow (B, M+T, E) into rows (B*T, row_stride
-// apart); the memory's rows are dropped, as the memory is a constant
-static void window_grads_to_rows(const GPT* model, real* rows, int row_stride, const real* dwindow, int B, int T) {
+// the reverse, for the backward: the segment's rows of the window's gradient (window_cols into dwindow) into
+// rows; the memory's rows are dropped, as the memory is a constant
+static void window_grads_to_rows(const GPT* model, real* rows, int row_stride, const real* window_cols, int width, int B, int T) {
     int M = model->window, Tk = M + T, E = (int)gpt_kv_elements_per_token_layer(&model->config);
-    for (int b = 0; b < B; b++) tensor_copy_rows(rows + (size_t)b * T * row_stride, row_stride, dwindow + ((size_t)b * Tk + M) * E, E, T, E);
+    for (int b = 0; b < B; b++) tensor_copy_rows(rows + (size_t)b * T * row_stride, row_stride, window_cols + ((size_t)b * Tk + M) * E, E, T, width);
+}
+
+// --carry: lays each lane's M = model->window memory rows and the segment's rows (their first `width` of E
+// columns, row_stride apart in `rows`; kv parts or latents before RoPE) side by side in acts->window
+// (B, M+T, E), then keeps the window's last K rows as the memory for the next segment. The caller rotates the
+// window at positions 0..M+T-1, so that the segment (queries at M..) continues its memory's positions.
+static void fill_window(const GPT* model, BlockActivations* acts, const real* rows, int row_stride, int width, int B, int T) {
+    int M = model->window, K = model->carry, Tk = M + T, E = (int)gpt_kv_elements_per_token_layer(&model->config);
+    size_t lane = gpt_carry_lane_size(&model->config, K);
+    tensor_copy_rows(acts->window, (size_t)Tk * E, acts->memory, lane, B, (size_t)M * E);
+    rows_to_window(model, acts->window, rows, row_stride, width, B, T);
+    int keep = Tk < K ? Tk : K;
+    tensor_copy_rows(acts->memory, lane, acts->window + (size_t)(Tk - keep) * E, (size_t)Tk * E, B, (size_t)keep * E);
 }
 
 // ln1 -> atty through the fused projection, at positions pos0.. . Training: keys and values are the rows' own
@@ -372,7 +376,7 @@ static void fused_attention_forward(const GPT* model, const ParameterTensors* p,
     matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, B * T, c->channels, Dqkv);
     int carried = cache == NULL && model->window >= 0;
     if (carried) {
-        fill_window(model, acts, acts->qkv + H * dh, Dqkv, B, T);
+        fill_window(model, acts, acts->qkv + H * dh, Dqkv, E, B, T);
         if (c->rope_dim > 0) fused_rope_keys(model, acts->window, E, B, pos0 + T, 0, 0);
     }
     fused_rope(model, acts->qkv, B, T, pos0, 0);
@@ -409,7 +413,7 @@ static void fused_attention_backward(GPT* model, const ParameterTensors* p, cons
     if (carried) tensor_zero(s->dwindow, (size_t)B * Tk * E);
     attention_backward(s->dqkv, dkv + f.k1, f.k2 >= 0 ? dkv + f.k2 : NULL, dkv + f.v, s->attn_scratch, s->datty, acts->atty, acts->att,
                        acts->qkv, kv + f.k1, f.k2 >= 0 ? kv + f.k2 : NULL, kv + f.v, B, T, carried ? Tk : T, &f.dims);
-    if (carried) window_grads_to_rows(model, s->dqkv + H * dh, Dqkv, s->dwindow, B, T);
+    if (carried) window_grads_to_rows(model, s->dqkv + H * dh, Dqkv, s->dwindow, E, B, T);
     fused_rope(model, s->dqkv, B, T, M, 1);
     // qkv = ln1 @ qkvw^T + qkvb
     matmul_backward(s->dln, g->qkvw, g->qkvb, s->dqkv, acts->ln1, p->qkvw, N, c->channels, Dqkv);
@@ -441,7 +445,7 @@ static void latent_attention_forward(const GPT* model, const ParameterTensors* p
     int dR = c->rope_dim, Dlat = latent_width(c), carried = model->window >= 0, Tk = carried ? pos0 + T : T, Nw = B * Tk;
     latent_queries_forward(model, p, acts, B, T, pos0);
     matmul_forward(acts->kvlat, acts->ln1, p->dkvw, p->dkvb, N, c->channels, Dlat);
-    if (carried) fill_window(model, acts, acts->kvlat, Dlat, B, T);
+    if (carried) fill_window(model, acts, acts->kvlat, Dlat, Dlat, B, T);
     real* lat = carried ? acts->window : acts->kvlat;
     rope_forward(lat + n * dc, model->rope_cos, model->rope_sin, B, Tk, 0, 1, Dlat, dR, dR);
     AttentionDims d = latent_group_dims(c);
@@ -490,7 +494,7 @@ static void latent_attention_backward(GPT* model, const ParameterTensors* p, con
         rmsnorm_backward(dlat + grp * dc, g->kvnormw + grp * dc, s->dkvlat_norm, lat + grp * dc, p->kvnormw + grp * dc,
                          acts->kvlat_rstd + (size_t)grp * Nw, Nw, dc, Dlat);
     }
-    if (carried) window_grads_to_rows(model, s->dkvlat, Dlat, s->dwindow, B, T);
+    if (carried) window_grads_to_rows(model, s->dkvlat, Dlat, s->dwindow, Dlat, B, T);
     // kvlat = ln1 @ dkvw^T + dkvb
     matmul_backward(s->dln, g->dkvw, g->dkvb, s->dkvlat, acts->ln1, p->dkvw, N, C, Dlat);
     // q = rmsnorm(ln1 @ dqw^T + dqb) @ uqw^T + uqb, or ln1 @ qw^T + qb; its share of dln1 adds to the latent's
@@ -542,51 +546,76 @@ static void latent_attention_decode(const GPT* model, const ParameterTensors* p,
 
 // ln1 -> atty for training. qkv holds the features [k~ | v~] (N, 2C); y_t = sum_{tau < t} softmax(k_t . k_tau)
 // v_tau, y_0 = 0: the core runs each sequence's queries k_1.. against its keys k_0.. one row behind.
+// With a memory (model->window = M >= 0): each lane's window (B, M+T, 2C) holds rows [S | v~], the memory's M
+// then the segment's, whose sums continue from the memory's last. Keys and values are made over the whole
+// window with the current weights (the memory's last value looks ahead into the segment), and every query of
+// the segment reads all earlier rows of the window: T queries against M+T-1 keys.
 static void mosaic_attention_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, int B, int T) {
     const GPTConfig* c = &model->config;
-    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim;
+    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, E = 2 * C;
+    int carried = model->window >= 0, M = carried ? model->window : 0, Tk = M + T;
     matmul_forward(acts->qkv, acts->ln1, p->qkvw, p->qkvb, N, C, 2 * C);
-    leaky_average_forward(acts->mos_s, acts->qkv, p->ctx_beta, B, T, H, dh, 2 * C);
-    head_scale_forward(acts->mos_k, acts->mos_knorm, acts->mos_s, p->ctx_kscale, N, H, dh, C, 10, 5);
-    value_shift_forward(acts->mos_vp, acts->qkv + C, p->ctx_vcoef, B, T, H, dh, 2 * C);
-    head_scale_forward(acts->mos_v, acts->mos_vnorm, acts->mos_vp, p->ctx_vscale, N, H, dh, C, 10, INFINITY);
+    const real* S0 = M > 0 ? acts->memory + (size_t)(M - 1) * E : NULL; // the memory's last sums, before fill_window moves it on
+    leaky_average_forward(acts->mos_s, acts->qkv, S0, p->ctx_beta, B, T, H, dh, 2 * C, (int)gpt_carry_lane_size(c, model->carry));
+    const real *S = acts->mos_s, *vt = acts->qkv + C; // rows of the sums and the value features, stride apart
+    int stride = carried ? E : C, vt_stride = E;
+    if (carried) {
+        rows_to_window(model, acts->window + C, acts->qkv + C, 2 * C, C, B, T);
+        fill_window(model, acts, acts->mos_s, C, C, B, T);
+        S = acts->window, vt = acts->window + C;
+    }
+    head_scale_forward(acts->mos_k, acts->mos_knorm, S, p->ctx_kscale, B * Tk, H, dh, stride, 10, 5);
+    value_shift_forward(acts->mos_vp, vt, p->ctx_vcoef, B, Tk, H, dh, vt_stride);
+    head_scale_forward(acts->mos_v, acts->mos_vnorm, acts->mos_vp, p->ctx_vscale, B * Tk, H, dh, C, 10, INFINITY);
     AttentionDims d = mosaic_dims(c);
-    size_t seq = (size_t)T * C, att = attention_state_size(1, H, T - 1, T - 1);
+    int first = M > 0 ? 0 : 1, Tq = T - first; // without a memory, y_0 has nothing earlier to read
+    size_t att = attention_state_size(1, H, Tq, Tk - 1), lane = (size_t)Tk * C;
     for (int b = 0; b < B; b++) {
-        tensor_zero(acts->atty + b * seq, C); // y_0: nothing earlier to read
-        if (T > 1) {
-            attention_forward(acts->atty + b * seq + C, acts->att + b * att, acts->mos_k + b * seq + C, acts->mos_k + b * seq, NULL,
-                              acts->mos_v + b * seq, 1, T - 1, T - 1, &d);
+        if (first) tensor_zero(acts->atty + (size_t)b * T * C, C);
+        if (Tq > 0) {
+            attention_forward(acts->atty + ((size_t)b * T + first) * C, acts->att + b * att, acts->mos_k + b * lane + (size_t)(M + first) * C,
+                              acts->mos_k + b * lane, NULL, acts->mos_v + b * lane, 1, Tq, Tk - 1, &d);
         }
     }
 }
 
-// datty -> dln (written), accumulating the weight gradients into g
+// datty -> dln (written), accumulating the weight gradients into g (through the memory's rows too, which
+// the current weights scale and mix)
 static void mosaic_attention_backward(GPT* model, const ParameterTensors* p, const ParameterTensors* g, const BlockActivations* acts,
                                       int B, int T) {
     const GPTConfig* c = &model->config;
     ActivationTensors* s = &model->acts;
-    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim;
+    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, E = 2 * C;
+    int carried = model->window >= 0, M = carried ? model->window : 0, Tk = M + T, Nw = B * Tk;
     AttentionDims d = mosaic_dims(c);
-    size_t seq = (size_t)T * C, att = attention_state_size(1, H, T - 1, T - 1);
+    int first = M > 0 ? 0 : 1, Tq = T - first;
+    size_t att = attention_state_size(1, H, Tq, Tk - 1), lane = (size_t)Tk * C;
     // y = attention(k, k, v) one row behind: the keys' gradient as queries (written) and as keys (accumulated)
-    tensor_zero(s->dmos_k, (size_t)N * C);
-    tensor_zero(s->dmos_v, (size_t)N * C);
+    tensor_zero(s->dmos_k, (size_t)Nw * C);
+    tensor_zero(s->dmos_v, (size_t)Nw * C);
     for (int b = 0; b < B; b++) {
-        tensor_zero(s->dmos_q + b * seq, C);
-        if (T > 1) {
-            attention_backward(s->dmos_q + b * seq + C, s->dmos_k + b * seq, NULL, s->dmos_v + b * seq, s->attn_scratch,
-                               s->datty + b * seq + C, acts->atty + b * seq + C, acts->att + b * att, acts->mos_k + b * seq + C,
-                               acts->mos_k + b * seq, NULL, acts->mos_v + b * seq, 1, T - 1, T - 1, &d);
+        size_t q = ((size_t)b * T + first) * C;
+        if (first) tensor_zero(s->dmos_q + (size_t)b * T * C, C);
+        if (Tq > 0) {
+            attention_backward(s->dmos_q + q, s->dmos_k + b * lane, NULL, s->dmos_v + b * lane, s->attn_scratch, s->datty + q,
+                               acts->atty + q, acts->att + b * att, acts->mos_k + b * lane + (size_t)(M + first) * C,
+                               acts->mos_k + b * lane, NULL, acts->mos_v + b * lane, 1, Tq, Tk - 1, &d);
         }
+        real* dk = s->dmos_k + b * lane + (size_t)M * C; // the segment's keys are its queries too
+        residual_forward(dk, dk, s->dmos_q + (size_t)b * T * C, (size_t)T * C);
     }
-    residual_forward(s->dmos_k, s->dmos_k, s->dmos_q, (size_t)N * C);
-    // k = scale(leaky(k~)), v = scale(shift(v~)); their features' gradients land in dqkv's halves
-    head_scale_backward(s->dmos_s, g->ctx_kscale, s->dmos_k, acts->mos_k, acts->mos_knorm, acts->mos_s, p->ctx_kscale, N, H, dh, C, 10, 5);
-    leaky_average_backward(s->dqkv, g->ctx_beta, s->dmos_s, acts->mos_s, p->ctx_beta, B, T, H, dh, 2 * C);
-    head_scale_backward(s->dmos_s, g->ctx_vscale, s->dmos_v, acts->mos_v, acts->mos_vnorm, acts->mos_vp, p->ctx_vscale, N, H, dh, C, 10,
+    // k = scale(S) over the window: the sums' gradient, of which the segment's rows go on into the leaky sum
+    const real *S = carried ? acts->window : acts->mos_s, *vt = carried ? acts->window + C : acts->qkv + C;
+    real* dS = carried ? s->dwindow : s->dmos_s;
+    head_scale_backward(dS, g->ctx_kscale, s->dmos_k, acts->mos_k, acts->mos_knorm, S, p->ctx_kscale, Nw, H, dh, carried ? E : C, 10, 5);
+    if (carried) window_grads_to_rows(model, s->dmos_s, C, s->dwindow, C, B, T);
+    const real* S0 = M > 0 ? acts->window + (size_t)(M - 1) * E : NULL; // S_{-1}: the memory's last sums, a constant
+    leaky_average_backward(s->dqkv, g->ctx_beta, s->dmos_s, acts->mos_s, S0, p->ctx_beta, B, T, H, dh, 2 * C, Tk * E);
+    // v = scale(shift(v~)) over the window; the segment's rows of v~'s gradient land in dqkv's second half
+    head_scale_backward(s->dmos_s, g->ctx_vscale, s->dmos_v, acts->mos_v, acts->mos_vnorm, acts->mos_vp, p->ctx_vscale, Nw, H, dh, C, 10,
                         INFINITY);
-    value_shift_backward(s->dqkv + C, g->ctx_vcoef, s->dmos_s, acts->qkv + C, p->ctx_vcoef, B, T, H, dh, 2 * C);
+    value_shift_backward(carried ? s->dwindow + C : s->dqkv + C, g->ctx_vcoef, s->dmos_s, vt, p->ctx_vcoef, B, Tk, H, dh, E);
+    if (carried) window_grads_to_rows(model, s->dqkv + C, 2 * C, s->dwindow + C, C, B, T);
     // [k~ | v~] = ln1 @ qkvw^T + qkvb
     matmul_backward(s->dln, g->qkvw, g->qkvb, s->dqkv, acts->ln1, p->qkvw, N, C, 2 * C);
 }
@@ -604,12 +633,8 @@ static void mosaic_attention_decode(const GPT* model, const ParameterTensors* p,
     for (int b = 0; b < B; b++) {
         real *seq = cache + (size_t)b * c->max_seq_len * E, *st = state + (size_t)b * 2 * C;
         const real* kv = acts->qkv + (size_t)b * 2 * C;
-        // S_pos = e^{-beta} S_{pos-1} + k~_pos: the leaky average's second row of [S_{pos-1} ; k~_pos]
-        tensor_copy(in, st, C);
-        tensor_copy(in + C, kv, C);
-        leaky_average_forward(out, in, p->ctx_beta, 1, 2, H, dh, C);
-        tensor_copy(st, out + C, C);
-        head_scale_forward(seq + (size_t)pos * E, acts->mos_knorm, out + C, p->ctx_kscale, 1, H, dh, C, 10, 5);
+        leaky_average_forward(st, kv, st, p->ctx_beta, 1, 1, H, dh, C, 0); // S_pos = e^{-beta} S_{pos-1} + k~_pos, in place
+        head_scale_forward(seq + (size_t)pos * E, acts->mos_knorm, st, p->ctx_kscale, 1, H, dh, C, 10, 5);
         // v_{pos-1} needs v~_pos: the mix's first row of [v~_{pos-1} ; v~_pos]
         if (pos > 0) {
             tensor_copy(in, st + C, C);
@@ -625,23 +650,22 @@ static void mosaic_attention_decode(const GPT* model, const ParameterTensors* p,
 }
 
 // ln2 -> proj through the persistent memory, for B*T rows of training (state NULL) or one row per sequence
-// of decoding (T = 1), whose leaky sums state (B, C) carries from step to step
+// of decoding (T = 1), whose leaky sums state (B, C) carries from step to step. With a memory (training with
+// model->window = M >= 0) the sums continue from each lane's previous segment, kept after its memory rows.
 static void pmem_block_forward(const GPT* model, const ParameterTensors* p, BlockActivations* acts, real* proj, int B, int T,
                                real* state) {
     const GPTConfig* c = &model->config;
-    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim;
+    int N = B * T, C = c->channels, H = c->num_heads, dh = c->head_dim, M = state ? -1 : model->window;
     matmul_forward(acts->pm_kt, acts->ln2, p->pmem_kw, p->pmem_kb, N, C, C);
-    if (state == NULL) {
-        leaky_average_forward(acts->pm_s, acts->pm_kt, p->pmem_beta, B, T, H, dh, C);
+    if (state != NULL) { // S = e^{-beta} S + k~, in place
+        leaky_average_forward(state, acts->pm_kt, state, p->pmem_beta, B, 1, H, dh, C, C);
+        tensor_copy(acts->pm_s, state, (size_t)B * C);
     } else {
-        for (int b = 0; b < B; b++) { // S = e^{-beta} S + k~: the second row of [S ; k~]
-            real *in = acts->mos_tmp, *out = acts->mos_tmp + 2 * C, *st = state + (size_t)b * C;
-            tensor_copy(in, st, C);
-            tensor_copy(in + C, acts->pm_kt + (size_t)b * C, C);
-            leaky_average_forward(out, in, p->pmem_beta, 1, 2, H, dh, C);
-            tensor_copy(st, out + C, C);
-            tensor_copy(acts->pm_s + (size_t)b * C, out + C, C);
-        }
+        size_t lane = gpt_carry_lane_size(c, model->carry);
+        real* carried = M >= 0 ? acts->memory + lane - C : NULL; // each lane's sums, lane apart
+        if (M > 0) tensor_copy_rows(acts->pm_s0, C, carried, lane, B, C);
+        leaky_average_forward(acts->pm_s, acts->pm_kt, M > 0 ? acts->pm_s0 : NULL, p->pmem_beta, B, T, H, dh, C, C);
+        if (M >= 0) tensor_copy_rows(carried, lane, acts->pm_s + (size_t)(T - 1) * C, (size_t)T * C, B, C);
     }
     head_scale_forward(acts->pm_k, acts->pm_knorm, acts->pm_s, p->pmem_kscale, N, H, dh, C, 20, 5);
     pmem_forward(acts->pm_y, acts->pm_lse, acts->pm_k, p->pmem_k, p->pmem_v, p->pmem_oscale, N, H, dh, c->pmem_size, c->pmem_count,
@@ -660,7 +684,8 @@ static void pmem_block_backward(GPT* model, const ParameterTensors* p, const Par
     pmem_backward(s->dpm, g->pmem_k, g->pmem_v, g->pmem_oscale, s->datty, acts->pm_y, acts->pm_lse, acts->pm_k, p->pmem_k, p->pmem_v,
                   p->pmem_oscale, N, H, dh, c->pmem_size, c->pmem_count, s->pmem_scratch);
     head_scale_backward(s->dmos_s, g->pmem_kscale, s->dpm, acts->pm_k, acts->pm_knorm, acts->pm_s, p->pmem_kscale, N, H, dh, C, 20, 5);
-    leaky_average_backward(s->dpm, g->pmem_beta, s->dmos_s, acts->pm_s, p->pmem_beta, B, T, H, dh, C);
+    leaky_average_backward(s->dpm, g->pmem_beta, s->dmos_s, acts->pm_s, model->window > 0 ? acts->pm_s0 : NULL, p->pmem_beta, B, T, H,
+                           dh, C, C);
     matmul_backward(s->dln, g->pmem_kw, g->pmem_kb, s->dpm, acts->ln2, p->pmem_kw, N, C, C);
 }
 

@@ -150,7 +150,7 @@ static void check_block_finite(const GPTConfig* c, const float* block, const cha
 }
 
 // Writes the run's checkpoint for rs.step from host copies of the parameters and optimizer state, and with
-// --carry K the memory (L, B, K, E) whose lanes hold `held` rows each.
+// --carry K the memory (L, B, gpt_carry_lane_size) whose lanes hold `held` rows each.
 static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* dtype, const void* params, void* m, void* v,
                                 const void* memory, int held, float train_loss) {
     const TrainArgs* a = run->a;
@@ -210,7 +210,7 @@ static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* 
     outlier_values(&rs->norm_window, windows[1]);
     SafeTensorWrite extra[3] = {{"run.loss_window", "F64", 1, {rs->loss_window.count}, windows[0]},
                                 {"run.norm_window", "F64", 1, {rs->norm_window.count}, windows[1]},
-                                {"carry.memory", dtype, 4, {c->num_layers, a->B, a->carry, (int64_t)gpt_kv_elements_per_token_layer(c)}, memory}};
+                                {"carry.memory", dtype, 3, {c->num_layers, a->B, (int64_t)gpt_carry_lane_size(c, a->carry)}, memory}};
     double t0 = wall_seconds();
     checkpoint_write_with(path, c, dtype, n, blocks, &meta, a->carry > 0 ? 3 : 2, extra);
     meta_free(&meta);
@@ -292,16 +292,17 @@ static void run_restore(Run* run, const SafeTensors* st, const GPTConfig* c, con
     }
 }
 
-// --carry K: the memory (L, B, K, E) of an online checkpoint into host; returns the rows each lane holds
+// --carry K: the memory (L, B, gpt_carry_lane_size) of an online checkpoint into host; returns the rows each
+// lane holds
 static int run_restore_memory(const Run* run, const SafeTensors* st, const GPTConfig* c, const char* dtype, void* host) {
     const TrainArgs* a = run->a;
     const SafeTensorInfo* t = safetensors_find(st, "carry.memory");
-    int64_t E = (int64_t)gpt_kv_elements_per_token_layer(c);
+    int64_t lane = (int64_t)gpt_carry_lane_size(c, a->carry);
     int held = checkpoint_meta_int(st, "carry.held");
-    if (t == NULL || t->ndim != 4 || t->shape[0] != c->num_layers || t->shape[1] != a->B || t->shape[2] != a->carry || t->shape[3] != E ||
-        held < 0 || held > a->carry) {
+    if (t == NULL || t->ndim != 3 || t->shape[0] != c->num_layers || t->shape[1] != a->B || t->shape[2] != lane || held < 0 ||
+        held > a->carry) {
         die_hint("the file is corrupt; use another checkpoint", "checkpoint '%s': the --carry memory 'carry.memory' is missing, or not "
-                 "(%d, %d, %d, %lld) with at most %d rows held", st->path, c->num_layers, a->B, a->carry, (long long)E, a->carry);
+                 "(%d, %d, %lld) with at most %d rows held", st->path, c->num_layers, a->B, (long long)lane, a->carry);
     }
     safetensors_read(st, t, host, dtype);
     return held;

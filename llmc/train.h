@@ -75,13 +75,13 @@ static int sample_main(ArgParser* p) {
 }
 
 // host copies of the parameters and the optimizer state in the parameter layout, and of the --carry memory
-// (L, B, K, E), for checkpoints
+// (L, B, gpt_carry_lane_size), for checkpoints
 typedef struct {
     real *params, *m, *v, *memory;
 } HostState;
 
 // the --carry memory's elements per layer
-static size_t memory_per_layer(const GPT* model) { return (size_t)model->batch_size * model->carry * gpt_kv_elements_per_token_layer(&model->config); }
+static size_t memory_per_layer(const GPT* model) { return (size_t)model->batch_size * gpt_carry_lane_size(&model->config, model->carry); }
 
 // Writes the run's checkpoint for rs.step. Every process takes part (ZeRO-1 gathers the state); rank 0 writes.
 static void save_checkpoint(Run* run, GPT* model, Comm* comm, HostState* host, float train_loss) {
@@ -155,8 +155,8 @@ static int train_main(ArgParser* parser, Dist dist) {
                 run_restore(&run, &st, &model.config, REAL_DTYPE, m, v);
                 gpt_scatter_optimizer_state(&model, m, v);
                 if (a->carry > 0) {
-                    memory = (real*)mallocCheck((size_t)model.config.num_layers * a->B * a->carry *
-                                                gpt_kv_elements_per_token_layer(&model.config) * sizeof(real));
+                    memory = (real*)mallocCheck((size_t)model.config.num_layers * a->B * gpt_carry_lane_size(&model.config, a->carry) *
+                                                sizeof(real));
                     memory_held = run_restore_memory(&run, &st, &model.config, REAL_DTYPE, memory);
                 }
                 free(m);

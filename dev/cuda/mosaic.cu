@@ -11,27 +11,31 @@ static float* head_params(int H, float base, float spread) {
     return p;
 }
 
-// x rows x_stride apart hold the input in their first C columns (the fused [k~ | v~] rows, as the model has)
-static void test_leaky_average(int B, int T, int H, int dh, int x_stride) {
+// x rows x_stride apart hold the input in their first C columns (the fused [k~ | v~] rows, as the model has);
+// with_state: each sequence starts from a state S_{-1} (--carry's), rows 2C apart as in the carried window
+static void test_leaky_average(int B, int T, int H, int dh, int x_stride, int with_state) {
     int C = H * dh;
     size_t N = (size_t)B * T;
     float *x = host_random(N * x_stride, 1), *dS = host_random(N * C, 1), *b = head_params(H, 0.2f, 0.1f);
+    float* S0 = with_state ? host_random((size_t)B * 2 * C, 1) : NULL;
     b[0] = -b[0]; // |b| on both sides of zero
     float *S = (float*)callocCheck(N * C, 4), *dx = (float*)callocCheck(N * x_stride, 4), *db = (float*)callocCheck(H, 4);
-    leaky_average_forward(S, x, b, B, T, H, dh, x_stride);
-    leaky_average_backward(dx, db, dS, S, b, B, T, H, dh, x_stride);
+    leaky_average_forward(S, x, S0, b, B, T, H, dh, x_stride, 2 * C);
+    leaky_average_backward(dx, db, dS, S, S0, b, B, T, H, dh, x_stride, 2 * C);
     float *d_x = to_device(x, N * x_stride), *d_dS = to_device(dS, N * C), *d_b = to_device(b, H);
+    float* d_S0 = with_state ? to_device(S0, (size_t)B * 2 * C) : NULL;
     float *d_S = (float*)cuda_calloc(N * C * 4), *d_dx = to_device(dx, N * x_stride), *d_db = (float*)cuda_calloc(H * 4);
-    gpu::leaky_average_forward(d_S, d_x, d_b, B, T, H, dh, x_stride);
-    gpu::leaky_average_backward(d_dx, d_db, d_dS, d_S, d_b, B, T, H, dh, x_stride);
+    gpu::leaky_average_forward(d_S, d_x, d_S0, d_b, B, T, H, dh, x_stride, 2 * C);
+    gpu::leaky_average_backward(d_dx, d_db, d_dS, d_S, d_S0, d_b, B, T, H, dh, x_stride, 2 * C);
     char what[128];
-    snprintf(what, sizeof(what), "leaky average forward B=%d T=%d H=%d dh=%d", B, T, H, dh);
+    snprintf(what, sizeof(what), "leaky average forward B=%d T=%d H=%d dh=%d%s", B, T, H, dh, with_state ? ", from a carried state" : "");
     check(what, S, d_S, N * C, 1e-5);
     check("  backward dx (rows of the fused stride)", dx, d_dx, N * x_stride, 1e-5);
     check("  backward d rate (per head)", db, d_db, H, 1e-4);
     cudaCheck(cudaFree(d_x)); cudaCheck(cudaFree(d_dS)); cudaCheck(cudaFree(d_b)); cudaCheck(cudaFree(d_S));
     cudaCheck(cudaFree(d_dx)); cudaCheck(cudaFree(d_db));
-    free(x); free(dS); free(b); free(S); free(dx); free(db);
+    if (with_state) cudaCheck(cudaFree(d_S0));
+    free(x); free(dS); free(b); free(S); free(dx); free(db); free(S0);
 }
 
 // keys (mult 10, cap 5, one scale past the cap) and values (mult 10, no cap)
@@ -120,8 +124,8 @@ static void bench(int B, int T) {
     float *norm = (float*)cuda_calloc((size_t)N * H * 4), *s = (float*)cuda_calloc(H * 4), *ds = (float*)cuda_calloc(H * 4);
     float *pk = (float*)cuda_calloc(mem * 4), *pv = (float*)cuda_calloc(mem * 4), *dpk = (float*)cuda_calloc(mem * 4), *dpv = (float*)cuda_calloc(mem * 4);
     float *lse = (float*)cuda_calloc((size_t)N * H * 4), *scratch = (float*)cuda_calloc(gpu::pmem_scratch_size(N, P, C) * 4);
-    double lf = time_ms([&] { gpu::leaky_average_forward(S, x, s, B, T, H, dh, 2 * C); }, 5);
-    double lb = time_ms([&] { gpu::leaky_average_backward(dx, ds, dS, S, s, B, T, H, dh, 2 * C); }, 5);
+    double lf = time_ms([&] { gpu::leaky_average_forward(S, x, NULL, s, B, T, H, dh, 2 * C, 0); }, 5);
+    double lb = time_ms([&] { gpu::leaky_average_backward(dx, ds, dS, S, NULL, s, B, T, H, dh, 2 * C, 0); }, 5);
     double hf = time_ms([&] { gpu::head_scale_forward(out, norm, S, s, N, H, dh, C, 10, 5); }, 5);
     double hb = time_ms([&] { gpu::head_scale_backward(dS, ds, out, out, norm, S, s, N, H, dh, C, 10, 5); }, 5);
     double pf = time_ms([&] { gpu::pmem_forward(out, lse, S, pk, pv, s, N, H, dh, P, 1, scratch); }, 3);
@@ -138,8 +142,9 @@ static void bench(int B, int T) {
 int main(void) {
     lab_start();
     gpu::matmul_setup(0, 0); // the persistent memory's products in fp32, as the CPU's
-    test_leaky_average(2, 37, 4, 16, 128);
-    test_leaky_average(3, 64, 6, 40, 240);
+    test_leaky_average(2, 37, 4, 16, 128, 0);
+    test_leaky_average(3, 64, 6, 40, 240, 0);
+    test_leaky_average(3, 29, 4, 16, 128, 1);
     test_head_scale("keys, one head past the cap", 75, 4, 16, 128, 10, 5);
     test_head_scale("persistent keys", 64, 6, 40, 240, 20, 5);
     test_head_scale("values", 75, 4, 16, 64, 10, INFINITY);

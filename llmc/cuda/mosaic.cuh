@@ -36,13 +36,15 @@ static void head_sum_accumulate(float* out, Term term, int N, int H, int dh) {
 
 // -- the leaky average: S_t = e^{-beta} S_{t-1} + x_t per head, beta = 10|b_h|
 
-// one thread per (sequence, channel), walking the sequence: x (B,T,x_stride), S (B,T,C)
-__global__ void leaky_average_forward_kernel(float* S, const float* x, const float* b, int B, int T, int H, int dh, int x_stride) {
+// one thread per (sequence, channel), walking the sequence: x (B,T,x_stride), S (B,T,C), S0 each sequence's
+// S_{-1} (rows s0_stride apart) or NULL for zeros
+__global__ void leaky_average_forward_kernel(float* S, const float* x, const float* S0, const float* b, int B, int T, int H, int dh,
+                                             int x_stride, int s0_stride) {
     int C = H * dh;
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (size_t)B * C) return;
     int seq = (int)(idx / C), c = (int)(idx % C);
-    float decay = expf(-10.0f * fabsf(b[c / dh])), s = 0.0f;
+    float decay = expf(-10.0f * fabsf(b[c / dh])), s = S0 ? S0[(size_t)seq * s0_stride + c] : 0.0f;
     for (int t = 0; t < T; t++) {
         size_t row = (size_t)seq * T + t;
         s = decay * s + x[row * x_stride + c];
@@ -50,14 +52,15 @@ __global__ void leaky_average_forward_kernel(float* S, const float* x, const flo
     }
 }
 
-static void leaky_average_forward(float* S, const float* x, const float* b, int B, int T, int H, int dh, int x_stride) {
-    leaky_average_forward_kernel<<<ceil_div((size_t)B * H * dh, 256), 256>>>(S, x, b, B, T, H, dh, x_stride);
+static void leaky_average_forward(float* S, const float* x, const float* S0, const float* b, int B, int T, int H, int dh, int x_stride,
+                                  int s0_stride) {
+    leaky_average_forward_kernel<<<ceil_div((size_t)B * H * dh, 256), 256>>>(S, x, S0, b, B, T, H, dh, x_stride, s0_stride);
     cudaCheckLaunch();
 }
 
-// dx_t = G_t = dS_t + a G_{t+1} walking back; partial (B, C) = sum_t G_t . S_{t-1} of this channel
-__global__ void leaky_average_backward_kernel(float* dx, float* partial, const float* dS, const float* S, const float* b, int B, int T,
-                                              int H, int dh, int x_stride) {
+// dx_t = G_t = dS_t + a G_{t+1} walking back; partial (B, C) = sum_t G_t . S_{t-1} of this channel (S_{-1} = S0)
+__global__ void leaky_average_backward_kernel(float* dx, float* partial, const float* dS, const float* S, const float* S0, const float* b,
+                                              int B, int T, int H, int dh, int x_stride, int s0_stride) {
     int C = H * dh;
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (size_t)B * C) return;
@@ -68,6 +71,7 @@ __global__ void leaky_average_backward_kernel(float* dx, float* partial, const f
         g = dS[row * C + c] + decay * g;
         dx[row * x_stride + c] = g;
         if (t > 0) da += g * S[(row - 1) * C + c];
+        else if (S0) da += g * S0[(size_t)seq * s0_stride + c];
     }
     partial[idx] = da;
 }
@@ -81,11 +85,11 @@ struct LeakyRateTerm {
 };
 
 // dx (rows x_stride apart) written, db (H,) accumulates
-static void leaky_average_backward(float* dx, float* db, const float* dS, const float* S, const float* b, int B, int T, int H, int dh,
-                                   int x_stride) {
+static void leaky_average_backward(float* dx, float* db, const float* dS, const float* S, const float* S0, const float* b, int B, int T,
+                                   int H, int dh, int x_stride, int s0_stride) {
     size_t n = (size_t)B * H * dh;
     float* partial = (float*)gpu_scratch(n * sizeof(float));
-    leaky_average_backward_kernel<<<ceil_div(n, 256), 256>>>(dx, partial, dS, S, b, B, T, H, dh, x_stride);
+    leaky_average_backward_kernel<<<ceil_div(n, 256), 256>>>(dx, partial, dS, S, S0, b, B, T, H, dh, x_stride, s0_stride);
     cudaCheckLaunch();
     head_sum_accumulate(db, LeakyRateTerm{partial, b, H * dh, dh}, B, H, dh);
 }
