@@ -3,8 +3,10 @@
 # tokens, each batch scored before the model learns from it (--online 1, docs/design.md §5). Every setting
 # is judged by the stream's code length under the learner, its summed prequential loss in bits:
 #   1. AdamW (the first row) against Muon;
-#   2. the attention variants at MHA's parameter count (AdamW, no memory; gqa and gta with H/2 kv heads);
-#   3. a carried memory of each lane's past: --carry T and 4T against none (MHA, AdamW);
+#   2. the attention variants at MHA's parameter count (AdamW, no memory; gqa and gta with H/2 kv heads,
+#      mosaic with the persistent memory, the Memory Mosaics reference's architecture);
+#   3. a carried memory of each lane's past: --carry T and 4T against none (MHA, AdamW), and --carry T for
+#      each variant in --carried (mosaic's leaky sums then run on through the whole stream);
 # each with every seed in --seeds. Writes OUT/online.md (the table), OUT/online.png (the running prequential
 # bits/byte of every run) and a directory per run. Defaults take about 45 minutes on 2 cores (a seed's runs:
 # 7.4 minutes over bytes, 13-14 over GPT-2 tokens); every size is a flag, and --trainer runs another trainer
@@ -12,7 +14,7 @@
 #
 #   scripts/online.sh [--out DIR] [--data PATH] [--streams "bytes gpt2"] [--vocab PATH] [--layers L]
 #       [--channels C] [--heads H] [--seq-len T] [--lanes B] [--lr X] [--muon-lr X] [--warmup N]
-#       [--variants "gqa gta mla"] [--seeds "1 2"] [--trainer PATH]
+#       [--variants "gqa gta mla mosaic"] [--carried "mosaic"] [--seeds "1 2"] [--trainer PATH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,10 +30,11 @@ lanes=8
 lr=2e-3
 muon_lr=0.02
 warmup=20
-variants="gqa gta mla"
+variants="gqa gta mla mosaic"
+carried="mosaic"
 seeds="1 2"
 trainer=./train_gpt
-FLAGS="out data streams vocab layers channels heads seq_len lanes lr muon_lr warmup variants seeds trainer"
+FLAGS="out data streams vocab layers channels heads seq_len lanes lr muon_lr warmup variants carried seeds trainer"
 source "$(dirname "$0")/flags.sh"
 parse_flags "$@"
 [ -x "$trainer" ] || make -s train_gpt prepare_data
@@ -67,6 +70,7 @@ run() {
 variant_flags() {
     case $1 in
         gqa | gta) echo "--attn $1 --kv-heads $((heads > 1 ? heads / 2 : 1))" ;;
+        mosaic) echo "--attn mosaic --mlp pmem" ;;
         *) echo "--attn $1" ;;
     esac
 }
@@ -79,6 +83,7 @@ for stream in $streams; do
         for v in $variants; do run "$stream" "$v" "$seed" $(variant_flags "$v") --match-params 1; done
         run "$stream" "carry-$seq_len" "$seed" --carry "$seq_len"
         run "$stream" "carry-$((4 * seq_len))" "$seed" --carry $((4 * seq_len))
+        for v in $carried; do run "$stream" "$v-carry-$seq_len" "$seed" $(variant_flags "$v") --match-params 1 --carry "$seq_len"; done
     done
 done
 python3 scripts/runs.py online "$out/online" "${runs[@]}"
