@@ -548,7 +548,7 @@ static void test_model(const char* label, GPTConfig config) {
 
 typedef struct {
     GPT* model;
-    real* memory; // (L, B, K, E) the memory before the checked segment, and the rows it held
+    real* memory; // (L, B, gpt_carry_lane_size) the memory before the checked segment, and the rows it held
     int held;
     int *inputs, *targets;
     int B, T;

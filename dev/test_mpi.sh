@@ -4,6 +4,8 @@
 #     for 10 steps, with AdamW and with Muon, with and without ZeRO-1 (-z 1), and with gradient
 #     accumulation: within 1e-5 relative;
 #   - a run saved by 2 processes resumes with 1 and with 2 and continues as the uninterrupted run;
+#   - online with --carry (mha, gla, mosaic with pmem): 2 processes x B = 1 process x 2B in losses and in the checkpoint's
+#     memory of all lanes; saved by 2, resumed by 2 (bit-identical) and by 1 x 2B; other lanes refused;
 #   - a process that fails (a bad shard on one rank) stops every process with its message, no hang.
 #
 #   make test   (or: make train_gpt train_gpt_mpi prepare_data && bash dev/test_mpi.sh)
@@ -65,6 +67,58 @@ def names(path):
         return sorted(k for k in json.loads(f.read(n)) if k != "__metadata__")
 sys.exit(0 if names(sys.argv[1]) == names(sys.argv[2]) else 1)
 EOF
+
+# --online 1 --carry K: each process keeps the memory of its own lanes; a checkpoint holds all P*B lanes
+# (rank 0 gathers them), so it resumes on any P' x B' of the same lanes
+memory_diff() { # the largest |difference| of two checkpoints' carry.memory over the first's largest |value|; "inf" if shaped apart
+    python3 - "$1" "$2" <<'PY'
+import array, json, struct, sys
+def memory(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        t = json.loads(f.read(n))["carry.memory"]
+        f.seek(8 + n + t["data_offsets"][0])
+        return t["shape"], array.array("f", f.read(t["data_offsets"][1] - t["data_offsets"][0]))
+(sa, a), (sb, b) = memory(sys.argv[1]), memory(sys.argv[2])
+print(max(abs(x - y) for x, y in zip(a, b)) / max(abs(x) for x in a) if sa == sb else "inf")
+PY
+}
+for variant in "mha" "gla --latent-groups 2" "mosaic --mlp pmem"; do
+    name=carry-${variant%% *}
+    CRUN=("${RUN[@]}" --attn $variant --online 1 --carry 96 -n 5)
+    ./train_gpt "${CRUN[@]}" -b 8 -o "$W/one.$name" >/dev/null 2>&1 || fail "1 process $name run failed"
+    "${MPIRUN[@]}" ./train_gpt_mpi "${CRUN[@]}" -b 4 -o "$W/two.$name" >"$W/two.$name.log" 2>&1 || fail "2 processes $name failed: $(tail -n 3 "$W/two.$name.log")"
+    d=$(loss_diff "$W/one.$name/log.txt" "$W/two.$name/log.txt")
+    m=$(memory_diff "$W/one.$name/ckpt_00000010.safetensors" "$W/two.$name/ckpt_00000010.safetensors")
+    within "$d" 1e-5 && within "$m" 1e-5 && pass "--carry 96 ($variant): 2 processes x B=4 = 1 process x B=8 over 10 steps (max rel diff $d), and the checkpoint's memory of all 8 lanes ($m)" ||
+        fail "--carry 96 ($variant): 2 processes x B=4 vs 1 x B=8: losses max rel diff $d, memory $m"
+    # saved by 2 processes at step 5, resumed by 2 (the same arithmetic: bit-identical) and by 1 x B=8
+    for resume in "2 4" "1 8"; do
+        set -- $resume
+        dir="$W/$name.resume$1"
+        mkdir -p "$dir"
+        cp "$W/two.$name/ckpt_00000005.safetensors" "$dir/"
+        if [ "$1" = 1 ]; then ./train_gpt "${CRUN[@]}" -b "$2" -o "$dir" -y 1 >"$dir.log" 2>&1
+        else "${MPIRUN[@]}" ./train_gpt_mpi "${CRUN[@]}" -b "$2" -o "$dir" -y 1 >"$dir.log" 2>&1; fi
+        d=$(loss_diff "$W/two.$name/log.txt" "$dir/log.txt" 5)
+        m=$(memory_diff "$W/two.$name/ckpt_00000010.safetensors" "$dir/ckpt_00000010.safetensors")
+        if [ "$1" = 2 ]; then
+            cmp -s "$W/two.$name/ckpt_00000010.safetensors" "$dir/ckpt_00000010.safetensors" && [ "$d" = 0.0 ] &&
+                pass "--carry 96 ($variant): saved by 2 processes at step 5, resumed by 2: steps 6-10 and the final checkpoint are bit-identical" ||
+                fail "--carry 96 ($variant) resumed by 2 processes: max rel diff $d, memory $m; $(tail -n 2 "$dir.log")"
+        else
+            within "$d" 1e-5 && within "$m" 1e-5 && pass "--carry 96 ($variant): saved by 2 processes x B=4 at step 5, resumed by 1 x B=8: steps 6-10 continue (max rel diff $d, memory $m)" ||
+                fail "--carry 96 ($variant) resumed by 1 process: max rel diff $d, memory $m; $(tail -n 2 "$dir.log")"
+        fi
+    done
+done
+# another number of lanes would continue other streams: refused, with the -b that fits
+for lanes in "1 4" "2 2"; do
+    set -- $lanes
+    cmd=(./train_gpt) && [ "$1" = 2 ] && cmd=("${MPIRUN[@]}" ./train_gpt_mpi)
+    expect_error "--carry: resuming 8 lanes with $1 process(es) x B=$2" "hint: resume with -t 64 -d -1 and -b 8 / processes, so that the stream's lanes (and their --carry memory) continue exactly" \
+        "${cmd[@]}" "${RUN[@]}" --online 1 --carry 96 -n 5 -b "$2" -o "$W/two.carry-mha" -y 1
+done
 
 # one rank meets a bad shard: every process stops, with the message, instead of hanging
 python3 - "$W/bad.bin" <<'EOF'

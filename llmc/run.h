@@ -150,7 +150,7 @@ static void check_block_finite(const GPTConfig* c, const float* block, const cha
 }
 
 // Writes the run's checkpoint for rs.step from host copies of the parameters and optimizer state, and with
-// --carry K the memory (L, B, gpt_carry_lane_size) whose lanes hold `held` rows each.
+// --carry K the memory of all the stream's lanes (L, P*B, gpt_carry_lane_size), each holding `held` rows.
 static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* dtype, const void* params, void* m, void* v,
                                 const void* memory, int held, float train_loss) {
     const TrainArgs* a = run->a;
@@ -210,7 +210,8 @@ static void run_save_checkpoint(const Run* run, const GPTConfig* c, const char* 
     outlier_values(&rs->norm_window, windows[1]);
     SafeTensorWrite extra[3] = {{"run.loss_window", "F64", 1, {rs->loss_window.count}, windows[0]},
                                 {"run.norm_window", "F64", 1, {rs->norm_window.count}, windows[1]},
-                                {"carry.memory", dtype, 3, {c->num_layers, a->B, (int64_t)gpt_carry_lane_size(c, a->carry)}, memory}};
+                                {"carry.memory", dtype, 3,
+                                 {c->num_layers, (int64_t)a->B * run->dist.size, (int64_t)gpt_carry_lane_size(c, a->carry)}, memory}};
     double t0 = wall_seconds();
     checkpoint_write_with(path, c, dtype, n, blocks, &meta, a->carry > 0 ? 3 : 2, extra);
     meta_free(&meta);
@@ -228,12 +229,14 @@ static void run_restore(Run* run, const SafeTensors* st, const GPTConfig* c, con
         die_hint("resume with the optimizer the run was started with, or pass --reset-optimizer 1 to start a new optimizer state",
                  "checkpoint '%s' was trained with --optimizer %s, not %s", st->path, optimizer, a->optimizer);
     }
-    // the micro-batch over all processes must match (any number of processes that divides it will do)
+    // the micro-batch over all processes must match (any number of processes that divides it will do): it
+    // fixes the data order, and online the stream's lanes, each with its --carry memory
     int B = checkpoint_meta_int(st, "train.batch"), T = checkpoint_meta_int(st, "train.seq_len"), P = run->dist.size;
     int total = checkpoint_meta_int(st, "train.total_batch");
     if (B != a->B * P || T != a->T || total != a->total_batch_tokens) {
         char hint[256];
-        snprintf(hint, sizeof(hint), "resume with -t %d -d %d and -b %d / processes, so that the data order continues exactly", T, total, B);
+        snprintf(hint, sizeof(hint), "resume with -t %d -d %d and -b %d / processes, so that the %s continue%s exactly", T, total, B,
+                 a->online ? "stream's lanes (and their --carry memory)" : "data order", a->online ? "" : "s");
         die_hint(hint, "checkpoint '%s' was trained with %d sequences per micro-step (-b x processes), -t %d -d %d; this run has -b %d x %d "
                  "process(es), -t %d -d %d", st->path, B, T, total, a->B, P, a->T, a->total_batch_tokens);
     }
@@ -292,17 +295,17 @@ static void run_restore(Run* run, const SafeTensors* st, const GPTConfig* c, con
     }
 }
 
-// --carry K: the memory (L, B, gpt_carry_lane_size) of an online checkpoint into host; returns the rows each
-// lane holds
+// --carry K: the memory of all lanes (L, P*B, gpt_carry_lane_size) of an online checkpoint into host; returns
+// the rows each lane holds. run_restore has checked that the run has the checkpoint's P*B lanes.
 static int run_restore_memory(const Run* run, const SafeTensors* st, const GPTConfig* c, const char* dtype, void* host) {
     const TrainArgs* a = run->a;
     const SafeTensorInfo* t = safetensors_find(st, "carry.memory");
-    int64_t lane = (int64_t)gpt_carry_lane_size(c, a->carry);
+    int64_t lane = (int64_t)gpt_carry_lane_size(c, a->carry), lanes = (int64_t)a->B * run->dist.size;
     int held = checkpoint_meta_int(st, "carry.held");
-    if (t == NULL || t->ndim != 3 || t->shape[0] != c->num_layers || t->shape[1] != a->B || t->shape[2] != lane || held < 0 ||
+    if (t == NULL || t->ndim != 3 || t->shape[0] != c->num_layers || t->shape[1] != lanes || t->shape[2] != lane || held < 0 ||
         held > a->carry) {
         die_hint("the file is corrupt; use another checkpoint", "checkpoint '%s': the --carry memory 'carry.memory' is missing, or not "
-                 "(%d, %d, %lld) with at most %d rows held", st->path, c->num_layers, a->B, (long long)lane, a->carry);
+                 "(%d, %lld, %lld) with at most %d rows held", st->path, c->num_layers, (long long)lanes, (long long)lane, a->carry);
     }
     safetensors_read(st, t, host, dtype);
     return held;

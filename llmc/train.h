@@ -74,21 +74,44 @@ static int sample_main(ArgParser* p) {
     return 0;
 }
 
-// host copies of the parameters and the optimizer state in the parameter layout, and of the --carry memory
-// (L, B, gpt_carry_lane_size), for checkpoints
+// host copies of the parameters and the optimizer state in the parameter layout, and (rank 0) of the
+// --carry memory of all P*B lanes (L, P*B, gpt_carry_lane_size), for checkpoints; `lanes` is a device buffer
+// of one process's memory of a layer, through which each process hands rank 0 its own (P > 1)
 typedef struct {
-    real *params, *m, *v, *memory;
+    real *params, *m, *v, *memory, *lanes;
 } HostState;
 
-// the --carry memory's elements per layer
+// the --carry memory's elements per layer on this process (its B lanes)
 static size_t memory_per_layer(const GPT* model) { return (size_t)model->batch_size * gpt_carry_lane_size(&model->config, model->carry); }
 
-// Writes the run's checkpoint for rs.step. Every process takes part (ZeRO-1 gathers the state); rank 0 writes.
+// where layer l's lanes r*B .. r*B+B-1 (process r's of P) start in a memory of all lanes (L, P*B, lane):
+// the stream's lane order, so the file means the same for any P and B of the same P*B
+static size_t memory_offset(const GPT* model, int l, int r, int P) { return ((size_t)l * P + r) * memory_per_layer(model); }
+
+// The --carry memory of every lane into host->memory on rank 0. Every process takes part: each in turn
+// broadcasts its lanes, layer by layer (a broadcast is what both trainers' processes share).
+static void gather_memory(GPT* model, Comm* comm, HostState* host) {
+    size_t n = memory_per_layer(model);
+    Dist d = comm->dist;
+    for (int l = 0; l < model->config.num_layers && n > 0; l++) {
+        for (int r = 0; r < d.size; r++) {
+            const real* src = model->acts.blocks[l].memory;
+            if (d.size > 1) {
+                if (r == d.rank) tensor_copy(host->lanes, src, n);
+                comm_broadcast(comm, host->lanes, n, r);
+                src = host->lanes;
+            }
+            if (d.rank == 0) tensor_download(host->memory + memory_offset(model, l, r, d.size), src, n);
+        }
+    }
+}
+
+// Writes the run's checkpoint for rs.step. Every process takes part (ZeRO-1 gathers the state, and the
+// --carry memory comes from every process); rank 0 writes.
 static void save_checkpoint(Run* run, GPT* model, Comm* comm, HostState* host, float train_loss) {
     tensor_download(host->params, model->params_memory, model->num_parameters);
     gpt_gather_optimizer_state(model, comm, host->m, host->v);
-    size_t per_layer = memory_per_layer(model);
-    for (int l = 0; l < model->config.num_layers && per_layer > 0; l++) tensor_download(host->memory + l * per_layer, model->acts.blocks[l].memory, per_layer);
+    gather_memory(model, comm, host);
     if (run->dist.rank == 0) {
         run_save_checkpoint(run, &model->config, REAL_DTYPE, host->params, host->m, host->v, host->memory, model->carry_held, train_loss);
     }
@@ -137,7 +160,7 @@ static int train_main(ArgParser* parser, Dist dist) {
     GPT model;
     HostState host = {0};
     int use_muon = strcmp(a->optimizer, "muon") == 0, memory_held = 0;
-    real* memory = NULL; // a resumed --carry memory (L, B, K, E)
+    real* memory = NULL; // a resumed --carry memory of all lanes (L, P*B, gpt_carry_lane_size)
     if (source != NULL) {
         SafeTensors st;
         int ours = gpt_load(&model, source, &st);
@@ -155,8 +178,8 @@ static int train_main(ArgParser* parser, Dist dist) {
                 run_restore(&run, &st, &model.config, REAL_DTYPE, m, v);
                 gpt_scatter_optimizer_state(&model, m, v);
                 if (a->carry > 0) {
-                    memory = (real*)mallocCheck((size_t)model.config.num_layers * a->B * gpt_carry_lane_size(&model.config, a->carry) *
-                                                sizeof(real));
+                    memory = (real*)mallocCheck((size_t)model.config.num_layers * dist.size * a->B *
+                                                gpt_carry_lane_size(&model.config, a->carry) * sizeof(real));
                     memory_held = run_restore_memory(&run, &st, &model.config, REAL_DTYPE, memory);
                 }
                 free(m);
@@ -177,13 +200,12 @@ static int train_main(ArgParser* parser, Dist dist) {
         die_hint("use --tokenizer to match the model's vocabulary", "the model's vocabulary has %d tokens, tokenizer '%s' has %d",
                  c->vocab_size, tokenizer_name(&run.tok), run.tok.vocab_size);
     }
-    if (a->carry > 0 && dist.size > 1) {
-        die_hint("run --carry on one process", "--carry: checkpoints keep one process's memory so far, and this run has %d processes", dist.size);
-    }
     model.carry = a->carry;
     gpt_allocate_activations(&model, a->B, a->T);
-    if (memory != NULL) { // the resumed memory, layer by layer
-        for (int l = 0; l < c->num_layers; l++) tensor_upload(model.acts.blocks[l].memory, memory + l * memory_per_layer(&model), memory_per_layer(&model));
+    if (memory != NULL) { // this process's lanes of the resumed memory, layer by layer
+        for (int l = 0; l < c->num_layers; l++) {
+            tensor_upload(model.acts.blocks[l].memory, memory + memory_offset(&model, l, dist.rank, dist.size), memory_per_layer(&model));
+        }
         model.carry_held = memory_held;
         free(memory);
     }
@@ -199,7 +221,9 @@ static int train_main(ArgParser* parser, Dist dist) {
         host.params = (real*)callocCheck(model.num_parameters, sizeof(real));
         host.m = (real*)callocCheck(model.num_parameters, sizeof(real));
         host.v = (real*)callocCheck(model.num_parameters, sizeof(real));
-        host.memory = (real*)callocCheck(memory_per_layer(&model) * c->num_layers + 1, sizeof(real));
+        size_t per_layer = memory_per_layer(&model);
+        if (dist.rank == 0) host.memory = (real*)callocCheck(per_layer * dist.size * c->num_layers + 1, sizeof(real));
+        if (dist.size > 1 && per_layer > 0) host.lanes = tensor_alloc(per_layer);
         SamplerConfig sc = {a->temperature, a->top_k, a->top_p};
         float train_loss = 0.0f;
         double total_peak = peak * dist.size;
@@ -252,6 +276,7 @@ static int train_main(ArgParser* parser, Dist dist) {
         free(host.m);
         free(host.v);
         free(host.memory);
+        tensor_free(host.lanes);
     }
     run_finish(&run);
     gpt_free(&model);
