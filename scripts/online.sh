@@ -8,8 +8,8 @@
 #   3. a carried memory of each lane's past: --carry T and 4T against none (MHA, AdamW), and --carry T for
 #      each variant in --carried (mosaic's leaky sums then run on through the whole stream);
 # each with every seed in --seeds. Writes OUT/online.md (the table), OUT/online.png (the running prequential
-# bits/byte of every run) and a directory per run. Defaults take about 45 minutes on 2 cores (a seed's runs:
-# 7.4 minutes over bytes, 13-14 over GPT-2 tokens); every size is a flag, and --trainer runs another trainer
+# bits/byte of every run) and a directory per run. Defaults take about an hour on 2 cores (a seed's runs:
+# 11 minutes over bytes, 18 over GPT-2 tokens); every size is a flag, and --trainer runs another trainer
 # with the same flags.
 #
 #   scripts/online.sh [--out DIR] [--data PATH] [--streams "bytes gpt2"] [--vocab PATH] [--layers L]
