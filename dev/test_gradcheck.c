@@ -36,7 +36,7 @@ typedef double (*LossFn)(void* ctx);
 // Compares analytic[i] with central differences of loss() in x[i], for up to 48 spread-out i: at steps h and
 // h/2, extrapolated (Richardson), so that strongly curved losses (Memory Mosaics' scaled keys) check as closely.
 static void check_gradient(const char* what, real* x, size_t n, const real* analytic, LossFn loss, void* ctx) {
-    const double h = 1e-5;
+    const double h = 1e-4;
     // the absolute floor scales with the gradient's largest element: central differences round at about
     // 1e-16 |loss| / h, and a loss whose large gradients make it large leaves its small elements that much error
     double largest = 1;
