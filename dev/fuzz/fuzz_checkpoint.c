@@ -6,9 +6,11 @@ The input is a file. safetensors_open must refuse it with a message, or accept i
 dtype known, its shape non-negative and its byte range exactly the shape's size (no wrapping) inside the
 data section, which ends exactly at the end of the file. Every accepted tensor is read back with
 safetensors_read: as its own dtype (the bytes must be the file's), and as F32 and F64 when it is a float.
-Then the trainer's load path as far as it goes (gpt_load in train_gpt.c, run_restore in llmc/run.h):
-checkpoint_open, gpt_config_from_checkpoint, checkpoint_read_block for the parameters and the optimizer
-blocks, and the run metadata. A die() anywhere is a clean refusal.
+Then the trainer's load path as far as it goes (gpt_load in train_gpt.c; run_restore and, for an online
+run with a carried memory, run_restore_memory in llmc/run.h): checkpoint_open, gpt_config_from_checkpoint,
+checkpoint_read_block for the parameters, then the resume for a run shaped as the checkpoint's metadata
+says (the optimizer blocks, the run state, the stream tally, the memory). A die() anywhere is a clean
+refusal.
 */
 #include "fuzz_common.h"
 
@@ -78,34 +80,31 @@ static void load_checkpoint(const char* path, size_t size) {
         StateBlock pb = {"", params, NULL};
         checkpoint_read_block(&st, &c, &pb, "F32");
         free(params);
-        // run_restore's reads, in its order
-        const char* optimizer = checkpoint_meta(&st, "optimizer");
-        checkpoint_meta_int(&st, "train.batch");
-        checkpoint_meta_int(&st, "train.seq_len");
-        checkpoint_meta_int(&st, "train.total_batch");
-        checkpoint_meta_u64(&st, "train.seed");
-        ParamSpec specs[NUM_PARAMETER_TENSORS];
-        gpt_param_specs(&c, specs);
+        // the resume itself (run_restore, then an online run's run_restore_memory), for a run shaped as the
+        // checkpoint says, so that its checks pass and every read happens
+        TrainArgs a = {0};
+        a.optimizer = checkpoint_meta(&st, "optimizer");
+        a.B = checkpoint_meta_int(&st, "train.batch");
+        a.T = checkpoint_meta_int(&st, "train.seq_len");
+        a.total_batch_tokens = checkpoint_meta_int(&st, "train.total_batch");
+        a.seed = checkpoint_meta_u64(&st, "train.seed");
+        const char* online = safetensors_meta(&st, "train.online");
+        a.online = online != NULL && strcmp(online, "1") == 0;
+        a.carry = a.online ? checkpoint_meta_int(&st, "train.carry") : 0;
+        Run run = {0};
+        run.a = &a;
+        run.dist.size = 1;
         float* m = (float*)mallocCheck(n * sizeof(float));
         float* v = (float*)mallocCheck(n * sizeof(float));
-        StateBlock blocks[3];
-        unsigned char adamw_tensors[NUM_PARAMETER_TENSORS], muon_tensors[NUM_PARAMETER_TENSORS];
-        int nb = optimizer_state_blocks(specs, strcmp(optimizer, "muon") == 0, m, v, blocks, adamw_tensors, muon_tensors);
-        for (int b = 0; b < nb; b++) checkpoint_read_block(&st, &c, &blocks[b], "F32");
+        run_restore(&run, &st, &c, "F32", m, v);
         free(m);
         free(v);
-        checkpoint_meta_int(&st, "opt.steps");
-        checkpoint_meta_int(&st, "train.step");
-        checkpoint_meta_int(&st, "data.epoch");
-        checkpoint_meta_int(&st, "data.shard_pos");
-        checkpoint_meta_u64(&st, "data.batch_pos");
-        checkpoint_meta_u64(&st, "rng.sample");
-        const char* windows[2] = {"run.loss_window", "run.norm_window"};
-        for (int w = 0; w < 2; w++) {
-            const SafeTensorInfo* t = safetensors_find(&st, windows[w]);
-            if (t == NULL || t->ndim != 1 || t->shape[0] > OUTLIER_WINDOW) continue; // run_restore refuses a bad shape
-            double values[OUTLIER_WINDOW];
-            safetensors_read(&st, t, values, "F64");
+        // the memory the file could fill (each element 1+ bytes); a larger shape cannot match its tensor
+        double memory = (double)c.num_layers * a.B * (double)gpt_carry_lane_size(&c, a.carry);
+        if (a.carry > 0 && memory <= MAX_BLOCK_BYTES / sizeof(float) && memory <= data_len) {
+            float* host = (float*)mallocCheck((size_t)memory * sizeof(float) + 1);
+            run_restore_memory(&run, &st, &c, "F32", host);
+            free(host);
         }
     }
     safetensors_close(&st);

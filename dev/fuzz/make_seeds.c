@@ -7,6 +7,7 @@ OUT_DIR/<target>/ gets, for
   fuzz_checkpoint   checkpoints of small models of every attention variant (checkpoint_write: F32, F64
                     and BF16 blocks, AdamW and Muon state, the trainer's run metadata) and plain
                     safetensors files (safetensors_write: every dtype, 0 to 4 dims, escaped metadata);
+                    online runs with a --carry memory (GLA; Memory Mosaics with the persistent memory);
   fuzz_llmc_model   llm.c model files (version 3 fp32 and version 5 bf16) of small configs, sized by
                     gpt_num_parameters;
   fuzz_shard        token shards (shard_write) of 0 to 100 tokens, byte ids and GPT-2 ids;
@@ -104,7 +105,8 @@ static void* make_block(const GPTConfig* c, const char* dtype, uint64_t seed) {
     return block;
 }
 
-static void write_checkpoint(const char* name, GPTConfig c, const char* dtype, int muon) {
+// carry > 0: an online run's checkpoint (--online 1 --carry carry) with its stream tally and memory
+static void write_checkpoint(const char* name, GPTConfig c, const char* dtype, int muon, int carry) {
     void* params = make_block(&c, dtype, 1);
     void* m = make_block(&c, dtype, 2);
     void* v = make_block(&c, dtype, 3);
@@ -132,9 +134,24 @@ static void write_checkpoint(const char* name, GPTConfig c, const char* dtype, i
     meta_set(&meta, "data.shard_pos", "%d", 0);
     meta_set(&meta, "data.batch_pos", "%zu", (size_t)1);
     meta_set(&meta, "rng.sample", "%llu", 42ull);
+    int batch = 2; // train.batch: the stream's lanes
+    size_t memory_size = (size_t)c.num_layers * batch * gpt_carry_lane_size(&c, carry);
+    double* memory = (double*)callocCheck(memory_size + 1, sizeof(double)); // wide enough for any dtype
+    for (size_t i = 0; i < memory_size; i++) memory[i] = 0.25 * (double)(i % 7);
+    SafeTensorWrite extra = {"carry.memory", dtype, 3, {c.num_layers, batch, (int64_t)gpt_carry_lane_size(&c, carry)}, memory};
+    if (carry > 0) {
+        if (strcmp(dtype, "F64") != 0) die("make_seeds: online seeds are F64 (the memory is written as doubles)");
+        meta_set(&meta, "train.online", "1");
+        meta_set(&meta, "stream.nats", "%.17g", 123.25);
+        meta_set(&meta, "stream.tokens", "%d", 24);
+        meta_set(&meta, "stream.bytes", "%d", 24);
+        meta_set(&meta, "train.carry", "%d", carry);
+        meta_set(&meta, "carry.held", "%d", carry);
+    }
     char* path = seed_path("fuzz_checkpoint", name);
-    checkpoint_write(path, &c, dtype, muon ? 4 : 3, blocks, &meta);
+    checkpoint_write_with(path, &c, dtype, muon ? 4 : 3, blocks, &meta, carry > 0, &extra);
     meta_free(&meta);
+    free(memory);
     free(path);
     free(params);
     free(m);
@@ -171,14 +188,23 @@ static void write_plain_safetensors(void) {
 
 static void checkpoint_seeds(void) {
     // C=8, H=2 (dh=4) unless noted; each variant with and without biases, learned positions and RoPE
-    write_checkpoint("mha_learned_bias.safetensors", config(ATTN_MHA, 0, POS_LEARNED, 1, 8, 2, 0, 0, 0), "F32", 0);
-    write_checkpoint("mha_rope_f64.safetensors", config(ATTN_MHA, 0, POS_ROPE, 0, 8, 2, 0, 0, 0), "F64", 0);
-    write_checkpoint("gqa2_rope_muon.safetensors", config(ATTN_GQA, 2, POS_ROPE, 0, 16, 4, 0, 0, 0), "F32", 1);
-    write_checkpoint("mqa_rope_bf16.safetensors", config(ATTN_MQA, 0, POS_ROPE, 1, 8, 2, 0, 0, 0), "BF16", 0);
-    write_checkpoint("gta2_learned.safetensors", config(ATTN_GTA, 2, POS_LEARNED, 1, 16, 4, 0, 0, 0), "F32", 0);
-    write_checkpoint("mla_qrank_muon.safetensors", config(ATTN_MLA, 0, POS_ROPE, 1, 8, 2, 0, 4, 4), "F32", 1);
-    write_checkpoint("mla_norank.safetensors", config(ATTN_MLA, 0, POS_ROPE, 0, 8, 2, 0, 4, 0), "F32", 0);
-    write_checkpoint("gla2_bias.safetensors", config(ATTN_GLA, 0, POS_ROPE, 1, 8, 2, 2, 4, 0), "F32", 0);
+    write_checkpoint("mha_learned_bias.safetensors", config(ATTN_MHA, 0, POS_LEARNED, 1, 8, 2, 0, 0, 0), "F32", 0, 0);
+    write_checkpoint("mha_rope_f64.safetensors", config(ATTN_MHA, 0, POS_ROPE, 0, 8, 2, 0, 0, 0), "F64", 0, 0);
+    write_checkpoint("gqa2_rope_muon.safetensors", config(ATTN_GQA, 2, POS_ROPE, 0, 16, 4, 0, 0, 0), "F32", 1, 0);
+    write_checkpoint("mqa_rope_bf16.safetensors", config(ATTN_MQA, 0, POS_ROPE, 1, 8, 2, 0, 0, 0), "BF16", 0, 0);
+    write_checkpoint("gta2_learned.safetensors", config(ATTN_GTA, 2, POS_LEARNED, 1, 16, 4, 0, 0, 0), "F32", 0, 0);
+    write_checkpoint("mla_qrank_muon.safetensors", config(ATTN_MLA, 0, POS_ROPE, 1, 8, 2, 0, 4, 4), "F32", 1, 0);
+    write_checkpoint("mla_norank.safetensors", config(ATTN_MLA, 0, POS_ROPE, 0, 8, 2, 0, 4, 0), "F32", 0, 0);
+    write_checkpoint("gla2_bias.safetensors", config(ATTN_GLA, 0, POS_ROPE, 1, 8, 2, 2, 4, 0), "F32", 0, 0);
+    // online runs with a carried memory: latents, and Memory Mosaics with the persistent memory's sums
+    write_checkpoint("gla2_online_carry.safetensors", config(ATTN_GLA, 0, POS_ROPE, 0, 8, 2, 2, 4, 0), "F64", 0, 2);
+    GPTConfig mosaic = config(ATTN_MOSAIC, 0, POS_NONE, 1, 8, 2, 0, 0, 0);
+    mosaic.mlp = MLP_PMEM;
+    mosaic.mlp_hidden = 0;
+    mosaic.pmem_size = 3;
+    mosaic.pmem_count = 2;
+    gpt_config_finish(&mosaic);
+    write_checkpoint("mosaic_pmem_online_carry.safetensors", mosaic, "F64", 1, 3);
     write_plain_safetensors();
 }
 
