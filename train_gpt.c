@@ -495,24 +495,43 @@ static void dots_one_key(real dot[4], const real* q, int q_stride, int nh, const
     }
 }
 
-// o (dv) = sum_s w[s] v_s over n rows v_s (v_stride apart), 64 columns at a time in registers: adding each
-// row into o in memory instead chains every row's load on the store before it
-static void weighted_sum_rows(real* o, const real* w, const real* v, int v_stride, int n, int dv) {
+// o_j (dv) = sum_s w_j[s] v_s for nh (<= 4) heads that share the n value rows v_s (v_stride apart; head j's
+// weights at w + j * w_stride, its output at o + j * o_stride), 64 columns at a time in registers: each row
+// is read once for all the heads (a GQA, MQA or latent group), and the sums stay in registers instead of
+// chaining every row's load on the store before it. Written for a constant number of heads `lanes` (1 or 4;
+// heads past nh get zero weights and are dropped), so that the compiler keeps acc in registers.
+static inline __attribute__((always_inline)) void weighted_sum_rows_lanes(real* o, size_t o_stride, const real* w, size_t w_stride,
+                                                                          int nh, const real* v, int v_stride, int n, int dv,
+                                                                          const int lanes) {
     enum { COLUMNS = 64 };
+    static const real no_weights[DECODE_BLOCK] = {0};
+    const real* wj[4];
+    for (int j = 0; j < 4; j++) wj[j] = j < nh ? w + (size_t)j * w_stride : no_weights;
     int i0 = 0;
     for (; i0 + COLUMNS <= dv; i0 += COLUMNS) {
-        real acc[COLUMNS] = {0};
+        real acc[4][COLUMNS] = {{0}};
         for (int s = 0; s < n; s++) {
             const real* vr = v + (size_t)s * v_stride + i0;
-            for (int i = 0; i < COLUMNS; i++) acc[i] += w[s] * vr[i];
+            for (int j = 0; j < lanes; j++) {
+                real ws = wj[j][s];
+                for (int i = 0; i < COLUMNS; i++) acc[j][i] += ws * vr[i];
+            }
         }
-        for (int i = 0; i < COLUMNS; i++) o[i0 + i] = acc[i];
+        for (int j = 0; j < nh; j++) memcpy(o + j * o_stride + i0, acc[j], sizeof(acc[j]));
     }
-    for (int i = i0; i < dv; i++) { // the last columns, fewer than 64
-        real acc = 0;
-        for (int s = 0; s < n; s++) acc += w[s] * v[(size_t)s * v_stride + i];
-        o[i] = acc;
+    for (int j = 0; j < nh; j++) { // the last columns, fewer than 64
+        for (int i = i0; i < dv; i++) {
+            real acc = 0;
+            for (int s = 0; s < n; s++) acc += wj[j][s] * v[(size_t)s * v_stride + i];
+            o[j * o_stride + i] = acc;
+        }
     }
+}
+
+static void weighted_sum_rows(real* o, size_t o_stride, const real* w, size_t w_stride, int nh, const real* v, int v_stride,
+                              int n, int dv) {
+    if (nh == 1) weighted_sum_rows_lanes(o, o_stride, w, w_stride, nh, v, v_stride, n, dv, 1);
+    else weighted_sum_rows_lanes(o, o_stride, w, w_stride, nh, v, v_stride, n, dv, 4);
 }
 
 static void attention_decode(real* out, real* att, const real* q, const real* k1, const real* k2, const real* v, int B, int Tk,
@@ -564,11 +583,12 @@ static void attention_decode(real* out, real* att, const real* q, const real* k1
             part_h[0] = m;
             part_h[1] = l;
         }
-        // unnormalised outputs, the block's value rows read again from L2
-        for (int h = 0; h < H; h++) {
-            real* o = parts + (((size_t)b * H + h) * nblocks + blk) * part + 2;
-            weighted_sum_rows(o, scores + (size_t)h * Tk, v + ((size_t)b * Tk + s0) * d->v_stride + (size_t)(h / group) * d->v_head,
-                              d->v_stride, n, dv);
+        // unnormalised outputs, the block's value rows read again from L2, once for up to 4 heads of a kv head
+        for (int h0 = 0, nh; h0 < H; h0 += nh) {
+            nh = imin(4, group - h0 % group);
+            real* o = parts + (((size_t)b * H + h0) * nblocks + blk) * part + 2;
+            weighted_sum_rows(o, nblocks * part, scores + (size_t)h0 * Tk, Tk, nh,
+                              v + ((size_t)b * Tk + s0) * d->v_stride + (size_t)(h0 / group) * d->v_head, d->v_stride, n, dv);
         }
     }
     #pragma omp parallel for collapse(2) schedule(static)
@@ -1128,11 +1148,22 @@ static void newton_schulz(real* X, int rows, int cols, int steps, int polar_expr
     }
 }
 
-// scratch elements muon_update needs for `batch` (rows, cols) blocks (it takes them one at a time)
+// The threads muon_update gives a batch of matrices, one matrix each: all of them when the batch has at least
+// as many matrices (each matrix's Newton-Schulz then runs on one thread, its products through the GEMM's
+// nested path, instead of every thread meeting at the barriers of every small product), else one, which runs
+// the matrices in turn with all threads in each product. The arithmetic is the same either way.
+static int muon_matrix_threads(int batch) {
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    return batch >= threads ? threads : 1;
+}
+
+// scratch elements muon_update needs for `batch` (rows, cols) matrices: one matrix's for each of its threads
 static size_t muon_scratch_size(int batch, int rows, int cols) {
-    (void)batch;
     size_t r = rows < cols ? rows : cols, n = (size_t)rows * cols;
-    return 2 * n + 2 * r * r;
+    return (size_t)muon_matrix_threads(batch) * (2 * n + 2 * r * r);
 }
 
 // Muon on one matrix (rows, cols) with momentum mu (docs/design.md §3):
@@ -1159,12 +1190,19 @@ static void muon_update_matrix(real* param, const real* grad, real* momentum, in
 }
 
 // Muon on `batch` matrices (rows, cols) stride apart in params and grads (a row block in every layer),
-// their momenta packed one after another, one matrix at a time
+// their momenta packed one after another: a matrix per thread (muon_matrix_threads), each with its scratch
 static void muon_update(real* params, const real* grads, real* momentum, int batch, int rows, int cols, size_t stride,
                         const MuonConfig* cfg, float lr, float mu, float grad_scale, real* scratch) {
+    int threads = muon_matrix_threads(batch);
+    size_t per_thread = muon_scratch_size(1, rows, cols);
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (int l = 0; l < batch; l++) {
+        int t = 0;
+#ifdef _OPENMP
+        if (threads > 1) t = omp_get_thread_num();
+#endif
         muon_update_matrix(params + l * stride, grads + l * stride, momentum + (size_t)l * rows * cols, rows, cols, cfg, lr, mu,
-                           grad_scale, scratch);
+                           grad_scale, scratch + t * per_thread);
     }
 }
 

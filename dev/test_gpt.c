@@ -21,7 +21,6 @@ static float* random_floats(size_t n, double std) {
     return x;
 }
 
-// largest |a - b| relative to the largest |b|
 // the largest |a - b| relative to b's largest magnitude; infinite when either holds a NaN or an infinity
 static double max_rel_diff(const float* a, const float* b, size_t n) {
     double diff = 0, scale = 1e-30;
@@ -494,6 +493,40 @@ static void test_newton_schulz_diagonal(int polar_express) {
     }
     free(X);
     free(scratch);
+}
+
+// muon_update on a batch of matrices (strided, as a row block in every layer): with 1, 2 and 3 threads (one
+// matrix per thread when the batch has enough, all threads per matrix when not) bit-identical to
+// muon_update_matrix on each matrix in turn, with the scratch muon_scratch_size asks for.
+static void test_muon_batch_threads(void) {
+    enum { BATCH = 5, ROWS = 24, COLS = 40, STRIDE = ROWS * COLS + 7 };
+    size_t total = (size_t)BATCH * STRIDE, n = (size_t)ROWS * COLS;
+    float *g = random_floats(total, 1.0), *p0 = random_floats(total, 1.0), *m0 = random_floats(BATCH * n, 0.1);
+    MuonConfig cfg = {0.02f, 0.95f, 0.1f, 5, 0, 0};
+    float *want = (float*)mallocCheck(total * 4), *want_m = (float*)mallocCheck(BATCH * n * 4);
+    memcpy(want, p0, total * 4), memcpy(want_m, m0, BATCH * n * 4);
+    float* scratch = (float*)mallocCheck(muon_scratch_size(1, ROWS, COLS) * 4);
+    for (int l = 0; l < BATCH; l++) {
+        muon_update_matrix(want + l * STRIDE, g + l * STRIDE, want_m + l * n, ROWS, COLS, &cfg, 0.02f, 0.95f, 0.5f, scratch);
+    }
+    free(scratch);
+    int same = 1;
+    for (int threads = 1; threads <= 3; threads++) {
+        set_threads(threads);
+        for (int batch = 1; batch <= BATCH; batch += BATCH - 1) { // fewer matrices than threads, and more
+            float *p = (float*)mallocCheck(total * 4), *m = (float*)mallocCheck(BATCH * n * 4);
+            memcpy(p, p0, total * 4), memcpy(m, m0, BATCH * n * 4);
+            float* batch_scratch = (float*)mallocCheck(muon_scratch_size(batch, ROWS, COLS) * 4);
+            muon_update(p, g, m, batch, ROWS, COLS, STRIDE, &cfg, 0.02f, 0.95f, 0.5f, batch_scratch);
+            same &= memcmp(p, want, (size_t)batch * STRIDE * 4) == 0 && memcmp(m, want_m, (size_t)batch * n * 4) == 0;
+            same &= memcmp(p + (size_t)batch * STRIDE, p0 + (size_t)batch * STRIDE, (total - (size_t)batch * STRIDE) * 4) == 0;
+            free(p), free(m), free(batch_scratch);
+        }
+    }
+    set_threads(0);
+    CHECK(same, "Muon on a batch of 1 and of %d strided %dx%d matrices, 1-3 threads: bit-identical to one matrix at a time", BATCH,
+          ROWS, COLS);
+    free(g), free(p0), free(m0), free(want), free(want_m);
 }
 
 // Muon of G^T is Muon of G transposed, up to the shape-dependent scale.
@@ -1323,6 +1356,7 @@ int main(void) {
     test_newton_schulz_diagonal(0);
     test_newton_schulz_diagonal(1);
     test_muon_transpose_consistency();
+    test_muon_batch_threads();
     test_muon_step(6, 10, 0);
     test_muon_step(12, 5, 0);
     test_muon_step(7, 7, 1);
