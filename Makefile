@@ -109,7 +109,7 @@ OUT ?= out/tinyshakespeare
 RESUME ?= 0
 TRAIN_FLAGS ?=
 SHARDS = data/tinyshakespeare/tinyshakespeare_bytes
-TRAIN_CONFIG = --layers 4 --heads 4 --channels 128 -t 128 -b 6 -x 2000 -l 1e-3 -u 100 -q 0.1 --beta2 0.99 \
+TRAIN_CONFIG = --layers 4 --heads 4 --channels 128 -t 128 -b 6 -x 2000 --optimizer muon -l 1e-3 -u 100 -q 0.1 --beta2 0.99 \
 	-v 250 -m 145 -s 500 -g 120 --prompt "ROMEO:" --temperature 0.8 -n 500
 
 train: train_gpt prepare_data $(filter $(DEFAULT_DATA),$(DATA))
