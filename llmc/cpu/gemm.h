@@ -354,6 +354,14 @@ static real* gemm_buffer(GemmBuffer* b, size_t n) {
 
 static GemmBuffer gemm_top_a, gemm_top_b;
 
+// Slab s (of those from p0) of pair q of a block of A's rows (ic.., m of them) into the packed block: each
+// panel kc x MR apart, whatever the slab's depth, a_slab apart from slab to slab.
+static void pack_a_block_pair(real* a_block, size_t a_slab, int kc, MatrixView A, int ic, int m, int p0, int K, int q, int s) {
+    int k0 = p0 + s * kc;
+    pack_a_pair(a_block + s * a_slab + (size_t)q * 2 * GEMM_MR * kc, (size_t)GEMM_MR * kc, A, ic + q * 2 * GEMM_MR,
+                imin(2 * GEMM_MR, m - q * 2 * GEMM_MR), k0, imin(kc, K - k0));
+}
+
 // C (M,N), rows ldc apart, = or += A @ B (see GemmMode). Called inside a parallel region it runs on the
 // calling thread alone.
 static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, int K, GemmMode mode) {
@@ -418,21 +426,16 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
             int m = imin(mc, M - ic), mp = (m + GEMM_MR - 1) / GEMM_MR, pairs = (mp + 1) / 2;
             for (int p0 = 0; p0 < K; p0 += k_outer) {
                 int ns = (imin(k_outer, K - p0) + kc - 1) / kc;
-                // A's panels for these slabs, a pair of panels at a time, each panel kc x MR apart whatever
-                // the slab's depth; everyone reads all of them: wait until nobody reads the previous ones, and
-                // until all are packed
+                // nobody may still read the previous block's packed A (or, with the rows split, B)
                 if (p0 > 0 || ic > 0) {
                     #pragma omp barrier
                 }
-                for (int q = t; q < pairs; q += P) {
-                    for (int s = 0; s < ns; s++) {
-                        int k0 = p0 + s * kc, kk = imin(kc, K - k0);
-                        pack_a_pair(a_block + s * a_slab + (size_t)q * 2 * GEMM_MR * kc, (size_t)GEMM_MR * kc, A, ic + q * 2 * GEMM_MR,
-                                    imin(2 * GEMM_MR, m - q * 2 * GEMM_MR), k0, kk);
-                    }
-                }
-                #pragma omp barrier
                 if (!split_m) {
+                    // everyone reads all of A's panels: packed together, then a barrier
+                    for (int q = t; q < pairs; q += P) {
+                        for (int s = 0; s < ns; s++) pack_a_block_pair(a_block, a_slab, kc, A, ic, m, p0, K, q, s);
+                    }
+                    #pragma omp barrier
                     int* next = &claims[round++];
                     real* b = b_block + (size_t)t * b_panel;
                     for (;;) {
@@ -454,7 +457,9 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
                     }
                     continue;
                 }
-                // the rows split: a chunk of B panels and a slab at a time, packed together between barriers
+                // the rows split: a chunk of B panels and a slab at a time, packed together between barriers;
+                // a pair of A's panels is packed by whoever claims it first (in the first chunk), just before
+                // its tiles, and read from the block in the later chunks
                 for (int j0 = 0; j0 < npanels; j0 += chunk) {
                     int jn = imin(chunk, npanels - j0);
                     for (int s = 0; s < ns; s++) {
@@ -473,6 +478,7 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
                             #pragma omp atomic capture
                             q = (*next)++;
                             if (q >= pairs) break;
+                            if (j0 == 0) pack_a_block_pair(a_block, a_slab, kc, A, ic, m, p0, K, q, s);
                             for (int i = 2 * q; i < imin(2 * q + 2, mp); i++) {
                                 int row0 = ic + i * GEMM_MR, rows = imin(GEMM_MR, M - row0);
                                 const real* a = a_block + s * a_slab + (size_t)i * GEMM_MR * kc;
