@@ -388,7 +388,7 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
     // gradients 1.07-1.21x faster, measured side by side). A chunk holds blk->chunk panels kc deep: more
     // when K is shallower.
     int chunk_fit = (int)((long)blk->chunk * kc / imin(kc, K));
-    int split_m = (threads > 1 && m_excess < n_excess) || (npanels <= chunk_fit && mpairs >= 4 * threads);
+    int split_m = threads > 1 && (m_excess < n_excess || (npanels <= chunk_fit && mpairs >= 4 * threads));
     // A's rows per block: all of K for as many rows as the budget holds (then a block of C is visited
     // once per call, not once per slab), else one slab of K at a time
     int k_outer = K;
@@ -412,8 +412,8 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
     // one claim counter per round of claims, every thread going through the same rounds
     int n_ic = (M + mc - 1) / mc, n_p0 = (K + k_outer - 1) / k_outer, slabs = (k_outer + kc - 1) / kc;
     size_t rounds = (size_t)n_ic * n_p0 * (split_m ? (size_t)nchunks * slabs : 1);
-    int* claims = (int*)calloc(rounds, sizeof(int));
-    if (claims == NULL) die("could not allocate the GEMM's %zu claim counters", rounds);
+    int* claims = threads > 1 ? (int*)calloc(rounds, sizeof(int)) : NULL; // one thread claims from a counter of its own
+    if (threads > 1 && claims == NULL) die("could not allocate the GEMM's %zu claim counters", rounds);
 
     #pragma omp parallel num_threads(threads) if (!nested)
     {
@@ -422,6 +422,7 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
         if (!nested) t = omp_get_thread_num(), P = omp_get_num_threads();
 #endif
         size_t round = 0;
+        int own = 0; // the claim counter of a GEMM on one thread
         for (int ic = 0; ic < M; ic += mc) {
             int m = imin(mc, M - ic), mp = (m + GEMM_MR - 1) / GEMM_MR, pairs = (mp + 1) / 2;
             for (int p0 = 0; p0 < K; p0 += k_outer) {
@@ -436,7 +437,7 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
                         for (int s = 0; s < ns; s++) pack_a_block_pair(a_block, a_slab, kc, A, ic, m, p0, K, q, s);
                     }
                     #pragma omp barrier
-                    int* next = &claims[round++];
+                    int* next = claims ? &claims[round++] : (own = 0, &own);
                     real* b = b_block + (size_t)t * b_panel;
                     for (;;) {
                         int j;
@@ -472,7 +473,7 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
                             pack_b_panel(b_block + (size_t)jj * b_panel, B, j * GEMM_NR, imin(GEMM_NR, N - j * GEMM_NR), k0, kk);
                         }
                         #pragma omp barrier
-                        int* next = &claims[round++];
+                        int* next = claims ? &claims[round++] : (own = 0, &own);
                         for (;;) {
                             int q;
                             #pragma omp atomic capture
