@@ -38,9 +38,10 @@ build uses). Its result does not depend on the thread count. Include it after de
 // A is small and packed once, and B (the weights) once per call, with 16x16 register transposes where B is
 // read transposed and contiguous vector copies elsewhere.
 //
-// Threads share the packing of a block of A, then split C's column panels (or, when C has too few, its
-// row panels) by claiming the next unclaimed one, so that a thread the host slows down takes fewer (the
-// two cores of a shared VM can differ by 15%). A tile's sum runs over k in slabs of kc in order and its
+// Threads split C's column panels (after packing a block of A together) or, when C has too few columns or
+// all of B fits one chunk, its pairs of row panels (after packing a chunk of B together; a pair of A's
+// panels is packed by whoever takes it). Each thread claims the next unclaimed panel or pair, so that a
+// thread the host slows down takes fewer (the two cores of a shared VM can differ by 15%). A tile's sum runs over k in slabs of kc in order and its
 // arithmetic is the same whichever thread runs it: the result does not depend on the thread count, nor on
 // who claimed what. (It does depend on kc, which the caches choose: machines with other caches round
 // differently.)
@@ -401,7 +402,7 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
     // With the columns split, a thread claims C's column panels one at a time (the next unclaimed, so a
     // thread slowed by the host takes fewer) and runs all of the block's A panels past each, packing the
     // panel into a buffer of its own. With the rows split, the threads pack a chunk of B panels together (as
-    // equal as the chunks can be, up to `chunk` panels), then claim pairs of A panels. Either way a tile of
+    // equal as the chunks can be, up to chunk_fit panels), then claim pairs of A panels. Either way a tile of
     // C takes the slabs of K in order (with the rows split, a barrier between slabs) and its arithmetic is
     // the same whichever thread runs it: the result does not depend on who claimed what.
     int nchunks = (npanels + chunk_fit - 1) / chunk_fit, chunk = split_m ? (npanels + nchunks - 1) / nchunks : 1;
