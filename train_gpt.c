@@ -1151,7 +1151,8 @@ static void newton_schulz(real* X, int rows, int cols, int steps, int polar_expr
 // The threads muon_update gives a batch of matrices, one matrix each: all of them when the batch has at least
 // as many matrices (each matrix's Newton-Schulz then runs on one thread, its products through the GEMM's
 // nested path, instead of every thread meeting at the barriers of every small product), else one, which runs
-// the matrices in turn with all threads in each product. The arithmetic is the same either way.
+// the matrices in turn with all threads in each product. The arithmetic is the same either way. (The
+// scratch is sized with the thread count of the time: the trainer sets it once, before sizing.)
 static int muon_matrix_threads(int batch) {
     int threads = 1;
 #ifdef _OPENMP
