@@ -440,6 +440,7 @@ static void gpt_init_params(void* block, size_t elem_size, const GPTConfig* c, u
     uint64_t rng = rng_seed(seed);
     ParamSpec specs[NUM_PARAMETER_TENSORS];
     gpt_param_specs(c, specs);
+    clear_upper_vector_state(); // before a draw per parameter
     size_t at = 0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         const ParamSpec* s = &specs[i];
