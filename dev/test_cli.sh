@@ -414,6 +414,10 @@ expect_error "shard with wrong version" "has version 7" ./train_gpt -i "$W/versi
 write_shard "$W/short.bin" 20240520 1 1000 900
 expect_error "shard shorter than its header says" "its header says 1000 tokens" ./train_gpt -i "$W/short.bin" -j "$VA"
 expect_error "no shard matches the glob" "no token shards match" ./train_gpt -i "$W/nothing_*.bin" -j "$VA"
+# a fresh model's shards are opened before it is built: a model too large for this machine (200B parameters)
+# would otherwise fail on memory first, and a buildable one would spend its init first
+expect_error "no shard matches, with a model too large to build" "no token shards match" ./train_gpt -i "$W/nothing_*.bin" -j "$VA" \
+    --layers 64 --channels 16384 --heads 128
 write_shard "$W/bigvocab.bin" 20240520 1 5000 5000 300
 expect_error "data with token ids beyond the model's vocabulary" "holds token id 300" ./train_gpt -i "$W/bigvocab.bin" -j "$VA" -e "$CK"
 python3 - "$W/llmc_v300.bin" <<'EOF'

@@ -342,13 +342,20 @@ static void warn_if_byte_data(const Tokenizer* tok, DataLoader* val) {
     }
 }
 
+// The training and validation shards. A fresh model opens them before it is built and drawn (seconds at
+// GPT-2's size), so that a missing or short shard is reported at once. Their ids are checked against the
+// tokenizer's vocabulary, which the model's must equal.
+static void run_open_data(Run* run) {
+    const TrainArgs* a = run->a;
+    DataOrder order = a->online ? DATA_STREAM : a->shuffle ? DATA_SHUFFLED : DATA_IN_ORDER;
+    dataloader_init(&run->train, a->train_pattern, a->B, a->T, run->tok.vocab_size, a->seed, order);
+    dataloader_init(&run->val, a->val_pattern, a->B, a->T, run->tok.vocab_size, a->seed, DATA_IN_ORDER);
+}
+
 // Data, schedule and optimizer settings for a model of config c, and the run's printed summary;
 // `compute` describes where it runs (CPU threads, or the GPU).
 static void run_setup(Run* run, const GPTConfig* c, const char* compute) {
     const TrainArgs* a = run->a;
-    DataOrder order = a->online ? DATA_STREAM : a->shuffle ? DATA_SHUFFLED : DATA_IN_ORDER;
-    dataloader_init(&run->train, a->train_pattern, a->B, a->T, c->vocab_size, a->seed, order);
-    dataloader_init(&run->val, a->val_pattern, a->B, a->T, c->vocab_size, a->seed, DATA_IN_ORDER);
     dataloader_shard_across(&run->train, run->dist.rank, run->dist.size);
     dataloader_shard_across(&run->val, run->dist.rank, run->dist.size);
     char shards[128];

@@ -188,9 +188,11 @@ static int train_main(ArgParser* parser, Dist dist) {
             safetensors_close(&st);
         }
         printf("%s %s at step %d\n", a->resume ? "resuming from" : "initialised from", source, run.rs.step);
+        run_open_data(&run);
     } else {
         GPTConfig config;
         args_model_config(parser, &config, run.tok.vocab_size);
+        run_open_data(&run); // before the model is built and drawn
         gpt_build(&model, &config);
         gpt_init_random(&model, a->seed);
         gpt_setup_optimizer(&model, use_muon, a->zero_stage, &dist);
