@@ -383,13 +383,13 @@ static void gemm(real* C, size_t ldc, MatrixView A, MatrixView B, int M, int N, 
     int mpairs = (mpanels + 1) / 2; // A panels go to threads in pairs (packed together)
     double n_excess = (double)((npanels + threads - 1) / threads) * threads / npanels;
     double m_excess = (double)((mpairs + threads - 1) / threads) * threads / mpairs;
-    // Split the rows, too, when one chunk holds all of B's panels (a weight gradient's B, B*T rows deep, and
-    // small widths) and A has rows enough: B is then packed once and each pair of A panels, packed once,
-    // meets all of it, where a column split would stream all of A once per panel of B (GPT-2's weight
-    // gradients 1.07-1.21x faster, measured side by side). A chunk holds blk->chunk panels kc deep: more
-    // when K is shallower.
+    // Split the rows, too, when A has rows enough and K is one slab deep (a weight gradient: B*T deep) or
+    // one chunk holds all of B's panels: each pair of A panels, packed once, meets all of B chunk by chunk,
+    // where a column split would stream all of A once per panel of B (GPT-2's weight gradients 1.07-1.21x
+    // faster, measured side by side; the MLP projection's, whose B takes 4 chunks, 1.10x). A chunk holds
+    // blk->chunk panels kc deep: more when K is shallower.
     int chunk_fit = (int)((long)blk->chunk * kc / imin(kc, K));
-    int split_m = threads > 1 && (m_excess < n_excess || (npanels <= chunk_fit && mpairs >= 4 * threads));
+    int split_m = threads > 1 && (m_excess < n_excess || ((K <= kc || npanels <= chunk_fit) && mpairs >= 4 * threads));
     // A's rows per block: all of K for as many rows as the budget holds (then a block of C is visited
     // once per call, not once per slab), else one slab of K at a time
     int k_outer = K;
