@@ -5,7 +5,9 @@ For a model config: ms per step split into forward, backward (with zeroing the g
 (with the gradient norm), each the median over the timed steps of every round (which a busy machine
 disturbs less than the mean); tokens/s; GFLOP/s in model FLOPs (6N + 6LCT per token, gpt_flops_per_token,
 as the trainers print) and that as a percentage of the backend's peak (MFU). Muon's Newton-Schulz work is
-not model FLOPs; its GFLOP per step are listed beside. Random init and random tokens: no data files.
+not model FLOPs; its GFLOP per step are listed beside. Random init and random tokens: no data files. Where
+the backend measures its memory's bandwidth (BENCH_MEMORY_BANDWIDTH), the first row's step with AdamW is
+set beside its bound: the model FLOPs at the peak plus the per-parameter passes at that bandwidth.
 
 With --decode 1, KV-cache decoding (of --decode-batch sequences side by side) at 1K and 8K context: tokens/s,
 the bytes one token reads at 8K (the weights, shared by the batch, and its cache), the GB/s that makes,
@@ -248,6 +250,23 @@ static void print_row(const BenchArgs* a, const char* attn, const char* optimize
     printf("\n");
 }
 
+#ifdef BENCH_MEMORY_BANDWIDTH
+// The fastest an AdamW step could be here, and so the highest % of the peak it could show: its model FLOPs
+// at the FMA peak, plus the passes over every parameter that only memory bounds (zeroing the gradients 4
+// bytes, their norm 4, AdamW 28: reading parameter, gradient, m and v, writing three back) at the read
+// bandwidth over as many bytes. Printed beside the measured step, it says how much of the gap is the
+// GEMMs' to close, and how much no GEMM can.
+static void print_step_bound(const BenchArgs* a, const char* attn, const BenchResult* r, double peak) {
+    GPTConfig c = bench_config(a, attn);
+    double gflop = gpt_flops_per_token(&c, a->T) * a->B * a->T / 1e9, gb = 36.0 * r->params / 1e9;
+    double memory_gbs = BENCH_MEMORY_BANDWIDTH(gb * 1e9);
+    double flop_ms = 1e3 * gflop / peak, memory_ms = 1e3 * gb / memory_gbs, ms = r->fwd_ms + r->bwd_ms + r->opt_ms;
+    printf("step bound (%s + adamw): %.4g GFLOP at the peak (%.4g ms) + %.3g GB of per-parameter passes at %.1f GB/s (%.3g ms) = "
+           "%.4g ms, at most %.1f%% of the peak; measured %.4g ms, %.1f%%\n", attn, gflop, flop_ms, gb, memory_gbs, memory_ms,
+           flop_ms + memory_ms, 100 * gflop / ((flop_ms + memory_ms) / 1e3) / peak, ms, 100 * gflop / (ms / 1e3) / peak);
+}
+#endif
+
 static void set_int(int* target, const char* value, const char* flag) { *target = parse_int_or_die(value, flag); }
 
 static void parse_args(BenchArgs* a, int argc, char** argv) {
@@ -382,6 +401,10 @@ int main(int argc, char** argv) {
     }
     printf("(%d round(s) of %d timed step(s) per row after one untimed, rows interleaved; phases: medians over all rounds' steps; "
            "vs MHA: median and range over the rounds of the step time over the first row's in the same round)\n", R, S);
+#ifdef BENCH_MEMORY_BANDWIDTH // (bytes): GB/s
+    const char* first_optimizer = a.table ? optimizers[0] : a.optimizer;
+    if (strcmp(first_optimizer, "adamw") == 0) print_step_bound(&a, a.table ? variants[0] : a.attn, &results[0], peak);
+#endif
     bench_report(&a, peak);
     return 0;
 }

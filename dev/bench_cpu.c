@@ -74,6 +74,10 @@ static double decode_read_bandwidth(double bytes) {
     return gbs;
 }
 #define BENCH_READ_BANDWIDTH decode_read_bandwidth
+// the step bound's bandwidth: over as many bytes as the per-parameter passes touch (a small model's stay in
+// cache), at most 1 GiB
+static double memory_read_bandwidth(double bytes) { return read_bandwidth(fmin(bytes, 1 << 30)); }
+#define BENCH_MEMORY_BANDWIDTH memory_read_bandwidth
 
 #include "bench_common.h"
 

@@ -514,8 +514,9 @@ echo "== the CPU benchmark (a tiny model; its figures are not checked, only that
 ./dev/bench_cpu --layers 1 --channels 32 --heads 4 --kv-heads 2 --vocab-size 64 -b 2 -t 16 --pos rope --steps 1 --rounds 2 --table 1 \
     --decode 1 --gemm 1 >"$W/bench.log" 2>&1 &&
     [ "$(grep -c '^| [a-z+]* *| \(adamw\|muon\) ' "$W/bench.log")" -eq 16 ] && grep -q '^| lm head dweight |' "$W/bench.log" &&
-    grep -q '^read bandwidth' "$W/bench.log" && ! grep -q -i -w 'nan\|inf' "$W/bench.log" &&
-    pass "dev/bench_cpu: 8 variants x 2 optimizers over 2 interleaved rounds, decode columns, the GEMM table (against OpenBLAS where installed)" ||
+    grep -q '^read bandwidth' "$W/bench.log" && grep -q '^step bound (mha + adamw): .* at most [0-9.]*% of the peak' "$W/bench.log" &&
+    ! grep -q -i -w 'nan\|inf' "$W/bench.log" &&
+    pass "dev/bench_cpu: 8 variants x 2 optimizers over 2 interleaved rounds, decode columns, the GEMM table (against OpenBLAS where installed), the step bound" ||
     fail "dev/bench_cpu: $(tail -n 5 "$W/bench.log")"
 
 exit $((fails > 0))
